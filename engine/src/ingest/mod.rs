@@ -1,0 +1,39 @@
+//! The one gate for change bytes from the network (DESIGN §5), used by the
+//! CLI (changes pulled from the cloud) and by every worker (changes pushed by
+//! clients and by the proxy's repair).
+//!
+//! [`crate::store::Store::ingest`] takes a list id and raw change bytes and
+//! either applies and durably stores them or rejects the whole request with a
+//! typed [`IngestError`]. Per change, in order:
+//!
+//! 1. quarantine: bytes that once crashed Automerge are refused at once;
+//! 2. [`prescan`]: size, magic, checksum, chunk type (uncompressed change
+//!    only), and every length/count/run inside the chunk checked against the
+//!    bytes present and against limits — before Automerge decodes anything,
+//!    because some tiny inputs make its decoder allocate gigabytes;
+//! 3. decode with panics caught; op count plausible for the byte size;
+//!    decode → re-encode equality (a junk byte inside a column is accepted by
+//!    Automerge but breaks save→load);
+//! 4. against the list's change graph: duplicates are skipped; changes whose
+//!    dependencies are absent are **not** queued: they are left out and their
+//!    missing dependency hashes are reported ([`IngestOutcome::missing`]);
+//!    the actor's sequence numbers must continue without gap or reuse;
+//! 5. apply, with panics caught: on a panic the document is restored from
+//!    the store, the culprit is found and quarantined, the request rejected;
+//! 6. store the rows; one SQLite transaction for the whole request.
+//!
+//! [`bad_shapes`] builds each known-bad input from a valid change, for tests,
+//! fuzz replay and integration tests.
+
+mod apply;
+pub mod bad_shapes;
+mod error;
+pub mod prescan;
+mod validate;
+
+pub use apply::IngestOutcome;
+pub use error::IngestError;
+pub use validate::{decode_untrusted, IngestLimits};
+
+#[cfg(test)]
+mod tests;

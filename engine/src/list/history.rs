@@ -1,0 +1,69 @@
+//! The list's history, read from Automerge change metadata: who changed what, when.
+
+use automerge::ChangeHash;
+use serde::Serialize;
+
+use super::edit::ChangeMessage;
+use super::ShoppingList;
+
+/// One change in the history.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// The change hash (hex).
+    pub hash: String,
+    /// Who made it (from the change message; the actor id when absent).
+    pub by: String,
+    /// The device's Automerge actor id (hex).
+    pub actor: String,
+    /// Unix milliseconds as stamped by the author's clock.
+    pub time_ms: i64,
+    /// What happened, e.g. `add 2 × Milk`.
+    pub what: String,
+}
+
+impl ShoppingList {
+    /// All changes in causal (topological) order.
+    pub fn history(&self) -> Vec<HistoryEntry> {
+        self.doc
+            .get_changes_meta(&[])
+            .into_iter()
+            .map(|m| {
+                let actor = m.actor.to_hex_string();
+                let parsed: Option<ChangeMessage> = m
+                    .message
+                    .as_deref()
+                    .and_then(|s| serde_json::from_str(s).ok());
+                let (by, what) = match parsed {
+                    Some(msg) => (msg.by.clone(), describe(&msg)),
+                    None => (
+                        actor.chars().take(8).collect(),
+                        m.message.as_deref().unwrap_or("(no message)").to_string(),
+                    ),
+                };
+                HistoryEntry {
+                    hash: hex_hash(&m.hash),
+                    by,
+                    actor,
+                    time_ms: m.timestamp,
+                    what,
+                }
+            })
+            .collect()
+    }
+}
+
+fn hex_hash(h: &ChangeHash) -> String {
+    crate::ids::hash_to_hex(h)
+}
+
+fn describe(m: &ChangeMessage) -> String {
+    let item = m.item.as_deref().unwrap_or("");
+    match (m.op.as_str(), m.n) {
+        ("create", _) => format!("created list {item:?}"),
+        ("add", Some(n)) => format!("add {n} × {item}"),
+        ("buy", Some(n)) => format!("bought {n} × {item}"),
+        ("rm", _) => format!("removed {item}"),
+        ("rename", _) => format!("renamed list to {item:?}"),
+        (op, _) => format!("{op} {item}"),
+    }
+}

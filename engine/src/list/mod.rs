@@ -1,0 +1,96 @@
+//! The shopping-list CRDT: one Automerge document per list (DESIGN §2).
+//!
+//! ## Document layout
+//!
+//! ```text
+//! ROOT
+//! ├── "name"  : str                      list name (concurrent renames conflict;
+//! │                                      one deterministic winner, the rest kept
+//! │                                      in `ListView::other_names`)
+//! └── "items" : map  item-key -> map     item-key = random 128-bit hex, unique
+//!      ├── "name"     : str              display name as first typed
+//!      ├── "norm"     : str              normalized name (trimmed, case-folded)
+//!      ├── "needed"   : counter          how many are wanted
+//!      ├── "acquired" : counter          how many were bought
+//!      ├── "added_by" : str              who added it
+//!      ├── "added_at" : int              unix milliseconds
+//!      └── "live"     : int              present while the item is on the list
+//! ```
+//!
+//! Items are never deleted from `items`: removal deletes `live`, and every add
+//! or update *rewrites* `live` with a fresh random value. In Automerge a delete
+//! only removes the values it has seen, so a concurrent update survives a
+//! concurrent removal: **add/update wins**. A product re-added after removal
+//! gets a fresh item key, so its counters start from zero instead of
+//! resurrecting old counts.
+//!
+//! Reads fold: every conflicting value of every key is read with `get_all`,
+//! counters are summed over all conflicting values, and all live item objects
+//! with the same normalized name are shown as one item whose quantities are
+//! the sums. So concurrent adds of the same product combine, and no quantity
+//! can silently vanish. See README "Merge semantics" for the table and
+//! `tests::semantics` for one test per row.
+
+mod edit;
+mod error;
+mod history;
+mod view;
+
+pub use edit::{normalize, EditContext, MAX_ITEM_NAME, MAX_LIST_NAME, MAX_QTY};
+pub use error::ListError;
+pub use history::HistoryEntry;
+pub use view::{ItemView, ListView};
+
+use automerge::{ActorId, Automerge, Change, ChangeHash};
+
+/// A shopping list: an Automerge document with typed edits and folded reads.
+#[derive(Debug, Clone)]
+pub struct ShoppingList {
+    doc: Automerge,
+}
+
+impl ShoppingList {
+    /// An empty document (no name, no items) for `actor`; the state of a list
+    /// joined from the cloud before any change arrived.
+    pub fn empty(actor: ActorId) -> Self {
+        ShoppingList {
+            doc: Automerge::new().with_actor(actor),
+        }
+    }
+
+    /// Create a new list named `name`: one change that sets the name and
+    /// creates the `items` map.
+    pub fn create(actor: ActorId, name: &str, ctx: &EditContext) -> Result<Self, ListError> {
+        let mut list = Self::empty(actor);
+        list.init(name, ctx)?;
+        Ok(list)
+    }
+
+    /// Wrap an existing document (loaded from the local store).
+    pub fn from_doc(doc: Automerge) -> Self {
+        ShoppingList { doc }
+    }
+
+    /// The underlying document.
+    pub fn doc(&self) -> &Automerge {
+        &self.doc
+    }
+
+    /// Mutable access, for the store and ingestion (apply changes).
+    pub fn doc_mut(&mut self) -> &mut Automerge {
+        &mut self.doc
+    }
+
+    /// Current heads, sorted.
+    pub fn heads(&self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    /// The change this document's actor made last (the one an edit just committed).
+    pub fn last_local_change(&self) -> Option<Change> {
+        self.doc.get_last_local_change()
+    }
+}
+
+#[cfg(test)]
+mod tests;

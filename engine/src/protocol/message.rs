@@ -1,0 +1,330 @@
+//! The typed messages of the wire protocol (PROTOCOL.md "Operations").
+//!
+//! A [`Message`] is a [`Header`] (frame 0, JSON) plus the raw Automerge
+//! change frames that follow it. `Header` is one enum over every `op`, both
+//! requests and replies, so the codec has a single decode path and a peer
+//! can match on whatever arrives. The envelope fields `v` (version) and `n`
+//! (number of change frames) are not stored here: the codec writes them from
+//! [`PROTOCOL_VERSION`](super::PROTOCOL_VERSION) and `changes.len()`.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::error::{error_header, ErrorCode};
+use crate::ids::{ChangeHash, ListId, WorkerId};
+
+/// One wire message: the header and the change frames after it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Message {
+    /// Frame 0.
+    pub header: Header,
+    /// Frames 1..=n: uncompressed Automerge change chunks, unvalidated.
+    /// Only `sync` and `synced` carry changes.
+    pub changes: Vec<Bytes>,
+}
+
+impl Message {
+    /// A message without change frames.
+    pub fn new(header: Header) -> Self {
+        Message {
+            header,
+            changes: Vec::new(),
+        }
+    }
+
+    /// A message with change frames (for `sync` and `synced`).
+    pub fn with_changes(header: Header, changes: Vec<Bytes>) -> Self {
+        Message { header, changes }
+    }
+
+    /// An `error` reply with the given code and human-readable message.
+    pub fn error(id: u64, code: ErrorCode, message: impl Into<String>) -> Self {
+        Message::new(error_header(id, code, message.into()))
+    }
+
+    /// An `unavailable` error reply: `answered` of `needed` replicas replied.
+    pub fn unavailable(id: u64, answered: u32, needed: u32) -> Self {
+        Message::new(Header::Error {
+            id,
+            code: ErrorCode::Unavailable,
+            message: format!("quorum not reached: {answered} of {needed} replicas answered"),
+            answered: Some(answered),
+            needed: Some(needed),
+        })
+    }
+
+    /// The request id (echoed in replies; 0 for unsolicited pushes).
+    pub fn id(&self) -> u64 {
+        self.header.id()
+    }
+}
+
+/// Why one change of a `sync` was not stored (an entry of `synced.rejected`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejected {
+    /// 0-based index of the change frame in the request (frame `index + 1`).
+    pub index: u32,
+    /// Usually `bad_change`, `missing_deps` or `too_large`.
+    pub code: ErrorCode,
+    /// Human-readable reason.
+    pub message: String,
+}
+
+/// One worker in a `cluster_status_ok` reply.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkerStatus {
+    /// The worker's id.
+    pub id: WorkerId,
+    /// Whether the proxy currently counts it as live (in the ring).
+    pub alive: bool,
+    /// Its share of the hash ring, in `[0, 1]`; shares of live workers sum to 1.
+    /// Must be finite.
+    pub share: f64,
+}
+
+/// The JSON header of a message (frame 0), one variant per `op`.
+///
+/// Serialized internally tagged: `{"op": "<name>", ...fields}`. Unknown
+/// fields are ignored on decode (forward compatibility).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Header {
+    // ---- requests (client → proxy, proxy → worker) ----
+    /// Store the attached changes, then send what I lack relative to `have`.
+    Sync {
+        /// Request id.
+        id: u64,
+        /// The list.
+        list: ListId,
+        /// The requester's current heads of the list (empty if it has none).
+        #[serde(with = "hex_hashes")]
+        have: Vec<ChangeHash>,
+    },
+    /// Start receiving `notify` for these lists.
+    Subscribe {
+        /// Request id.
+        id: u64,
+        /// Lists to add to this connection's subscriptions.
+        lists: Vec<ListId>,
+    },
+    /// Stop receiving `notify` for these lists.
+    Unsubscribe {
+        /// Request id.
+        id: u64,
+        /// Lists to remove from this connection's subscriptions.
+        lists: Vec<ListId>,
+    },
+    /// Liveness probe; answered with `pong`.
+    Ping {
+        /// Request id.
+        id: u64,
+    },
+    /// Ask the proxy for its workers and ring shares.
+    ClusterStatus {
+        /// Request id.
+        id: u64,
+    },
+    /// Ask the proxy for a list's replicas.
+    Where {
+        /// Request id.
+        id: u64,
+        /// The list.
+        list: ListId,
+    },
+
+    // ---- replies ----
+    /// Reply to `sync`; the change frames are the changes the requester lacks.
+    Synced {
+        /// The request's id.
+        id: u64,
+        /// The list.
+        list: ListId,
+        /// The replier's heads after storing the request's changes.
+        #[serde(with = "hex_hashes")]
+        heads: Vec<ChangeHash>,
+        /// Dependencies the replier lacked, so some sent changes were not
+        /// applied: send again from further back.
+        #[serde(with = "hex_hashes")]
+        missing: Vec<ChangeHash>,
+        /// Replicas that durably stored the request's changes.
+        acked: u32,
+        /// Changes that were refused (absent on the wire when empty).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        rejected: Vec<Rejected>,
+    },
+    /// Reply to `subscribe`/`unsubscribe`: the connection's subscriptions now.
+    Subscribed {
+        /// The request's id.
+        id: u64,
+        /// All lists this connection is now subscribed to.
+        lists: Vec<ListId>,
+    },
+    /// Reply to `ping`.
+    Pong {
+        /// The request's id.
+        id: u64,
+    },
+    /// Reply to `cluster_status`.
+    ClusterStatusOk {
+        /// The request's id.
+        id: u64,
+        /// Every worker the proxy knows.
+        workers: Vec<WorkerStatus>,
+    },
+    /// Reply to `where`.
+    WhereOk {
+        /// The request's id.
+        id: u64,
+        /// The list.
+        list: ListId,
+        /// Its replicas, in preference order.
+        replicas: Vec<WorkerId>,
+    },
+    /// Unsolicited push to subscribers after a write reached quorum.
+    Notify {
+        /// Always 0.
+        id: u64,
+        /// The list that changed.
+        list: ListId,
+        /// Its heads after the write.
+        #[serde(with = "hex_hashes")]
+        heads: Vec<ChangeHash>,
+    },
+    /// Reply to any request that failed.
+    Error {
+        /// The request's id (0 if it could not be read).
+        id: u64,
+        /// What went wrong.
+        code: ErrorCode,
+        /// Human-readable detail.
+        message: String,
+        /// With `unavailable`: how many replicas answered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        answered: Option<u32>,
+        /// With `unavailable`: how many were needed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        needed: Option<u32>,
+    },
+
+    // ---- worker ↔ proxy control ----
+    /// A worker announces itself (on connect and after every reconnect).
+    Hello {
+        /// Request id.
+        id: u64,
+        /// The worker's id.
+        worker: WorkerId,
+        /// Roughly how many lists it stores (informational).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lists_hint: Option<u64>,
+    },
+    /// The proxy's reply to `hello`.
+    Welcome {
+        /// The `hello`'s id.
+        id: u64,
+        /// How often the worker must send `heartbeat`, in milliseconds.
+        heartbeat_ms: u64,
+    },
+    /// Liveness, both directions; the proxy echoes each worker heartbeat.
+    Heartbeat {
+        /// Sender's id (the echo repeats it).
+        id: u64,
+        /// The worker the heartbeat is about.
+        worker: WorkerId,
+    },
+}
+
+impl Header {
+    /// Every `op` name, in documentation order.
+    pub const OPS: [&'static str; 16] = [
+        "sync",
+        "subscribe",
+        "unsubscribe",
+        "ping",
+        "cluster_status",
+        "where",
+        "synced",
+        "subscribed",
+        "pong",
+        "cluster_status_ok",
+        "where_ok",
+        "notify",
+        "error",
+        "hello",
+        "welcome",
+        "heartbeat",
+    ];
+
+    /// The request id.
+    pub fn id(&self) -> u64 {
+        match self {
+            Header::Sync { id, .. }
+            | Header::Subscribe { id, .. }
+            | Header::Unsubscribe { id, .. }
+            | Header::Ping { id }
+            | Header::ClusterStatus { id }
+            | Header::Where { id, .. }
+            | Header::Synced { id, .. }
+            | Header::Subscribed { id, .. }
+            | Header::Pong { id }
+            | Header::ClusterStatusOk { id, .. }
+            | Header::WhereOk { id, .. }
+            | Header::Notify { id, .. }
+            | Header::Error { id, .. }
+            | Header::Hello { id, .. }
+            | Header::Welcome { id, .. }
+            | Header::Heartbeat { id, .. } => *id,
+        }
+    }
+
+    /// The wire `op` name.
+    pub fn op(&self) -> &'static str {
+        match self {
+            Header::Sync { .. } => "sync",
+            Header::Subscribe { .. } => "subscribe",
+            Header::Unsubscribe { .. } => "unsubscribe",
+            Header::Ping { .. } => "ping",
+            Header::ClusterStatus { .. } => "cluster_status",
+            Header::Where { .. } => "where",
+            Header::Synced { .. } => "synced",
+            Header::Subscribed { .. } => "subscribed",
+            Header::Pong { .. } => "pong",
+            Header::ClusterStatusOk { .. } => "cluster_status_ok",
+            Header::WhereOk { .. } => "where_ok",
+            Header::Notify { .. } => "notify",
+            Header::Error { .. } => "error",
+            Header::Hello { .. } => "hello",
+            Header::Welcome { .. } => "welcome",
+            Header::Heartbeat { .. } => "heartbeat",
+        }
+    }
+
+    /// Whether messages with this op carry change frames (and an `n` field).
+    pub fn carries_changes(&self) -> bool {
+        op_carries_changes(self.op())
+    }
+}
+
+/// Whether `op` carries change frames (`sync`, `synced`).
+pub(crate) fn op_carries_changes(op: &str) -> bool {
+    matches!(op, "sync" | "synced")
+}
+
+/// Serde for a list of change hashes as 64-char lowercase hex strings.
+mod hex_hashes {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::ids::{hash_from_hex, hash_to_hex, ChangeHash};
+
+    pub fn serialize<S: Serializer>(hashes: &[ChangeHash], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(hashes.iter().map(hash_to_hex))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ChangeHash>, D::Error> {
+        let texts = Vec::<String>::deserialize(d)?;
+        texts
+            .iter()
+            .map(|t| hash_from_hex(t).map_err(D::Error::custom))
+            .collect()
+    }
+}

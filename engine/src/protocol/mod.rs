@@ -1,0 +1,47 @@
+//! The wire protocol: typed messages and their ZeroMQ multipart codec.
+//!
+//! This is the one place that turns frames into messages and back (STYLE §2);
+//! the CLI's sync client, the proxy and the workers all use it, and the
+//! fuzzers hit it first. PROTOCOL.md at the repository root is the
+//! language-neutral specification; this module implements it.
+//!
+//! A message is frame 0, a UTF-8 JSON header `{"v":1,"op":...,"id":...}`,
+//! followed by `n` frames of raw Automerge change bytes (only `sync` and
+//! `synced` carry changes). Routing envelopes (ROUTER identities, REQ
+//! delimiters) are the transport's business and never reach this module.
+//!
+//! ## Layout
+//!
+//! - [`message`]: [`Message`] and [`Header`] (one variant per `op`),
+//!   [`Rejected`], [`WorkerStatus`].
+//! - [`codec`]: [`encode`], [`decode`], [`peek_id`].
+//! - [`limits`]: [`Limits`], checked before anything is parsed.
+//! - [`error`]: [`ErrorCode`] (the wire codes) and [`ProtocolError`].
+//!
+//! ```
+//! use engine::protocol::{decode, encode, Header, Limits, Message};
+//! use engine::ListId;
+//!
+//! let msg = Message::with_changes(
+//!     Header::Sync { id: 7, list: ListId::new_random(), have: vec![] },
+//!     vec![bytes::Bytes::from_static(b"change bytes")],
+//! );
+//! let frames = encode(&msg);
+//! assert_eq!(frames.len(), 2);
+//! assert_eq!(decode(&frames, &Limits::default()).unwrap(), msg);
+//! ```
+
+pub mod codec;
+pub mod error;
+pub mod limits;
+pub mod message;
+
+#[cfg(test)]
+mod codec_tests;
+#[cfg(test)]
+mod proptests;
+
+pub use codec::{decode, encode, peek_id, PROTOCOL_VERSION};
+pub use error::{ErrorCode, ProtocolError};
+pub use limits::Limits;
+pub use message::{Header, Message, Rejected, WorkerStatus};

@@ -1,0 +1,34 @@
+//! Store errors.
+
+use crate::ingest::IngestError;
+use crate::list::ListError;
+use crate::ListId;
+
+/// Everything that can go wrong in the store. Nothing is written when an
+/// operation returns an error (each operation is one SQLite transaction).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed (I/O, locking, a full disk).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The list is not in this store.
+    #[error("unknown list {0}")]
+    UnknownList(ListId),
+    /// The edit was refused.
+    #[error(transparent)]
+    List(#[from] ListError),
+    /// Incoming change bytes were rejected.
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    /// Stored data could not be decoded (a damaged file); nothing was changed.
+    #[error("stored data for list {list} is damaged: {detail}")]
+    Corrupt {
+        /// The list whose rows failed to decode.
+        list: ListId,
+        /// What failed.
+        detail: String,
+    },
+    /// The database was written by a newer shoplist.
+    #[error("database schema version {0} is newer than this program supports")]
+    SchemaTooNew(i64),
+}

@@ -1,0 +1,84 @@
+//! The SQLite schema (DESIGN §3) and its migration.
+//!
+//! ```text
+//! meta(key, value)                       device actor id, client id, schema version
+//! lists(list_id, created_at,             one row per known list
+//!       acked_heads,                     heads a cloud quorum acknowledged (32-byte hashes)
+//!       snapshot, snapshot_heads)        compacted Automerge document, or NULL
+//! changes(id, list_id, hash, deps,       one row per change, in the order applied
+//!         actor, seq, bytes)             (so `id` order is topological); `bytes` is
+//!                                        NULL once a snapshot covers the change
+//! quarantine(digest, reason, at)         change bytes that crashed the decoder once
+//! ```
+//!
+//! Graph metadata (hash, deps, actor, seq) is kept for every change even after
+//! compaction, so the change-graph index can be rebuilt without decoding the
+//! snapshot's history.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// The schema version this code writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS lists (
+    list_id        BLOB PRIMARY KEY,
+    created_at     INTEGER NOT NULL,
+    acked_heads    BLOB NOT NULL DEFAULT x'',
+    snapshot       BLOB,
+    snapshot_heads BLOB
+);
+CREATE TABLE IF NOT EXISTS changes (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    list_id BLOB NOT NULL,
+    hash    BLOB NOT NULL,
+    deps    BLOB NOT NULL,
+    actor   BLOB NOT NULL,
+    seq     INTEGER NOT NULL,
+    bytes   BLOB,
+    UNIQUE (list_id, hash)
+);
+CREATE INDEX IF NOT EXISTS changes_by_list ON changes (list_id, id);
+CREATE TABLE IF NOT EXISTS quarantine (
+    digest BLOB PRIMARY KEY,
+    reason TEXT NOT NULL,
+    at     INTEGER NOT NULL
+);
+";
+
+/// Open-time setup: pragmas, tables, version check.
+pub fn migrate(conn: &Connection, synchronous_full: bool) -> Result<(), StoreError> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        if synchronous_full { "FULL" } else { "NORMAL" },
+    )?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.execute_batch(SCHEMA)?;
+    let version: Option<i64> = conn
+        .query_row(
+            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .ok();
+    match version {
+        Some(v) if v > SCHEMA_VERSION => Err(StoreError::SchemaTooNew(v)),
+        Some(_) => Ok(()),
+        None => {
+            conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?1)",
+                [SCHEMA_VERSION.to_string()],
+            )?;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Sync bookkeeping on top of the store (DESIGN §4): the heads a cloud quorum
+//! acknowledged, what is still pending, and the change bytes a peer lacks.
+
+use std::collections::{HashMap, HashSet};
+
+use rusqlite::{params, OptionalExtension};
+
+use super::{ensure_loaded, Store, StoreError};
+use crate::ids::{hash_from_slice, hashes_from_blob, hashes_to_blob};
+use crate::{ChangeHash, ListId};
+
+/// Above this many missing changes, one scan of the list's rows beats
+/// per-hash lookups.
+const SCAN_THRESHOLD: usize = 64;
+
+impl Store {
+    /// The heads a cloud quorum last acknowledged for `id` (empty if never).
+    pub fn acked_heads(&self, id: ListId) -> Result<Vec<ChangeHash>, StoreError> {
+        let blob: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT acked_heads FROM lists WHERE list_id = ?1",
+                [id.as_bytes().as_slice()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let blob = blob.ok_or(StoreError::UnknownList(id))?;
+        hashes_from_blob(&blob).ok_or_else(|| StoreError::Corrupt {
+            list: id,
+            detail: "acked heads".into(),
+        })
+    }
+
+    /// Record that a cloud quorum holds everything up to `heads`.
+    pub fn set_acked_heads(&mut self, id: ListId, heads: &[ChangeHash]) -> Result<(), StoreError> {
+        let n = self.conn.execute(
+            "UPDATE lists SET acked_heads = ?2 WHERE list_id = ?1",
+            params![id.as_bytes().as_slice(), hashes_to_blob(heads)],
+        )?;
+        if n == 0 {
+            return Err(StoreError::UnknownList(id));
+        }
+        Ok(())
+    }
+
+    /// Local changes the cloud has not acknowledged yet.
+    pub fn pending(&mut self, id: ListId) -> Result<usize, StoreError> {
+        let acked = self.acked_heads(id)?;
+        self.read(id, |_, g| g.missing_for(&acked).len())
+    }
+
+    /// The raw bytes of every change a peer with heads `have` lacks, in
+    /// topological order, and our heads. Cost grows with the delta.
+    pub fn changes_for(
+        &mut self,
+        id: ListId,
+        have: &[ChangeHash],
+    ) -> Result<(Vec<Vec<u8>>, Vec<ChangeHash>), StoreError> {
+        let l = ensure_loaded(&mut self.cache, &self.conn, &self.actor, id)?;
+        let missing = l.graph.missing_for(have);
+        let heads = l.graph.heads();
+        if missing.is_empty() {
+            return Ok((Vec::new(), heads));
+        }
+        let key = id.as_bytes().as_slice();
+        let mut found: HashMap<ChangeHash, Option<Vec<u8>>> = HashMap::with_capacity(missing.len());
+        if missing.len() > SCAN_THRESHOLD {
+            let want: HashSet<&ChangeHash> = missing.iter().collect();
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT hash, bytes FROM changes WHERE list_id = ?1")?;
+            let mut rows = stmt.query([key])?;
+            while let Some(r) = rows.next()? {
+                let h: Vec<u8> = r.get(0)?;
+                if let Some(h) = hash_from_slice(&h).filter(|h| want.contains(h)) {
+                    found.insert(h, r.get(1)?);
+                }
+            }
+        } else {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT bytes FROM changes WHERE list_id = ?1 AND hash = ?2")?;
+            for h in &missing {
+                let b: Option<Option<Vec<u8>>> = stmt
+                    .query_row(params![key, h.0.as_slice()], |r| r.get(0))
+                    .optional()?;
+                found.insert(*h, b.flatten());
+            }
+        }
+        if missing
+            .iter()
+            .all(|h| matches!(found.get(h), Some(Some(_))))
+        {
+            let out = missing
+                .iter()
+                .filter_map(|h| found.remove(h).flatten())
+                .collect();
+            return Ok((out, heads));
+        }
+        // Some were compacted into the snapshot: let Automerge re-derive them.
+        let known: Vec<ChangeHash> = have
+            .iter()
+            .filter(|h| l.graph.contains(h))
+            .copied()
+            .collect();
+        let mut by_hash: HashMap<ChangeHash, Vec<u8>> = l
+            .list
+            .doc()
+            .get_changes(&known)
+            .into_iter()
+            .map(|c| (c.hash(), c.raw_bytes().to_vec()))
+            .collect();
+        let mut out = Vec::with_capacity(missing.len());
+        for h in &missing {
+            match found.remove(h).flatten().or_else(|| by_hash.remove(h)) {
+                Some(b) => out.push(b),
+                None => {
+                    return Err(StoreError::Corrupt {
+                        list: id,
+                        detail: format!(
+                            "change {} is indexed but not stored",
+                            crate::ids::hash_to_hex(h)
+                        ),
+                    })
+                }
+            }
+        }
+        Ok((out, heads))
+    }
+}
