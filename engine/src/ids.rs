@@ -172,7 +172,7 @@ pub fn hashes_to_blob(hs: &[ChangeHash]) -> Vec<u8> {
 
 /// Decode concatenated 32-byte hashes; `None` if the length is not a multiple of 32.
 pub fn hashes_from_blob(b: &[u8]) -> Option<Vec<ChangeHash>> {
-    if b.len() % 32 != 0 {
+    if !b.len().is_multiple_of(32) {
         return None;
     }
     b.chunks_exact(32).map(hash_from_slice).collect()

@@ -22,6 +22,7 @@ pub mod ids;
 pub mod ingest;
 pub mod list;
 pub mod protocol;
+#[cfg(feature = "store")]
 pub mod store;
 
 pub use ids::{ChangeHash, ClientId, ListId, WorkerId};

@@ -2,30 +2,15 @@
 //! store untrusted changes, one SQLite transaction per call (group commit for
 //! workers: many requests, one transaction, each request in a savepoint).
 
-use std::collections::BTreeSet;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
-use automerge::{ActorId, Change};
+use automerge::ActorId;
 use lru::LruCache;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use sha2::{Digest, Sha256};
 
-use super::{decode_untrusted, IngestError, IngestLimits};
-use crate::ids::hash_to_hex;
+use super::merge::{apply_ordered, decode_all, find_culprit, order_against_graph};
+use super::{IngestError, IngestLimits, IngestOutcome};
 use crate::store::{ensure_loaded, insert_change, Loaded, Store, StoreError};
-use crate::{ChangeHash, ListId};
-
-/// What an accepted ingest did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct IngestOutcome {
-    /// Newly applied and stored changes, in the order applied.
-    pub applied: Vec<ChangeHash>,
-    /// Changes we already had.
-    pub duplicates: usize,
-    /// Dependencies we lack: changes needing them were left out (not queued);
-    /// the sender should send from further back.
-    pub missing: Vec<ChangeHash>,
-}
+use crate::ListId;
 
 enum Fail {
     Reject(IngestError, Option<Vec<u8>>),
@@ -161,25 +146,19 @@ fn ingest_one<R: AsRef<[u8]>>(
     id: ListId,
     raws: &[R],
 ) -> Result<IngestOutcome, Fail> {
-    if raws.len() > limits.max_changes {
-        return Err(reject(IngestError::TooManyChanges {
-            got: raws.len(),
-            limit: limits.max_changes,
-        }));
-    }
-    let mut decoded = Vec::with_capacity(raws.len());
     for (index, raw) in raws.iter().enumerate() {
-        let raw = raw.as_ref();
-        let d = digest(raw);
-        if is_quarantined(conn, &d)? {
+        if is_quarantined(conn, &digest(raw.as_ref()))? {
             return Err(reject(IngestError::Quarantined { index }));
         }
-        match decode_untrusted(index, raw, limits) {
-            Ok(c) => decoded.push((index, c, d)),
-            Err(e @ IngestError::Panicked { .. }) => return Err(Fail::Reject(e, Some(d))),
-            Err(e) => return Err(reject(e)),
-        }
     }
+    let decoded = match decode_all(raws, limits) {
+        Ok(d) => d,
+        Err(e @ IngestError::Panicked { index }) => {
+            let d = raws.get(index).map(|r| digest(r.as_ref()));
+            return Err(Fail::Reject(e, d));
+        }
+        Err(e) => return Err(reject(e)),
+    };
     if decoded.is_empty() {
         return Ok(IngestOutcome::default());
     }
@@ -193,96 +172,22 @@ fn ingest_one<R: AsRef<[u8]>>(
         )?;
     }
     let l = ensure_loaded(cache, conn, actor, id)?;
-
-    // Order: apply whatever has its dependencies, repeatedly; never queue.
-    let mut outcome = IngestOutcome::default();
-    let mut accepted: Vec<(usize, Change, Vec<u8>)> = Vec::new();
-    let mut pending = decoded;
-    loop {
-        let mut progress = false;
-        let mut next = Vec::new();
-        for (index, c, d) in pending {
-            let hash = c.hash();
-            if l.graph.contains(&hash) {
-                outcome.duplicates += 1;
-                continue;
-            }
-            if !l.graph.missing_deps(c.deps()).is_empty() {
-                next.push((index, c, d));
-                continue;
-            }
-            let actor_bytes = c.actor_id().to_bytes();
-            let expected = l.graph.max_seq(&actor_bytes) + 1;
-            if c.seq() != expected {
-                return Err(reject(IngestError::SeqDiscontinuity {
-                    index,
-                    actor: c.actor_id().to_hex_string(),
-                    expected,
-                    got: c.seq(),
-                }));
-            }
-            l.graph
-                .add(hash, c.deps(), &actor_bytes, c.seq())
-                .map_err(|e| reject(IngestError::Apply(e.to_string())))?;
-            accepted.push((index, c, d));
-            progress = true;
+    let (accepted, mut outcome) = order_against_graph(&mut l.graph, decoded).map_err(reject)?;
+    match apply_ordered(&mut l.list, &l.graph, &accepted) {
+        Ok(()) => {}
+        Err(IngestError::Panicked { index }) => {
+            // Restore from the store, find and quarantine the culprit.
+            let mut fresh = crate::store::load_full(conn, actor, id)?;
+            let culprit = find_culprit(&mut fresh.list, &accepted).unwrap_or(index);
+            let d = raws.get(culprit).map(|r| digest(r.as_ref()));
+            return Err(Fail::Reject(IngestError::Panicked { index: culprit }, d));
         }
-        pending = next;
-        if !progress || pending.is_empty() {
-            break;
-        }
+        Err(e) => return Err(reject(e)),
     }
-    let pending_hashes: BTreeSet<ChangeHash> = pending.iter().map(|(_, c, _)| c.hash()).collect();
-    let missing: BTreeSet<ChangeHash> = pending
-        .iter()
-        .flat_map(|(_, c, _)| l.graph.missing_deps(c.deps()))
-        .filter(|h| !pending_hashes.contains(h))
-        .collect();
-    outcome.missing = missing.into_iter().collect();
-    if accepted.is_empty() {
-        return Ok(outcome);
-    }
-
-    let changes: Vec<Change> = accepted.iter().map(|(_, c, _)| c.clone()).collect();
-    let doc = l.list.doc_mut();
-    match catch_unwind(AssertUnwindSafe(|| doc.apply_changes(changes))) {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(reject(IngestError::Apply(e.to_string()))),
-        Err(_) => return Err(find_culprit(conn, actor, id, &accepted)),
-    }
-    if l.list.heads() != l.graph.heads() {
-        return Err(reject(IngestError::Apply(format!(
-            "document heads disagree with the change graph after applying (doc {:?})",
-            l.list.heads().iter().map(hash_to_hex).collect::<Vec<_>>()
-        ))));
-    }
-    for (_, c, _) in &accepted {
-        l.last_id = insert_change(conn, id, c)?;
+    for d in &accepted {
+        l.last_id = insert_change(conn, id, &d.change)?;
         l.uncompacted += 1;
-        outcome.applied.push(c.hash());
+        outcome.applied.push(d.change.hash());
     }
     Ok(outcome)
-}
-
-/// A batch apply panicked: replay the changes one by one on a fresh copy
-/// from the store to find (and quarantine) the one that crashes.
-fn find_culprit(
-    conn: &Connection,
-    actor: &ActorId,
-    id: ListId,
-    accepted: &[(usize, Change, Vec<u8>)],
-) -> Fail {
-    let mut fresh = match crate::store::load_full(conn, actor, id) {
-        Ok(l) => l,
-        Err(e) => return Fail::Store(e),
-    };
-    for (index, c, d) in accepted {
-        let doc = fresh.list.doc_mut();
-        let c = c.clone();
-        if catch_unwind(AssertUnwindSafe(|| doc.apply_changes([c]))).is_err() {
-            return Fail::Reject(IngestError::Panicked { index: *index }, Some(d.clone()));
-        }
-    }
-    let first = accepted.first().map(|a| a.0).unwrap_or(0);
-    Fail::Reject(IngestError::Panicked { index: first }, None)
 }

@@ -25,15 +25,31 @@
 //! [`bad_shapes`] builds each known-bad input from a valid change, for tests,
 //! fuzz replay and integration tests.
 
+#[cfg(feature = "store")]
 mod apply;
 pub mod bad_shapes;
 mod error;
+pub mod merge;
 pub mod prescan;
 mod validate;
 
-pub use apply::IngestOutcome;
 pub use error::IngestError;
+pub use merge::{ingest_in_memory, Decoded};
 pub use validate::{decode_untrusted, IngestLimits};
 
-#[cfg(test)]
+#[cfg(all(test, feature = "store"))]
 mod tests;
+
+use crate::ChangeHash;
+
+/// What an accepted ingest did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestOutcome {
+    /// Newly applied and stored changes, in the order applied.
+    pub applied: Vec<ChangeHash>,
+    /// Changes we already had.
+    pub duplicates: usize,
+    /// Dependencies we lack: changes needing them were left out (not queued);
+    /// the sender should send from further back.
+    pub missing: Vec<ChangeHash>,
+}

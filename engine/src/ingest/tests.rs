@@ -95,7 +95,7 @@ fn wrong_checksum_is_rejected() {
         matches!(
             e,
             IngestError::Malformed {
-                source: PrescanError::BadChecksum { .. },
+                source: PrescanError::BadChecksum,
                 ..
             }
         )
@@ -161,7 +161,7 @@ fn missing_dependency_is_reported_not_queued() {
     let second = next_change(&mut author);
     let first_hash = Change::try_from(first.as_slice()).unwrap().hash();
     let heads = store.heads(id).unwrap();
-    let out = store.ingest(id, &[second.clone()]).unwrap();
+    let out = store.ingest(id, std::slice::from_ref(&second)).unwrap();
     assert!(out.applied.is_empty());
     assert_eq!(out.missing, vec![first_hash]);
     assert_eq!(store.heads(id).unwrap(), heads);
@@ -215,7 +215,14 @@ fn reused_seq_from_forked_actor_is_rejected() {
 fn duplicates_are_idempotent() {
     let (_d, mut store, id, mut author) = replica_with_history();
     let c = next_change(&mut author);
-    assert_eq!(store.ingest(id, &[c.clone()]).unwrap().applied.len(), 1);
+    assert_eq!(
+        store
+            .ingest(id, std::slice::from_ref(&c))
+            .unwrap()
+            .applied
+            .len(),
+        1
+    );
     let again = store.ingest(id, &[c.clone(), c]).unwrap();
     assert_eq!((again.applied.len(), again.duplicates), (0, 2));
 }

@@ -154,6 +154,10 @@ mod semantics {
 
 // ---------- convergence properties (DESIGN §8) ----------
 
+/// One step of a script: which replica edits, the edit, then deliveries
+/// of (replica, index into the change log).
+type Step = (usize, Op, Vec<(usize, usize)>);
+
 #[derive(Debug, Clone)]
 enum Op {
     Add(u8, i64),
@@ -210,7 +214,7 @@ fn apply_op(l: &mut ShoppingList, op: &Op, who: &str) -> Option<(Change, String,
 /// replicas and the total increments made per item.
 fn run_scenario(
     replicas: usize,
-    script: &[(usize, Op, Vec<(usize, usize)>)],
+    script: &[Step],
 ) -> (Vec<ShoppingList>, BTreeMap<String, (i64, i64)>) {
     let origin = ShoppingList::create(ActorId::random(), "L", &ctx("o")).unwrap();
     let mut reps: Vec<ShoppingList> = (0..replicas)
@@ -245,9 +249,7 @@ fn run_scenario(
     (reps, sums)
 }
 
-fn script_strategy(
-    with_removes: bool,
-) -> impl Strategy<Value = Vec<(usize, Op, Vec<(usize, usize)>)>> {
+fn script_strategy(with_removes: bool) -> impl Strategy<Value = Vec<Step>> {
     proptest::collection::vec(
         (
             0usize..4,

@@ -78,7 +78,7 @@ pub struct WorkerStatus {
     /// Whether the proxy currently counts it as live (in the ring).
     pub alive: bool,
     /// Its share of the hash ring, in `[0, 1]`; shares of live workers sum to 1.
-    /// Must be finite.
+    /// Must be finite. JSON decoders may differ from it in the last bit.
     pub share: f64,
 }
 

@@ -186,7 +186,7 @@ impl Store {
             .add(
                 change.hash(),
                 change.deps(),
-                &change.actor_id().to_bytes(),
+                change.actor_id().to_bytes(),
                 change.seq(),
             )
             .map_err(|e| ListError::Automerge(e.to_string()))?;
@@ -259,7 +259,7 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let result = (|| {
             let l = ensure_loaded(&mut self.cache, &tx, &self.actor, id)?;
-            let before = l.graph.max_seq(&self.actor.to_bytes());
+            let before = l.graph.max_seq(self.actor.to_bytes());
             let out = f(&mut l.list)?;
             if let Some(change) = l.list.last_local_change().filter(|c| c.seq() > before) {
                 if change.seq() != before + 1 {
@@ -272,7 +272,7 @@ impl Store {
                     .add(
                         change.hash(),
                         change.deps(),
-                        &change.actor_id().to_bytes(),
+                        change.actor_id().to_bytes(),
                         change.seq(),
                     )
                     .map_err(|e| ListError::Automerge(e.to_string()))?;
