@@ -1,1 +1,234 @@
-fn main() {}
+//! `shoplist-cloud`: `proxy`, `worker`, `up`, `status`, `where` (DESIGN §7).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use cloud::proxy::ProxyConfig;
+use cloud::up::UpConfig;
+use cloud::worker::WorkerConfig;
+use engine::WorkerId;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "shoplist-cloud",
+    version,
+    about = "shoplist cloud: proxy, workers, local cluster"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Route clients' requests to list replicas, answer at a quorum.
+    Proxy {
+        /// Client endpoint to bind.
+        #[arg(long, default_value = "tcp://0.0.0.0:5555")]
+        frontend: String,
+        /// Worker endpoint to bind.
+        #[arg(long, default_value = "tcp://0.0.0.0:5556")]
+        backend: String,
+        /// Replicas per list (N).
+        #[arg(long, default_value_t = 3)]
+        replicas: usize,
+        /// Replicas that must store a write (W).
+        #[arg(long, default_value_t = 2)]
+        write_quorum: usize,
+        /// Replicas that must answer a read (R).
+        #[arg(long, default_value_t = 2)]
+        read_quorum: usize,
+        /// Per-request deadline.
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
+        /// Worker heartbeat interval.
+        #[arg(long, default_value_t = 500)]
+        heartbeat_ms: u64,
+        /// A worker silent this long leaves the ring.
+        #[arg(long, default_value_t = 2000)]
+        worker_timeout_ms: u64,
+        /// Let zeromq listen on the ports directly, without the transport
+        /// guard (unsafe on untrusted networks; for experiments).
+        #[arg(long)]
+        no_guard: bool,
+    },
+    /// Keep replicas of lists for one or more proxies.
+    Worker {
+        /// This worker's id (1-64 of A-Z a-z 0-9 _ . -).
+        #[arg(long)]
+        id: String,
+        /// Proxy backend endpoints, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        proxy: Vec<String>,
+        /// Directory of the replica database.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Lists kept decoded in memory.
+        #[arg(long, default_value_t = 1000)]
+        cache_lists: usize,
+    },
+    /// Run a proxy and workers on this machine, as separate processes.
+    Up {
+        /// Data directory (default: the XDG data dir, shoplist-cloud).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Number of workers.
+        #[arg(long, default_value_t = 5)]
+        workers: usize,
+        /// Client endpoint.
+        #[arg(long, default_value = "tcp://127.0.0.1:5555")]
+        frontend: String,
+        /// Worker endpoint.
+        #[arg(long, default_value = "tcp://127.0.0.1:5556")]
+        backend: String,
+    },
+    /// Live workers and their ring shares.
+    Status {
+        /// The proxy's client endpoint.
+        #[arg(long, default_value = "tcp://127.0.0.1:5555")]
+        proxy: String,
+        /// One JSON document on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A list's replicas, in preference order.
+    Where {
+        /// A shoplist:// URL or a UUID.
+        list: String,
+        /// The proxy's client endpoint.
+        #[arg(long, default_value = "tcp://127.0.0.1:5555")]
+        proxy: String,
+        /// One JSON document on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// How long `status`/`where` wait for the proxy.
+const INSPECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn default_data_dir() -> PathBuf {
+    directories::ProjectDirs::from("", "", "shoplist-cloud")
+        .map(|d| d.data_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from("shoplist-cloud-data"))
+}
+
+fn fail(message: impl std::fmt::Display, code: u8) -> ExitCode {
+    eprintln!("shoplist-cloud: {message}");
+    ExitCode::from(code)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Proxy {
+            frontend,
+            backend,
+            replicas,
+            write_quorum,
+            read_quorum,
+            timeout_ms,
+            heartbeat_ms,
+            worker_timeout_ms,
+            no_guard,
+        } => {
+            init_tracing("info");
+            if replicas == 0 || write_quorum == 0 || read_quorum == 0 {
+                return fail(
+                    "--replicas, --write-quorum and --read-quorum must be at least 1",
+                    1,
+                );
+            }
+            if write_quorum > replicas || read_quorum > replicas {
+                return fail("quorums cannot exceed --replicas", 1);
+            }
+            let cfg = ProxyConfig {
+                replicas,
+                write_quorum,
+                read_quorum,
+                timeout: Duration::from_millis(timeout_ms.max(1)),
+                heartbeat: Duration::from_millis(heartbeat_ms.max(10)),
+                worker_timeout: Duration::from_millis(worker_timeout_ms.max(10)),
+                ..ProxyConfig::default()
+            };
+            match cloud::proxy::run(cfg, &frontend, &backend, !no_guard).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(format!("{e:#}"), 1),
+            }
+        }
+        Command::Worker {
+            id,
+            proxy,
+            data_dir,
+            cache_lists,
+        } => {
+            init_tracing("info");
+            let id = match WorkerId::parse(&id) {
+                Ok(id) => id,
+                Err(e) => return fail(e, 1),
+            };
+            let cfg = WorkerConfig {
+                id,
+                proxies: proxy,
+                data_dir,
+                cache_lists,
+                heartbeat: Duration::from_millis(500),
+            };
+            match cloud::worker::run(cfg).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(format!("{e:#}"), 1),
+            }
+        }
+        Command::Up {
+            data_dir,
+            workers,
+            frontend,
+            backend,
+        } => {
+            init_tracing("info");
+            let cfg = UpConfig {
+                data_dir: data_dir.unwrap_or_else(default_data_dir),
+                workers,
+                frontend,
+                backend,
+            };
+            match cloud::up::run(cfg).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(format!("{e:#}"), 1),
+            }
+        }
+        Command::Status { proxy, json } => {
+            init_tracing("warn");
+            match cloud::inspect::status(&proxy, json, INSPECT_TIMEOUT).await {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(f) => fail(f.message, f.code),
+            }
+        }
+        Command::Where { list, proxy, json } => {
+            init_tracing("warn");
+            match cloud::inspect::where_list(&proxy, &list, json, INSPECT_TIMEOUT).await {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(f) => fail(f.message, f.code),
+            }
+        }
+    }
+}

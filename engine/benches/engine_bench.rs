@@ -1,1 +1,190 @@
-fn main() {}
+//! Engine benchmarks (not timed tests): run with
+//! `cargo bench -p shoplist-engine --bench engine_bench`.
+//! Prints one JSON line per measurement; the README keeps the latest numbers.
+//!
+//! - `local_edit`: one `add` through `Store::edit`, including its SQLite
+//!   commit (WAL, synchronous=FULL, i.e. fsync), p50/p99 (DESIGN §9 W5).
+//! - `open_10k`: opening a list of 10,000 changes from a fresh `Store`
+//!   (snapshot + uncompacted rows + change-graph index).
+//! - `missing_1_of_20k`: the changes a peer lacks on a 20,000-change list for
+//!   a 1-change delta, via the change-graph index (and `Store::changes_for`,
+//!   which also reads the bytes), beside Automerge's `get_changes`.
+
+use std::time::{Duration, Instant};
+
+use engine::graph::ChangeGraph;
+use engine::list::{EditContext, ShoppingList};
+use engine::store::{Store, StoreOptions};
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx].as_secs_f64() * 1000.0
+}
+
+fn report(name: &str, mut samples: Vec<Duration>, extra: &str) {
+    samples.sort();
+    println!(
+        "{{\"bench\":\"{name}\",\"n\":{},\"p50_ms\":{:.4},\"p99_ms\":{:.4},\"max_ms\":{:.4}{extra}}}",
+        samples.len(),
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.99),
+        percentile(&samples, 1.0),
+    );
+}
+
+fn quick() -> bool {
+    std::env::args().any(|a| a == "--quick") || std::env::var("SHOPLIST_BENCH_QUICK").is_ok()
+}
+
+fn main() {
+    let quick = quick();
+    let ctx = EditContext::now("bench");
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    // W5: local edit with its durable commit.
+    {
+        let mut store =
+            Store::open_with(dir.path().join("edit.db"), StoreOptions::default()).expect("open");
+        let id = store.create_list("bench", &ctx).expect("create");
+        let n = if quick { 200 } else { 5_000 };
+        let mut samples = Vec::with_capacity(n);
+        for i in 0..n {
+            let t = Instant::now();
+            store
+                .edit(id, |l| l.add_item(&format!("item{}", i % 50), 1, &ctx))
+                .expect("edit");
+            samples.push(t.elapsed());
+        }
+        report("local_edit_durable", samples, ",\"synchronous\":\"FULL\"");
+        let mut store = Store::open_with(
+            dir.path().join("edit_normal.db"),
+            StoreOptions {
+                synchronous_full: false,
+                ..StoreOptions::default()
+            },
+        )
+        .expect("open");
+        let id = store.create_list("bench", &ctx).expect("create");
+        let mut samples = Vec::with_capacity(n);
+        for i in 0..n {
+            let t = Instant::now();
+            store
+                .edit(id, |l| l.add_item(&format!("item{}", i % 50), 1, &ctx))
+                .expect("edit");
+            samples.push(t.elapsed());
+        }
+        report(
+            "local_edit_wal_normal",
+            samples,
+            ",\"synchronous\":\"NORMAL\"",
+        );
+    }
+
+    // Build a long history once, in memory, then store it.
+    let big = if quick { 2_000 } else { 20_000 };
+    let mut author =
+        ShoppingList::create(automerge::ActorId::random(), "long", &ctx).expect("create");
+    let mut raws = vec![author
+        .last_local_change()
+        .expect("change")
+        .raw_bytes()
+        .to_vec()];
+    let mut graph = ChangeGraph::new();
+    for i in 1..big {
+        author
+            .add_item(&format!("item{}", i % 200), 1, &ctx)
+            .expect("add");
+        raws.push(
+            author
+                .last_local_change()
+                .expect("change")
+                .raw_bytes()
+                .to_vec(),
+        );
+    }
+    for r in &raws {
+        let c = automerge::Change::try_from(r.as_slice()).expect("decode");
+        graph
+            .add(c.hash(), c.deps(), c.actor_id().to_bytes(), c.seq())
+            .expect("graph");
+    }
+
+    // Opening a list of 10,000 changes.
+    {
+        let tenk = big / 2;
+        let path = dir.path().join("open.db");
+        let id = engine::ListId::new_random();
+        {
+            let mut store = Store::open_with(&path, StoreOptions::default()).expect("open");
+            for chunk in raws[..tenk].chunks(1_000) {
+                store.ingest(id, chunk).expect("ingest");
+            }
+        }
+        let reps = if quick { 3 } else { 10 };
+        let mut samples = Vec::new();
+        for _ in 0..reps {
+            let mut store = Store::open_with(&path, StoreOptions::default()).expect("open");
+            let t = Instant::now();
+            let v = store.view(id).expect("view");
+            samples.push(t.elapsed());
+            assert!(!v.items.is_empty());
+        }
+        report("open_list", samples, &format!(",\"changes\":{tenk}"));
+    }
+
+    // Missing changes for a 1-change delta on a 20,000-change list.
+    {
+        let have = vec![automerge::Change::try_from(raws[big - 2].as_slice())
+            .expect("decode")
+            .hash()];
+        let reps = if quick { 200 } else { 2_000 };
+        let mut samples = Vec::with_capacity(reps);
+        for _ in 0..reps {
+            let t = Instant::now();
+            let m = graph.missing_for(&have);
+            samples.push(t.elapsed());
+            assert_eq!(m.len(), 1);
+        }
+        report(
+            "missing_for_1_delta_graph",
+            samples,
+            &format!(",\"changes\":{big}"),
+        );
+
+        let path = dir.path().join("serve.db");
+        let id = engine::ListId::new_random();
+        let mut store = Store::open_with(&path, StoreOptions::default()).expect("open");
+        for chunk in raws.chunks(1_000) {
+            store.ingest(id, chunk).expect("ingest");
+        }
+        let mut samples = Vec::with_capacity(reps);
+        for _ in 0..reps {
+            let t = Instant::now();
+            let (out, _) = store.changes_for(id, &have).expect("changes_for");
+            samples.push(t.elapsed());
+            assert_eq!(out.len(), 1);
+        }
+        report(
+            "changes_for_1_delta_store",
+            samples,
+            &format!(",\"changes\":{big}"),
+        );
+
+        let reps = if quick { 5 } else { 30 };
+        let mut samples = Vec::with_capacity(reps);
+        for _ in 0..reps {
+            let t = Instant::now();
+            let out = author.doc().get_changes(&have);
+            samples.push(t.elapsed());
+            assert_eq!(out.len(), 1);
+        }
+        report(
+            "automerge_get_changes_1_delta",
+            samples,
+            &format!(",\"changes\":{big}"),
+        );
+    }
+}

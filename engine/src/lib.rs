@@ -17,6 +17,8 @@
 //!   snapshots, cloud-acknowledged heads, the device identity (DESIGN §3).
 //! - [`protocol`]: wire messages and their multipart codec (PROTOCOL.md).
 
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod graph;
 pub mod ids;
 pub mod ingest;

@@ -1,1 +1,40 @@
-//! Test harness
+//! Test harness for multi-process shoplist scenarios (DESIGN §8).
+//!
+//! The scenarios in `tests/tests/` run the real binaries as separate OS
+//! processes on loopback, so they can `kill -9` any of them. They need the
+//! workspace's binaries built: run them with `cargo nextest run --workspace`
+//! or `cargo test --workspace`.
+//!
+//! Layout:
+//! - [`bins`]: finding `shoplist-cloud` and `shoplist` next to the test
+//!   executable;
+//! - [`process`]: services with log files, SIGKILL by pid, commands under a
+//!   deadline, bounded polling ([`wait_until`]);
+//! - [`cluster`]: [`Cluster`], a proxy and N workers;
+//! - [`client`]: [`Client`], one device driving the CLI with `--json`;
+//! - [`seed`]: seeded randomness that prints its seed;
+//! - [`zmtp`]: raw ZMTP bytes for transport attacks.
+
+pub mod bins;
+pub mod client;
+pub mod cluster;
+pub mod process;
+pub mod seed;
+pub mod zmtp;
+
+pub use client::{CliOutput, Client};
+pub use cluster::{Cluster, ClusterOptions};
+pub use process::wait_until;
+pub use seed::seeded_rng;
+
+/// A TCP port free on 127.0.0.1 right now (bound to port 0, read, released).
+/// Another process could take it before it is used; for tests that is rare
+/// enough.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap_or_else(|e| panic!("cannot bind 127.0.0.1:0: {e}"));
+    match listener.local_addr() {
+        Ok(addr) => addr.port(),
+        Err(e) => panic!("cannot read the bound port: {e}"),
+    }
+}

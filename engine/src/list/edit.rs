@@ -5,7 +5,7 @@ use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ObjId, ObjType, ReadDoc, ScalarValue, ROOT};
 use serde::{Deserialize, Serialize};
 
-use super::view::live_objects;
+use super::view::read_item;
 use super::{ListError, ShoppingList};
 
 /// Longest accepted item name, in characters.
@@ -148,7 +148,7 @@ impl ShoppingList {
         let qty = check_qty(qty)?;
         let norm = normalize(&display);
         let items = self.items_obj()?;
-        let existing = live_objects(&self.doc, &norm);
+        let existing = self.live_objects(&norm);
         let msg = ChangeMessage {
             by: ctx.by.clone(),
             op: "add".into(),
@@ -182,19 +182,20 @@ impl ShoppingList {
         ctx: &EditContext,
     ) -> Result<i64, ListError> {
         let norm = normalize(name);
-        let objs = live_objects(&self.doc, &norm);
+        let objs = self.live_objects(&norm);
         let Some(first) = objs.first().cloned() else {
             return Err(ListError::UnknownItem(name.trim().to_string()));
         };
         let qty = match qty {
             Some(q) => check_qty(q)?,
             None => {
-                let view = self.view();
-                let item = view.items.iter().find(|i| i.key == norm);
-                match item {
-                    Some(i) => (i.needed - i.acquired).max(0),
-                    None => 0,
-                }
+                let (needed, acquired) = objs
+                    .iter()
+                    .map(|o| read_item(&self.doc, o))
+                    .fold((0i64, 0i64), |(n, a), f| {
+                        (n.saturating_add(f.needed), a.saturating_add(f.acquired))
+                    });
+                needed.saturating_sub(acquired).max(0)
             }
         };
         if qty == 0 {
@@ -217,7 +218,7 @@ impl ShoppingList {
     /// Remove an item (every live object with its normalized name).
     pub fn remove_item(&mut self, name: &str, ctx: &EditContext) -> Result<(), ListError> {
         let norm = normalize(name);
-        let objs = live_objects(&self.doc, &norm);
+        let objs = self.live_objects(&norm);
         if objs.is_empty() {
             return Err(ListError::UnknownItem(name.trim().to_string()));
         }

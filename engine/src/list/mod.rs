@@ -34,6 +34,7 @@
 mod edit;
 mod error;
 mod history;
+mod index;
 mod view;
 
 pub use edit::{normalize, EditContext, MAX_ITEM_NAME, MAX_LIST_NAME, MAX_QTY};
@@ -41,21 +42,33 @@ pub use error::ListError;
 pub use history::HistoryEntry;
 pub use view::{ItemView, ListView};
 
-use automerge::{ActorId, Automerge, Change, ChangeHash};
+use std::sync::{Mutex, MutexGuard};
+
+use automerge::{ActorId, Automerge, Change, ChangeHash, ObjId, ReadDoc};
+
+use index::NormIndex;
 
 /// A shopping list: an Automerge document with typed edits and folded reads.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ShoppingList {
     doc: Automerge,
+    index: Mutex<NormIndex>,
+}
+
+impl Clone for ShoppingList {
+    fn clone(&self) -> Self {
+        ShoppingList {
+            doc: self.doc.clone(),
+            index: Mutex::new(self.lock_index().clone()),
+        }
+    }
 }
 
 impl ShoppingList {
     /// An empty document (no name, no items) for `actor`; the state of a list
     /// joined from the cloud before any change arrived.
     pub fn empty(actor: ActorId) -> Self {
-        ShoppingList {
-            doc: Automerge::new().with_actor(actor),
-        }
+        Self::from_doc(Automerge::new().with_actor(actor))
     }
 
     /// Create a new list named `name`: one change that sets the name and
@@ -68,7 +81,24 @@ impl ShoppingList {
 
     /// Wrap an existing document (loaded from the local store).
     pub fn from_doc(doc: Automerge) -> Self {
-        ShoppingList { doc }
+        ShoppingList {
+            doc,
+            index: Mutex::new(NormIndex::default()),
+        }
+    }
+
+    fn lock_index(&self) -> MutexGuard<'_, NormIndex> {
+        self.index.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The live item objects with normalized name `norm`, ordered by key.
+    pub(crate) fn live_objects(&self, norm: &str) -> Vec<ObjId> {
+        let mut idx = self.lock_index();
+        idx.refresh(&self.doc);
+        idx.objects(norm)
+            .into_iter()
+            .filter(|o| !self.doc.get_all(o, "live").unwrap_or_default().is_empty())
+            .collect()
     }
 
     /// The underlying document.

@@ -1,0 +1,144 @@
+//! The commands that talk to the cloud: `sync`, `sync --watch`, `join`.
+//! Each runs a single-threaded tokio runtime for its duration.
+
+use std::io::Write;
+use std::time::Duration;
+
+use engine::store::Store;
+use engine::ListId;
+
+use super::local::show_doc;
+use super::{CliError, Ctx};
+use crate::output::{SyncDoc, SyncEntry};
+use crate::sync::{sync_list, SyncError};
+use crate::sync_client::{ClientConfig, SyncClient};
+use crate::watch::{WatchEvent, WatchOptions, Watcher};
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Other(format!("cannot start the async runtime: {e}")))
+}
+
+/// `sync [LIST...] [--watch]`.
+pub fn sync(ctx: &mut Ctx, lists: &[String], watch: bool) -> Result<(), CliError> {
+    let named = lists
+        .iter()
+        .map(|l| ctx.resolve(l))
+        .collect::<Result<Vec<ListId>, _>>()?;
+    if watch {
+        return watch_forever(ctx, (!named.is_empty()).then_some(named));
+    }
+    let ids = if named.is_empty() {
+        ctx.store.list_ids()?
+    } else {
+        named
+    };
+    let config = ClientConfig::new(ctx.cloud.clone());
+    let store = &mut ctx.store;
+    let reports = runtime()?.block_on(async move {
+        let (client, _events) = SyncClient::start(config);
+        let mut reports = Vec::with_capacity(ids.len());
+        for id in ids {
+            reports.push(sync_list(&client, store, id).await?);
+        }
+        Ok::<_, SyncError>(reports)
+    })?;
+    let mut out = Vec::with_capacity(reports.len());
+    for r in reports {
+        out.push(SyncEntry {
+            id: r.list,
+            name: ctx.store.view(r.list)?.name,
+            sent: r.sent,
+            received: r.received,
+            pending: r.pending,
+        });
+    }
+    ctx.emit(&SyncDoc(out))
+}
+
+/// `join URL`: fetch a list from the cloud (or refresh it if already here).
+pub fn join(ctx: &mut Ctx, url: &str) -> Result<(), CliError> {
+    let id = ListId::parse(url).map_err(|e| CliError::Usage(e.to_string()))?;
+    let config = ClientConfig::new(ctx.cloud.clone());
+    let store = &mut ctx.store;
+    runtime()?.block_on(async move {
+        let (client, _events) = SyncClient::start(config);
+        sync_list(&client, store, id).await
+    })?;
+    let doc = show_doc(ctx, id)?;
+    ctx.emit(&doc)
+}
+
+/// Print a watch event: applied remote updates on stdout (one line, or one
+/// JSON line with `--json`); connectivity and pushes on stderr.
+fn print_event(json: bool, ev: &WatchEvent) {
+    let line = if json {
+        serde_json::to_string(ev).unwrap_or_default()
+    } else {
+        match ev {
+            WatchEvent::Received { name, received, .. } => {
+                format!("{name}: applied {received} change(s) from the cloud")
+            }
+            WatchEvent::Pushed { name, sent, .. } => format!("{name}: pushed {sent} change(s)"),
+            WatchEvent::Online => "online: syncing live".into(),
+            WatchEvent::Offline { reason } => {
+                format!("offline ({reason}); edits stay local and go out on reconnect")
+            }
+            WatchEvent::Error { id, message } => format!("error: list {id}: {message}"),
+        }
+    };
+    if matches!(ev, WatchEvent::Received { .. }) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    } else {
+        eprintln!("{line}");
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The client settings of a long-running watcher: shorter budgets, since
+/// the watcher retries on its own.
+pub fn watch_client_config(cloud: Vec<String>) -> ClientConfig {
+    let mut config = ClientConfig::new(cloud).with_budget(Duration::from_secs(2));
+    config.request_timeout = Duration::from_secs(1);
+    config
+}
+
+fn watch_forever(ctx: &mut Ctx, only: Option<Vec<ListId>>) -> Result<(), CliError> {
+    let store = Store::open(&ctx.db_path)?;
+    let config = watch_client_config(ctx.cloud.clone());
+    let json = ctx.json;
+    runtime()?.block_on(async move {
+        let (client, events) = SyncClient::start(config);
+        let watcher = Watcher::new(store, client, events, only, WatchOptions::default());
+        watcher
+            .run(|ev| print_event(json, &ev), shutdown_signal())
+            .await;
+    });
+    Ok(())
+}

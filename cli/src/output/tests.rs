@@ -1,0 +1,116 @@
+//! The `--json` shapes are a contract (DESIGN §7): field names checked here.
+
+use engine::list::{ItemView, ListView};
+use engine::ListId;
+use serde_json::{json, Value};
+
+use super::*;
+
+fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+    k.sort();
+    k
+}
+
+fn view() -> ListView {
+    ListView {
+        name: "Groceries".into(),
+        other_names: vec!["Food".into()],
+        items: vec![ItemView {
+            name: "Milk".into(),
+            key: "milk".into(),
+            needed: 2,
+            acquired: 2,
+            done: true,
+            added_by: "ann".into(),
+            added_at: 5,
+        }],
+    }
+}
+
+#[test]
+fn show_has_the_contract_fields() {
+    let id = ListId::new_random();
+    let v = serde_json::to_value(ShowDoc::new(id, view(), 1)).unwrap();
+    assert_eq!(
+        keys(&v),
+        ["id", "items", "name", "other_names", "pending", "url"]
+    );
+    assert_eq!(v["id"], json!(id.to_string()));
+    assert_eq!(v["url"], json!(id.url()));
+    assert_eq!(
+        v["items"][0],
+        json!({"name": "Milk", "needed": 2, "acquired": 2, "done": true, "added_by": "ann", "added_at_ms": 5})
+    );
+}
+
+#[test]
+fn list_documents_are_arrays_with_the_contract_fields() {
+    let id = ListId::new_random();
+    let ls = serde_json::to_value(LsDoc(vec![LsEntry {
+        id,
+        url: id.url(),
+        name: "n".into(),
+        items: 3,
+        done: 1,
+        pending: 0,
+    }]))
+    .unwrap();
+    assert_eq!(
+        keys(&ls[0]),
+        ["done", "id", "items", "name", "pending", "url"]
+    );
+    let st = serde_json::to_value(StatusDoc(vec![StatusEntry {
+        id,
+        name: "n".into(),
+        pending: 2,
+    }]))
+    .unwrap();
+    assert_eq!(keys(&st[0]), ["id", "name", "pending"]);
+    let sy = serde_json::to_value(SyncDoc(vec![SyncEntry {
+        id,
+        name: "n".into(),
+        sent: 1,
+        received: 2,
+        pending: 0,
+    }]))
+    .unwrap();
+    assert_eq!(keys(&sy[0]), ["id", "name", "pending", "received", "sent"]);
+    let new = serde_json::to_value(NewDoc {
+        id,
+        url: id.url(),
+        name: "n".into(),
+    })
+    .unwrap();
+    assert_eq!(keys(&new), ["id", "name", "url"]);
+    let share = serde_json::to_value(ShareDoc { id, url: id.url() }).unwrap();
+    assert_eq!(keys(&share), ["id", "url"]);
+}
+
+#[test]
+fn log_entries_carry_hash_author_time_and_what() {
+    let e: LogEntry = engine::list::HistoryEntry {
+        hash: "ab".into(),
+        by: "ann".into(),
+        actor: "01".into(),
+        time_ms: 0,
+        what: "add 1 × Milk".into(),
+    }
+    .into();
+    let v = serde_json::to_value(LogDoc(vec![e.clone()])).unwrap();
+    assert_eq!(
+        keys(&v[0]),
+        ["actor", "by", "hash", "time", "time_ms", "what"]
+    );
+    assert_eq!(
+        LogDoc(vec![e]).human(),
+        "1970-01-01 00:00:00 UTC  ann  add 1 × Milk"
+    );
+}
+
+#[test]
+fn human_show_marks_done_items_and_other_names() {
+    let text = ShowDoc::new(ListId::new_random(), view(), 0).human();
+    assert!(text.contains("[x] Milk  2/2 bought"), "{text}");
+    assert!(text.contains("also named: Food"), "{text}");
+}

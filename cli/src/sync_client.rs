@@ -1,0 +1,401 @@
+//! The cloud client: one ZeroMQ DEALER connected to one proxy endpoint at a
+//! time (PROTOCOL.md §1).
+//!
+//! A [`SyncClient`] is a cheap, cloneable handle to a background task (the
+//! *connection actor*) that owns the socket. The actor
+//!
+//! - connects lazily, to one endpoint at a time, with a connect timeout;
+//! - sends requests and matches replies to callers by request `id`, so
+//!   several requests may be in flight;
+//! - forwards unsolicited `notify` pushes (and connect / disconnect news) to
+//!   the [`ClientEvent`] channel returned by [`SyncClient::start`];
+//! - drops the socket when told a request timed out, and moves on to the next
+//!   endpoint: zeromq 0.7 DEALERs do not reliably reconnect after the peer
+//!   restarts, so a rebuilt socket is the only safe recovery (DESIGN §5).
+//!
+//! The caller side ([`SyncClient::request`]) owns the retry policy: a
+//! per-request timeout, exponential backoff while the cloud is unreachable,
+//! and a total budget after which it gives up with
+//! [`ClientError::Unreachable`] (or [`ClientError::Unavailable`] when the
+//! proxy answered but could not reach its quorum).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use engine::protocol::{decode, encode, ErrorCode, Header, Limits, Message, Rejected};
+use engine::{ChangeHash, ListId};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{sleep, timeout, Instant};
+use zeromq::{DealerSocket, Socket, SocketOptions, ZmqMessage};
+
+/// The default cloud endpoint (where `shoplist-cloud up` listens).
+pub const DEFAULT_ENDPOINT: &str = "tcp://127.0.0.1:5555";
+
+/// Timeouts and retry policy of a client.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Proxy endpoints, tried in order (failover on failure).
+    pub endpoints: Vec<String>,
+    /// How long one request may wait for its reply before the socket is rebuilt.
+    pub request_timeout: Duration,
+    /// How long one connection attempt may take.
+    pub connect_timeout: Duration,
+    /// Total time one [`SyncClient::request`] may spend, retries included.
+    pub budget: Duration,
+    /// First backoff delay between retries (doubles up to `backoff_max`).
+    pub backoff_initial: Duration,
+    /// Largest backoff delay.
+    pub backoff_max: Duration,
+    /// Limits applied when decoding replies.
+    pub limits: Limits,
+}
+
+impl ClientConfig {
+    /// Defaults for one-shot commands: gives up after about 3 seconds.
+    pub fn new(endpoints: Vec<String>) -> Self {
+        let endpoints = if endpoints.is_empty() {
+            vec![DEFAULT_ENDPOINT.to_string()]
+        } else {
+            endpoints
+        };
+        ClientConfig {
+            endpoints,
+            request_timeout: Duration::from_millis(1500),
+            connect_timeout: Duration::from_millis(500),
+            budget: Duration::from_secs(3),
+            backoff_initial: Duration::from_millis(50),
+            backoff_max: Duration::from_millis(800),
+            limits: Limits::default(),
+        }
+    }
+
+    /// The same endpoints with a different total budget per request.
+    pub fn with_budget(mut self, budget: Duration) -> Self {
+        self.budget = budget;
+        self
+    }
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClientError {
+    /// No endpoint answered within the budget.
+    #[error("cloud unreachable at {endpoints}: {detail}")]
+    Unreachable {
+        /// The endpoints tried, comma-separated.
+        endpoints: String,
+        /// The last failure seen.
+        detail: String,
+    },
+    /// The proxy answered but fewer replicas than its quorum did.
+    #[error("the cloud did not reach its quorum: {0}")]
+    Unavailable(String),
+    /// The cloud refused the request and retrying will not help.
+    #[error("the cloud refused the request ({code}): {message}")]
+    Refused {
+        /// The wire error code.
+        code: ErrorCode,
+        /// The cloud's explanation.
+        message: String,
+    },
+    /// The reply was not the kind of message the request calls for.
+    #[error("unexpected reply from the cloud: {0}")]
+    Protocol(String),
+}
+
+impl ClientError {
+    /// Whether this means "the cloud could not be reached or did not reach
+    /// its quorum" (exit code 2; the edits stay safe locally).
+    pub fn is_offline(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Unreachable { .. } | ClientError::Unavailable(_)
+        )
+    }
+}
+
+/// News from the connection actor, in arrival order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientEvent {
+    /// The cloud says `list` changed; its heads are now `heads`.
+    Notify {
+        /// The list.
+        list: ListId,
+        /// Its heads after the write.
+        heads: Vec<ChangeHash>,
+    },
+    /// A (new) connection to `endpoint` is up: subscriptions must be renewed
+    /// and lists synced, since pushes may have been missed.
+    Connected {
+        /// The endpoint.
+        endpoint: String,
+    },
+    /// The connection was dropped (timeout, error, or failover).
+    Disconnected {
+        /// The endpoint.
+        endpoint: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A `synced` reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncedReply {
+    /// The list.
+    pub list: ListId,
+    /// The cloud's heads after storing the request's changes.
+    pub heads: Vec<ChangeHash>,
+    /// Dependencies a replica lacked (send again from further back).
+    pub missing: Vec<ChangeHash>,
+    /// Replicas that durably stored the request's changes.
+    pub acked: u32,
+    /// Refused changes of the request.
+    pub rejected: Vec<Rejected>,
+    /// The changes the requester lacks, dependencies first.
+    pub changes: Vec<Bytes>,
+}
+
+type Reply = oneshot::Sender<Result<Message, String>>;
+
+enum Cmd {
+    Request {
+        msg: Message,
+        reply: Reply,
+    },
+    /// Request `id` timed out: rebuild the socket if it is still outstanding.
+    TimedOut {
+        id: u64,
+    },
+}
+
+/// A handle to the connection actor. Cloning shares the connection.
+#[derive(Clone)]
+pub struct SyncClient {
+    cmds: mpsc::UnboundedSender<Cmd>,
+    config: Arc<ClientConfig>,
+    next_id: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for SyncClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncClient")
+            .field("endpoints", &self.config.endpoints)
+            .finish()
+    }
+}
+
+impl SyncClient {
+    /// Start the connection actor on the current tokio runtime. Nothing is
+    /// connected until the first request. The actor stops when every handle
+    /// is dropped. Events may be ignored (drop the receiver).
+    pub fn start(config: ClientConfig) -> (SyncClient, mpsc::UnboundedReceiver<ClientEvent>) {
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let config = Arc::new(config);
+        let actor = actor::Actor::new(config.clone(), ev_tx);
+        tokio::spawn(actor.run(cmd_rx));
+        let client = SyncClient {
+            cmds: cmd_tx,
+            config,
+            next_id: Arc::new(AtomicU64::new(1)),
+        };
+        (client, ev_rx)
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    fn unreachable(&self, detail: impl Into<String>) -> ClientError {
+        ClientError::Unreachable {
+            endpoints: self.config.endpoints.join(","),
+            detail: detail.into(),
+        }
+    }
+
+    /// Send a request built by `build(id)` and wait for its reply, retrying
+    /// (with a fresh id) on timeouts, unreachable endpoints and retryable
+    /// error codes until the budget is spent. `error` replies are turned into
+    /// [`ClientError`]s.
+    pub async fn request(&self, build: impl Fn(u64) -> Message) -> Result<Message, ClientError> {
+        let cfg = &self.config;
+        let deadline = Instant::now() + cfg.budget;
+        let mut backoff = cfg.backoff_initial;
+        loop {
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            let (tx, rx) = oneshot::channel();
+            let msg = build(id);
+            if self.cmds.send(Cmd::Request { msg, reply: tx }).is_err() {
+                return Err(self.unreachable("the connection task has stopped"));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let wait = cfg.request_timeout.min(left).max(Duration::from_millis(1));
+            let err = match timeout(wait, rx).await {
+                Ok(Ok(Ok(reply))) => match reply.header {
+                    Header::Error {
+                        code,
+                        message,
+                        answered,
+                        needed,
+                        ..
+                    } => match code {
+                        ErrorCode::Unavailable => {
+                            ClientError::Unavailable(match (answered, needed) {
+                                (Some(a), Some(n)) => format!("{a} of {n} replicas answered"),
+                                _ => message,
+                            })
+                        }
+                        ErrorCode::Timeout | ErrorCode::Overloaded | ErrorCode::Internal => {
+                            self.unreachable(format!("{code}: {message}"))
+                        }
+                        _ => return Err(ClientError::Refused { code, message }),
+                    },
+                    _ => return Ok(reply),
+                },
+                Ok(Ok(Err(detail))) => self.unreachable(detail),
+                Ok(Err(_)) => self.unreachable("connection dropped"),
+                Err(_) => {
+                    let _ = self.cmds.send(Cmd::TimedOut { id });
+                    self.unreachable(format!("no reply within {} ms", wait.as_millis()))
+                }
+            };
+            let now = Instant::now();
+            if now + backoff >= deadline {
+                return Err(err);
+            }
+            tracing::debug!(error = %err, ?backoff, "request failed; retrying");
+            sleep(backoff).await;
+            backoff = (backoff * 2).min(cfg.backoff_max);
+        }
+    }
+
+    /// One `sync` round trip: store `changes`, get what a peer with heads
+    /// `have` lacks.
+    pub async fn sync(
+        &self,
+        list: ListId,
+        have: &[ChangeHash],
+        changes: &[Bytes],
+    ) -> Result<SyncedReply, ClientError> {
+        let reply = self
+            .request(|id| {
+                Message::with_changes(
+                    Header::Sync {
+                        id,
+                        list,
+                        have: have.to_vec(),
+                    },
+                    changes.to_vec(),
+                )
+            })
+            .await?;
+        match reply.header {
+            Header::Synced {
+                list: got,
+                heads,
+                missing,
+                acked,
+                rejected,
+                ..
+            } if got == list => Ok(SyncedReply {
+                list,
+                heads,
+                missing,
+                acked,
+                rejected,
+                changes: reply.changes,
+            }),
+            other => Err(ClientError::Protocol(format!(
+                "expected synced for list {list}, got {}",
+                other.op()
+            ))),
+        }
+    }
+
+    /// Subscribe this connection to `lists` (in chunks within the protocol
+    /// limit); returns every list the connection is now subscribed to. An
+    /// empty `lists` only asks for the current set.
+    pub async fn subscribe(&self, lists: &[ListId]) -> Result<Vec<ListId>, ClientError> {
+        let chunk = self.config.limits.max_lists.max(1);
+        let mut all = Vec::new();
+        let mut chunks: Vec<&[ListId]> = lists.chunks(chunk).collect();
+        if chunks.is_empty() {
+            chunks.push(&[]);
+        }
+        for part in chunks {
+            let reply = self
+                .request(|id| {
+                    Message::new(Header::Subscribe {
+                        id,
+                        lists: part.to_vec(),
+                    })
+                })
+                .await?;
+            match reply.header {
+                Header::Subscribed { lists, .. } => all = lists,
+                other => {
+                    return Err(ClientError::Protocol(format!(
+                        "expected subscribed, got {}",
+                        other.op()
+                    )))
+                }
+            }
+        }
+        Ok(all)
+    }
+
+    /// Liveness check.
+    pub async fn ping(&self) -> Result<(), ClientError> {
+        let reply = self.request(|id| Message::new(Header::Ping { id })).await?;
+        match reply.header {
+            Header::Pong { .. } => Ok(()),
+            other => Err(ClientError::Protocol(format!(
+                "expected pong, got {}",
+                other.op()
+            ))),
+        }
+    }
+}
+
+/// Frames of a message as a ZeroMQ multipart message.
+fn to_zmq(msg: &Message) -> Option<ZmqMessage> {
+    ZmqMessage::try_from(encode(msg)).ok()
+}
+
+/// Decode a received multipart message (no envelope on a DEALER).
+fn from_zmq(m: ZmqMessage, limits: &Limits) -> Option<Message> {
+    let frames = m.into_vec();
+    match decode(&frames, limits) {
+        Ok(msg) => Some(msg),
+        Err(e) => {
+            tracing::debug!(error = %e, "undecodable message from the cloud ignored");
+            None
+        }
+    }
+}
+
+/// A fresh DEALER connected to `endpoint`, or why not.
+async fn connect(endpoint: &str, connect_timeout: Duration) -> Result<DealerSocket, String> {
+    let mut opts = SocketOptions::default();
+    opts.connect_timeout(connect_timeout);
+    let mut socket = DealerSocket::with_options(opts);
+    match timeout(
+        connect_timeout + Duration::from_millis(50),
+        socket.connect(endpoint),
+    )
+    .await
+    {
+        Ok(Ok(())) => Ok(socket),
+        Ok(Err(e)) => Err(format!("{endpoint}: {e}")),
+        Err(_) => Err(format!("{endpoint}: connect timed out")),
+    }
+}
+
+mod actor;
+
+#[cfg(test)]
+mod tests;

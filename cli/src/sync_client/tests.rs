@@ -1,0 +1,155 @@
+//! The client against a fake proxy (a ROUTER on 127.0.0.1:0): replies are
+//! matched by id, pushes reach the event channel, unreachable endpoints fail
+//! within the budget, and a dead first endpoint fails over to the next.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use engine::protocol::{decode, encode, ErrorCode, Header, Limits, Message};
+use engine::ListId;
+use zeromq::{RouterSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
+
+use super::*;
+
+/// A fake proxy answering with `answer(request)`; returns its endpoint.
+async fn fake_proxy(answer: fn(&Message) -> Vec<Message>) -> String {
+    let mut router = RouterSocket::new();
+    let ep = router.bind("tcp://127.0.0.1:0").await.unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok(m) = router.recv().await {
+            let mut frames = m.into_vec();
+            let identity = frames.remove(0);
+            let Ok(req) = decode(&frames, &Limits::default()) else {
+                continue;
+            };
+            for reply in answer(&req) {
+                let mut out = vec![identity.clone()];
+                out.extend(encode(&reply));
+                if router
+                    .send(ZmqMessage::try_from(out).unwrap())
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    });
+    ep
+}
+
+fn closed_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    format!("tcp://127.0.0.1:{port}")
+}
+
+fn quick(endpoints: Vec<String>) -> ClientConfig {
+    let mut c = ClientConfig::new(endpoints).with_budget(Duration::from_millis(1500));
+    c.request_timeout = Duration::from_millis(400);
+    c.connect_timeout = Duration::from_millis(200);
+    c
+}
+
+fn pong_and_notify(req: &Message) -> Vec<Message> {
+    let list = ListId::parse("0d5c1f42-6a3e-4b9e-9a51-7f2f0c1d9e33").unwrap();
+    vec![
+        Message::new(Header::Notify {
+            id: 0,
+            list,
+            heads: vec![],
+        }),
+        Message::new(Header::Pong { id: req.id() }),
+    ]
+}
+
+#[tokio::test]
+async fn replies_are_matched_by_id_and_pushes_reach_the_event_channel() {
+    let ep = fake_proxy(pong_and_notify).await;
+    let (client, mut events) = SyncClient::start(quick(vec![ep.clone()]));
+    client.ping().await.unwrap();
+    client.ping().await.unwrap();
+    let mut notifies = 0;
+    let mut connected = 0;
+    while let Ok(ev) = events.try_recv() {
+        match ev {
+            ClientEvent::Notify { .. } => notifies += 1,
+            ClientEvent::Connected { endpoint } => {
+                assert_eq!(endpoint, ep);
+                connected += 1
+            }
+            ClientEvent::Disconnected { .. } => panic!("unexpected disconnect"),
+        }
+    }
+    assert_eq!((notifies, connected), (2, 1));
+}
+
+#[tokio::test]
+async fn an_unreachable_cloud_fails_within_the_budget() {
+    let (client, _events) = SyncClient::start(quick(vec![closed_port()]));
+    let t = std::time::Instant::now();
+    let err = client.ping().await.unwrap_err();
+    assert!(err.is_offline(), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+}
+
+#[tokio::test]
+async fn a_dead_endpoint_fails_over_to_the_next() {
+    let ep = fake_proxy(pong_and_notify).await;
+    let (client, _events) = SyncClient::start(quick(vec![closed_port(), ep]));
+    client.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn unavailable_is_offline_and_bad_change_is_refused() {
+    fn unavailable(req: &Message) -> Vec<Message> {
+        vec![Message::unavailable(req.id(), 1, 2)]
+    }
+    fn bad(req: &Message) -> Vec<Message> {
+        vec![Message::error(req.id(), ErrorCode::BadChange, "junk")]
+    }
+    let (client, _e) = SyncClient::start(quick(vec![fake_proxy(unavailable).await]));
+    let list = ListId::new_random();
+    let err = client.sync(list, &[], &[]).await.unwrap_err();
+    assert!(matches!(err, ClientError::Unavailable(_)), "{err}");
+    let (client, _e) = SyncClient::start(quick(vec![fake_proxy(bad).await]));
+    let err = client
+        .sync(list, &[], &[Bytes::from_static(b"x")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClientError::Refused {
+                code: ErrorCode::BadChange,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(!err.is_offline());
+}
+
+#[tokio::test]
+async fn a_silent_proxy_times_out_and_the_socket_is_rebuilt() {
+    fn silent(_: &Message) -> Vec<Message> {
+        vec![]
+    }
+    let ep = fake_proxy(silent).await;
+    let (client, mut events) = SyncClient::start(quick(vec![ep]));
+    assert!(client.ping().await.unwrap_err().is_offline());
+    let mut connects = 0;
+    let mut drops = 0;
+    while let Ok(ev) = events.try_recv() {
+        match ev {
+            ClientEvent::Connected { .. } => connects += 1,
+            ClientEvent::Disconnected { .. } => drops += 1,
+            ClientEvent::Notify { .. } => {}
+        }
+    }
+    assert!(
+        connects >= 2 && drops >= 1,
+        "connects {connects}, drops {drops}"
+    );
+}

@@ -1,0 +1,218 @@
+//! The interactive mode (no command): a ratatui terminal UI over the local
+//! store, with live sync in the background.
+//!
+//! - [`state`]: the state and key handling (no terminal, unit-tested).
+//! - [`draw`]: rendering.
+//! - this module: the terminal (raw mode, alternate screen, restored on exit
+//!   and on panic), the event loop, and the background threads: a
+//!   [`Watcher`] on its own store connection and tokio runtime (subscribe,
+//!   apply `notify` at once, push local edits), plus one short-lived thread
+//!   per `join`. The screen re-reads the store when the watcher reports
+//!   something, after each key, and every second (edits by other processes).
+
+pub mod draw;
+pub mod state;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc as std_mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::terminal::{
+    disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
+};
+use crossterm::ExecutableCommand;
+use engine::store::Store;
+use engine::ListId;
+use ratatui::backend::CrosstermBackend;
+use ratatui::Terminal;
+
+use crate::commands::{CliError, Ctx};
+use crate::sync::sync_list;
+use crate::sync_client::{ClientConfig, SyncClient};
+use crate::watch::{WatchEvent, WatchOptions, Watcher};
+use state::{App, Flow, Key, Net};
+
+/// News from the background threads.
+enum Bg {
+    Watch(WatchEvent),
+    Joined(ListId, Result<(), String>),
+}
+
+/// Restores the terminal when dropped (also while unwinding a panic).
+struct TerminalGuard;
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        let _ = disable_raw_mode();
+        let _ = std::io::stdout().execute(LeaveAlternateScreen);
+        let _ = std::io::stdout().execute(crossterm::cursor::Show);
+    }
+}
+
+fn to_key(k: KeyEvent) -> Option<Key> {
+    if k.modifiers.contains(KeyModifiers::CONTROL) {
+        return matches!(k.code, KeyCode::Char('c') | KeyCode::Char('d')).then_some(Key::Interrupt);
+    }
+    Some(match k.code {
+        KeyCode::Char(c) => Key::Char(c),
+        KeyCode::Enter => Key::Enter,
+        KeyCode::Esc => Key::Esc,
+        KeyCode::Backspace => Key::Backspace,
+        KeyCode::Up => Key::Up,
+        KeyCode::Down => Key::Down,
+        KeyCode::Left => Key::Left,
+        KeyCode::Right => Key::Right,
+        KeyCode::Tab | KeyCode::BackTab => Key::Tab,
+        KeyCode::Delete => Key::Delete,
+        _ => return None,
+    })
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
+/// Start the background watcher; returns its stop switch and thread.
+fn spawn_watcher(
+    db: PathBuf,
+    cloud: Vec<String>,
+    tx: std_mpsc::Sender<Bg>,
+) -> (tokio::sync::oneshot::Sender<()>, JoinHandle<()>) {
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = std::thread::spawn(move || {
+        let (Ok(store), Ok(rt)) = (Store::open(&db), runtime()) else {
+            let _ = tx.send(Bg::Watch(WatchEvent::Offline {
+                reason: "background sync could not start".into(),
+            }));
+            return;
+        };
+        rt.block_on(async move {
+            let (client, events) = SyncClient::start(crate::commands::watch_client_config(cloud));
+            let watcher = Watcher::new(store, client, events, None, WatchOptions::default());
+            let sink = |ev| {
+                let _ = tx.send(Bg::Watch(ev));
+            };
+            watcher
+                .run(sink, async {
+                    let _ = stop_rx.await;
+                })
+                .await;
+        });
+    });
+    (stop_tx, handle)
+}
+
+/// Fetch a list in a short-lived thread; the result comes back as [`Bg::Joined`].
+fn spawn_join(db: &Path, cloud: Vec<String>, id: ListId, tx: std_mpsc::Sender<Bg>) {
+    let db = db.to_path_buf();
+    std::thread::spawn(move || {
+        let result = (|| {
+            let mut store = Store::open(&db).map_err(|e| e.to_string())?;
+            let rt = runtime().map_err(|e| e.to_string())?;
+            rt.block_on(async {
+                let (client, _events) = SyncClient::start(ClientConfig::new(cloud));
+                sync_list(&client, &mut store, id).await
+            })
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+        })();
+        let _ = tx.send(Bg::Joined(id, result));
+    });
+}
+
+fn on_bg(app: &mut App, bg: Bg) {
+    match bg {
+        Bg::Watch(WatchEvent::Online) => app.net = Net::Online,
+        Bg::Watch(WatchEvent::Offline { .. }) => app.net = Net::Offline,
+        Bg::Watch(WatchEvent::Received { name, received, .. }) => {
+            app.message = format!("{name}: {received} change(s) from others applied");
+        }
+        Bg::Watch(WatchEvent::Error { message, .. }) => {
+            app.message = format!("sync error: {message}")
+        }
+        Bg::Watch(WatchEvent::Pushed { .. }) => {}
+        Bg::Joined(id, Ok(())) => {
+            app.message = format!("joined {}", id.url());
+            app.focus_list(id);
+        }
+        Bg::Joined(_, Err(e)) => app.message = format!("join failed: {e}"),
+    }
+}
+
+/// Run the interactive mode until the user quits.
+pub fn run(mut ctx: Ctx) -> Result<(), CliError> {
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        return Err(CliError::Usage(
+            "interactive mode needs a terminal; see `shoplist --help` for the commands".into(),
+        ));
+    }
+    let (tx, rx) = std_mpsc::channel();
+    let (stop, watcher) = spawn_watcher(ctx.db_path.clone(), ctx.cloud.clone(), tx.clone());
+
+    let term_err = |e: std::io::Error| CliError::Other(format!("terminal: {e}"));
+    enable_raw_mode().map_err(term_err)?;
+    let guard = TerminalGuard;
+    std::io::stdout()
+        .execute(EnterAlternateScreen)
+        .map_err(term_err)?;
+    let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout())).map_err(term_err)?;
+
+    let mut app = App::new(ctx.author.clone());
+    let result = event_loop(&mut terminal, &mut app, &mut ctx, &tx, &rx);
+
+    drop(guard);
+    let _ = stop.send(());
+    let _ = watcher.join();
+    result
+}
+
+fn event_loop(
+    terminal: &mut Terminal<CrosstermBackend<std::io::Stdout>>,
+    app: &mut App,
+    ctx: &mut Ctx,
+    tx: &std_mpsc::Sender<Bg>,
+    rx: &std_mpsc::Receiver<Bg>,
+) -> Result<(), CliError> {
+    let term_err = |e: std::io::Error| CliError::Other(format!("terminal: {e}"));
+    let mut last_reload = Instant::now();
+    if let Err(e) = app.reload(&mut ctx.store) {
+        app.message = format!("error: {e}");
+    }
+    loop {
+        terminal.draw(|f| draw::draw(f, app)).map_err(term_err)?;
+        let mut dirty = false;
+        if event::poll(Duration::from_millis(100)).map_err(term_err)? {
+            match event::read().map_err(term_err)? {
+                Event::Key(k) if k.kind != KeyEventKind::Release => {
+                    if let Some(key) = to_key(k) {
+                        match app.on_key(key, &mut ctx.store) {
+                            Flow::Quit => return Ok(()),
+                            Flow::Join(id) => {
+                                spawn_join(&ctx.db_path, ctx.cloud.clone(), id, tx.clone())
+                            }
+                            Flow::Continue => {}
+                        }
+                        dirty = true;
+                    }
+                }
+                Event::Resize(..) => dirty = true,
+                _ => {}
+            }
+        }
+        while let Ok(bg) = rx.try_recv() {
+            on_bg(app, bg);
+            dirty = true;
+        }
+        if dirty || last_reload.elapsed() >= Duration::from_secs(1) {
+            if let Err(e) = app.reload(&mut ctx.store) {
+                app.message = format!("error: {e}");
+            }
+            last_reload = Instant::now();
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! Live sync (`sync --watch` and the interactive mode's background task).
+//!
+//! A [`Watcher`] keeps the device's lists in step with the cloud:
+//!
+//! - it subscribes to the lists (all of the store's, or the ones named) and
+//!   syncs a list **as soon as** a `notify` for it arrives whose heads are not
+//!   all known locally (no polling timer on the remote side);
+//! - every [`WatchOptions::local_poll`] it cheaply checks the store for edits
+//!   made by any process (another `shoplist` command, the TUI) that the cloud
+//!   has not acknowledged, and for new lists, and pushes them;
+//! - every [`WatchOptions::recheck`] it asks the proxy for this connection's
+//!   subscriptions (`subscribe` with no lists): a proxy that restarted or a
+//!   failover to another proxy has lost them, so they are renewed and every
+//!   list is synced (pushes may have been missed). A new connection
+//!   ([`ClientEvent::Connected`]) does the same;
+//! - while the cloud is unreachable it reports [`WatchEvent::Offline`] and
+//!   retries with backoff; edits keep working locally meanwhile.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::time::Duration;
+
+use engine::store::Store;
+use engine::{ChangeHash, ListId};
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::time::{interval, Instant, MissedTickBehavior};
+
+use crate::sync::{sync_list, SyncError, SyncReport};
+use crate::sync_client::{ClientEvent, SyncClient};
+
+/// Timing of a watcher.
+#[derive(Debug, Clone)]
+pub struct WatchOptions {
+    /// How often the local store is checked for unpushed edits and new lists.
+    pub local_poll: Duration,
+    /// How often the subscriptions are checked (a liveness probe too).
+    pub recheck: Duration,
+    /// Longest wait between reconnection attempts while offline.
+    pub offline_retry_max: Duration,
+}
+
+impl Default for WatchOptions {
+    fn default() -> Self {
+        WatchOptions {
+            local_poll: Duration::from_millis(200),
+            recheck: Duration::from_secs(3),
+            offline_retry_max: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Something the watcher did, for the user. Serialized as one JSON line with
+/// an `"event"` field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum WatchEvent {
+    /// Remote changes were applied to a list.
+    Received {
+        /// The list.
+        id: ListId,
+        /// Its name now.
+        name: String,
+        /// Changes applied.
+        received: usize,
+        /// Local changes still unacknowledged.
+        pending: usize,
+    },
+    /// Local changes were acknowledged by the cloud.
+    Pushed {
+        /// The list.
+        id: ListId,
+        /// Its name.
+        name: String,
+        /// Changes sent.
+        sent: usize,
+        /// Local changes still unacknowledged.
+        pending: usize,
+    },
+    /// The cloud is reachable (again).
+    Online,
+    /// The cloud cannot be reached; edits stay local until it can.
+    Offline {
+        /// Why.
+        reason: String,
+    },
+    /// A list could not be synced (not a connectivity problem).
+    Error {
+        /// The list.
+        id: ListId,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// The live-sync loop. See the module docs.
+pub struct Watcher {
+    store: Store,
+    client: SyncClient,
+    events: mpsc::UnboundedReceiver<ClientEvent>,
+    only: Option<Vec<ListId>>,
+    opts: WatchOptions,
+    online: Option<bool>,
+    full_round_due: bool,
+    retry_at: Instant,
+    retry_backoff: Duration,
+    next_recheck: Instant,
+    subscribed: HashSet<ListId>,
+    /// Local heads at the last push attempt, so a failing list is not
+    /// retried every tick.
+    attempted: HashMap<ListId, Vec<ChangeHash>>,
+}
+
+impl Watcher {
+    /// A watcher over `store` (all of its lists, or only `only`).
+    pub fn new(
+        store: Store,
+        client: SyncClient,
+        events: mpsc::UnboundedReceiver<ClientEvent>,
+        only: Option<Vec<ListId>>,
+        opts: WatchOptions,
+    ) -> Self {
+        let now = Instant::now();
+        Watcher {
+            store,
+            client,
+            events,
+            only,
+            opts,
+            online: None,
+            full_round_due: true,
+            retry_at: now,
+            retry_backoff: Duration::from_millis(250),
+            next_recheck: now,
+            subscribed: HashSet::new(),
+            attempted: HashMap::new(),
+        }
+    }
+
+    /// Run until `stop` completes, reporting to `sink`. Cancelling mid-sync
+    /// is safe: every store operation is its own transaction.
+    pub async fn run(mut self, mut sink: impl FnMut(WatchEvent), stop: impl Future<Output = ()>) {
+        tokio::select! {
+            _ = stop => {}
+            _ = self.run_forever(&mut sink) => {}
+        }
+    }
+
+    async fn run_forever(&mut self, sink: &mut impl FnMut(WatchEvent)) {
+        let mut tick = interval(self.opts.local_poll);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                ev = self.events.recv() => match ev {
+                    Some(ClientEvent::Notify { list, heads }) => self.on_notify(list, &heads, sink).await,
+                    Some(ClientEvent::Connected { .. }) => self.full_round_due = true,
+                    Some(ClientEvent::Disconnected { .. }) => {}
+                    None => return,
+                },
+                _ = tick.tick() => self.on_tick(sink).await,
+            }
+        }
+    }
+
+    fn lists(&self) -> Vec<ListId> {
+        match &self.only {
+            Some(l) => l.clone(),
+            None => self.store.list_ids().unwrap_or_default(),
+        }
+    }
+
+    fn set_online(&mut self, online: bool, reason: &str, sink: &mut impl FnMut(WatchEvent)) {
+        if self.online == Some(online) {
+            return;
+        }
+        self.online = Some(online);
+        if online {
+            self.retry_backoff = Duration::from_millis(250);
+            sink(WatchEvent::Online);
+        } else {
+            self.subscribed.clear();
+            sink(WatchEvent::Offline {
+                reason: reason.to_string(),
+            });
+        }
+    }
+
+    fn went_offline(&mut self, e: &SyncError, sink: &mut impl FnMut(WatchEvent)) {
+        self.set_online(false, &e.to_string(), sink);
+        self.full_round_due = true;
+        self.retry_at = Instant::now() + self.retry_backoff;
+        self.retry_backoff = (self.retry_backoff * 2).min(self.opts.offline_retry_max);
+    }
+
+    async fn on_tick(&mut self, sink: &mut impl FnMut(WatchEvent)) {
+        let now = Instant::now();
+        if self.online == Some(false) && now < self.retry_at {
+            return;
+        }
+        if self.full_round_due {
+            self.full_round(sink).await;
+            return;
+        }
+        if now >= self.next_recheck {
+            self.next_recheck = now + self.opts.recheck;
+            match self.client.subscribe(&[]).await {
+                Ok(set) => {
+                    let set: HashSet<ListId> = set.into_iter().collect();
+                    if !self.subscribed.iter().all(|l| set.contains(l)) {
+                        // The proxy forgot us (restart or failover).
+                        self.full_round(sink).await;
+                        return;
+                    }
+                }
+                Err(e) => return self.went_offline(&SyncError::Client(e), sink),
+            }
+        }
+        self.push_local(sink).await;
+    }
+
+    /// Subscribe to every list and sync them all.
+    async fn full_round(&mut self, sink: &mut impl FnMut(WatchEvent)) {
+        let lists = self.lists();
+        if let Err(e) = self.client.subscribe(&lists).await {
+            return self.went_offline(&SyncError::Client(e), sink);
+        }
+        self.subscribed = lists.iter().copied().collect();
+        self.full_round_due = false;
+        self.next_recheck = Instant::now() + self.opts.recheck;
+        self.set_online(true, "", sink);
+        for list in lists {
+            if !self.sync_one(list, sink).await {
+                return;
+            }
+        }
+    }
+
+    /// Push lists with unacknowledged local edits; subscribe to new lists.
+    async fn push_local(&mut self, sink: &mut impl FnMut(WatchEvent)) {
+        let lists = self.lists();
+        let new: Vec<ListId> = lists
+            .iter()
+            .filter(|l| !self.subscribed.contains(l))
+            .copied()
+            .collect();
+        if !new.is_empty() {
+            if let Err(e) = self.client.subscribe(&new).await {
+                return self.went_offline(&SyncError::Client(e), sink);
+            }
+            self.subscribed.extend(new.iter().copied());
+        }
+        for list in lists {
+            let fresh = new.contains(&list);
+            let pending = self.store.pending(list).unwrap_or(0);
+            let heads = self.store.heads(list).unwrap_or_default();
+            let retried = self.attempted.get(&list) == Some(&heads);
+            if fresh || (pending > 0 && !retried) {
+                if !self.sync_one(list, sink).await {
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn on_notify(
+        &mut self,
+        list: ListId,
+        heads: &[ChangeHash],
+        sink: &mut impl FnMut(WatchEvent),
+    ) {
+        let ours = match &self.only {
+            Some(only) => only.contains(&list),
+            None => self.store.has_list(list).unwrap_or(false),
+        };
+        if !ours {
+            return;
+        }
+        let known = self
+            .store
+            .read(list, |_, g| heads.iter().all(|h| g.contains(h)))
+            .unwrap_or(false);
+        if !known {
+            self.sync_one(list, sink).await;
+        }
+    }
+
+    /// Sync one list and report; false when the cloud went offline.
+    async fn sync_one(&mut self, list: ListId, sink: &mut impl FnMut(WatchEvent)) -> bool {
+        if let Ok(h) = self.store.heads(list) {
+            self.attempted.insert(list, h);
+        }
+        match sync_list(&self.client, &mut self.store, list).await {
+            Ok(report) => {
+                self.set_online(true, "", sink);
+                self.report(report, sink);
+                true
+            }
+            Err(e) if e.is_offline() => {
+                self.went_offline(&e, sink);
+                false
+            }
+            Err(e) => {
+                sink(WatchEvent::Error {
+                    id: list,
+                    message: e.to_string(),
+                });
+                true
+            }
+        }
+    }
+
+    fn report(&mut self, r: SyncReport, sink: &mut impl FnMut(WatchEvent)) {
+        let name = self.store.view(r.list).map(|v| v.name).unwrap_or_default();
+        if r.received > 0 {
+            sink(WatchEvent::Received {
+                id: r.list,
+                name: name.clone(),
+                received: r.received,
+                pending: r.pending,
+            });
+        }
+        if r.sent > 0 {
+            sink(WatchEvent::Pushed {
+                id: r.list,
+                name,
+                sent: r.sent,
+                pending: r.pending,
+            });
+        }
+    }
+}

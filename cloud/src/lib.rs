@@ -1,0 +1,37 @@
+//! # shoplist cloud
+//!
+//! The replicated side of shoplist (DESIGN §6): a proxy that routes each
+//! list to its replicas on a consistent-hash ring and answers at a quorum,
+//! workers that keep SQLite replicas, and `up`, a whole local cluster.
+//!
+//! ## Layout
+//!
+//! Logic without sockets (unit-tested with plain inputs and `now`):
+//!
+//! - [`ring`]: the hash ring with virtual nodes; preference lists; shares.
+//! - [`membership`]: workers' routes and liveness (hello, heartbeats, timeouts).
+//! - [`quorum`]: one client `sync`'s quorum tracker; the union of replies.
+//! - [`repair`]: fill and read-repair decisions.
+//! - [`subscriptions`]: who gets `notify` after a write; bounded.
+//! - [`proxy::ProxyCore`]: the proxy's state machine over all of the above.
+//!
+//! Adapters (zeromq, SQLite, processes):
+//!
+//! - [`transport`]: envelopes, codec glue, DEALER connect and backoff.
+//! - [`proxy`]: the proxy process (two ROUTERs around the core).
+//! - [`worker`]: the worker process (store thread, links to proxies).
+//! - [`client`]: a request/reply client for a proxy's frontend.
+//! - [`inspect`]: the `status` and `where` commands.
+//! - [`up`]: the local cluster supervisor.
+
+pub mod client;
+pub mod inspect;
+pub mod membership;
+pub mod proxy;
+pub mod quorum;
+pub mod repair;
+pub mod ring;
+pub mod subscriptions;
+pub mod transport;
+pub mod up;
+pub mod worker;

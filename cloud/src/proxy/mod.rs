@@ -1,0 +1,196 @@
+//! The proxy process: two ROUTER sockets around a [`ProxyCore`].
+//!
+//! - frontend ROUTER (clients, default `tcp://0.0.0.0:5555`),
+//! - backend ROUTER (workers, default `tcp://0.0.0.0:5556`).
+//!
+//! One reader task per socket feeds an event channel; the main loop hands
+//! each event and a 25 ms tick to the sans-IO core and passes the resulting
+//! [`Effect`]s to one writer task per socket, so a slow peer never stalls
+//! the state machine. A failed send to a client drops its subscriptions.
+
+mod state;
+mod sync_flow;
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+use zeromq::{RouterSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
+
+pub use self::state::{Effect, ProxyConfig, ProxyCore};
+use crate::transport::envelope::{self, Envelope};
+use crate::transport::guard::{bind_guarded, GuardConfig, GuardHandle};
+
+/// How often the core is ticked (deadlines, membership).
+const TICK: Duration = Duration::from_millis(25);
+/// Messages queued per writer task before new ones are dropped.
+const OUT_QUEUE: usize = 100_000;
+
+enum Event {
+    Client(ZmqMessage),
+    Worker(ZmqMessage),
+    ClientGone(Bytes),
+}
+
+/// The socket address of a `tcp://host:port` endpoint (`*` = all
+/// interfaces); `None` for other transports.
+pub async fn tcp_addr(endpoint: &str) -> anyhow::Result<Option<SocketAddr>> {
+    let Some(rest) = endpoint.strip_prefix("tcp://") else {
+        return Ok(None);
+    };
+    let rest = rest.replacen("*:", "0.0.0.0:", 1);
+    let mut addrs = tokio::net::lookup_host(rest.as_str())
+        .await
+        .with_context(|| format!("bad endpoint {endpoint}"))?;
+    addrs
+        .next()
+        .map(Some)
+        .with_context(|| format!("endpoint {endpoint} resolves to nothing"))
+}
+
+/// Bind a ROUTER for `endpoint`. With `guarded` (the default), zeromq binds
+/// a loopback port and the transport guard listens on the endpoint's
+/// address in front of it (DESIGN §5); keep the returned handle alive.
+pub async fn bind(
+    endpoint: &str,
+    guarded: bool,
+) -> anyhow::Result<(RouterSocket, Option<GuardHandle>)> {
+    let mut socket = RouterSocket::new();
+    if guarded {
+        if let Some(public) = tcp_addr(endpoint).await? {
+            let guard = bind_guarded(&mut socket, public, GuardConfig::default())
+                .await
+                .with_context(|| format!("cannot bind {endpoint}"))?;
+            return Ok((socket, Some(guard)));
+        }
+    }
+    socket
+        .bind(endpoint)
+        .await
+        .with_context(|| format!("cannot bind {endpoint}"))?;
+    Ok((socket, None))
+}
+
+/// Run the proxy until the process is stopped. `guarded`: put the transport
+/// guard in front of both ports (turn off only for experiments).
+pub async fn run(
+    cfg: ProxyConfig,
+    frontend: &str,
+    backend: &str,
+    guarded: bool,
+) -> anyhow::Result<()> {
+    let (front, _front_guard) = bind(frontend, guarded).await?;
+    let (back, _back_guard) = bind(backend, guarded).await?;
+    info!(
+        frontend,
+        backend,
+        guarded,
+        n = cfg.replicas,
+        w = cfg.write_quorum,
+        r = cfg.read_quorum,
+        "proxy listening"
+    );
+    let (front_tx, mut front_rx) = front.split();
+    let (back_tx, mut back_rx) = back.split();
+    let (ev_tx, mut ev_rx) = mpsc::channel::<Event>(4096);
+
+    let tx = ev_tx.clone();
+    tokio::spawn(async move {
+        loop {
+            match front_rx.recv().await {
+                Ok(m) => {
+                    if tx.send(Event::Client(m)).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    warn!("frontend receive failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    });
+    let tx = ev_tx.clone();
+    tokio::spawn(async move {
+        loop {
+            match back_rx.recv().await {
+                Ok(m) => {
+                    if tx.send(Event::Worker(m)).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    warn!("backend receive failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    });
+    let to_clients = spawn_writer(front_tx, Some(ev_tx.clone()));
+    let to_workers = spawn_writer(back_tx, None);
+
+    let mut core = ProxyCore::new(cfg);
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut out = Vec::new();
+    loop {
+        tokio::select! {
+            ev = ev_rx.recv() => {
+                let Some(ev) = ev else { break };
+                let now = Instant::now();
+                match ev {
+                    Event::Client(m) => {
+                        if let Some((env, payload)) = envelope::split(m) {
+                            core.on_client(env, &payload, now, &mut out);
+                        }
+                    }
+                    Event::Worker(m) => {
+                        if let Some((env, payload)) = envelope::split(m) {
+                            core.on_worker(env.route, &payload, now, &mut out);
+                        }
+                    }
+                    Event::ClientGone(route) => core.on_client_gone(&route),
+                }
+            }
+            _ = tick.tick() => core.on_tick(Instant::now(), &mut out),
+        }
+        for effect in out.drain(..) {
+            let (queue, env, msg) = match effect {
+                Effect::ToClient(env, msg) => (&to_clients, env, msg),
+                Effect::ToWorker(route, msg) => (&to_workers, Envelope::dealer(route), msg),
+            };
+            let Some(zm) = envelope::wrap(&env, &msg) else {
+                continue;
+            };
+            if queue.try_send((env.route, zm)).is_err() {
+                warn!("outgoing queue full; message dropped");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A task that sends on a ROUTER; failed sends to clients are reported so
+/// their subscriptions are dropped.
+fn spawn_writer(
+    mut socket: zeromq::RouterSendHalf,
+    gone: Option<mpsc::Sender<Event>>,
+) -> mpsc::Sender<(Bytes, ZmqMessage)> {
+    let (tx, mut rx) = mpsc::channel::<(Bytes, ZmqMessage)>(OUT_QUEUE);
+    tokio::spawn(async move {
+        while let Some((route, zm)) = rx.recv().await {
+            if let Err(e) = socket.send(zm).await {
+                debug!("send to a peer failed: {e}");
+                if let Some(gone) = &gone {
+                    let _ = gone.try_send(Event::ClientGone(route));
+                }
+            }
+        }
+    });
+    tx
+}

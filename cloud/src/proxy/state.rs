@@ -1,0 +1,324 @@
+//! The proxy's state machine, without sockets (STYLE §1).
+//!
+//! [`ProxyCore`] takes what arrived (a client's or a worker's payload frames
+//! with its routing id) and `now`, and pushes [`Effect`]s: messages to send
+//! to a client or a worker. The tokio adapter in [`super`] only moves bytes
+//! and calls [`ProxyCore::on_tick`] periodically. Client ops other than
+//! `sync` are answered here; the `sync` flow (quorum, fills, read repair,
+//! notify) is in [`super::sync_flow`].
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use engine::protocol::{ErrorCode, Header, Message, WorkerStatus};
+use engine::{ChangeHash, ListId, WorkerId};
+use tracing::{debug, info, warn};
+
+use crate::membership::{HeartbeatOutcome, Liveness, Membership};
+use crate::quorum::SyncQuorum;
+use crate::ring::Ring;
+use crate::subscriptions::{SubscriptionLimits, Subscriptions};
+use crate::transport::decode_frames;
+use crate::transport::envelope::Envelope;
+
+/// How often idle subscribers are looked for.
+const SUBSCRIPTION_SWEEP: Duration = Duration::from_secs(1);
+
+/// The proxy's tuning (the `proxy` subcommand's flags).
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// N: replicas per list.
+    pub replicas: usize,
+    /// W: replicas that must store a write before the client is answered.
+    pub write_quorum: usize,
+    /// R: replicas that must answer a read.
+    pub read_quorum: usize,
+    /// Per-request deadline.
+    pub timeout: Duration,
+    /// How often workers heartbeat (sent in `welcome`).
+    pub heartbeat: Duration,
+    /// A worker silent this long leaves the ring.
+    pub worker_timeout: Duration,
+    /// Bounds on subscriptions.
+    pub subscriptions: SubscriptionLimits,
+    /// Client syncs in progress before new ones get `overloaded`.
+    pub max_pending: usize,
+    /// Background repair transfers in flight at once.
+    pub max_repairs: usize,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            replicas: 3,
+            write_quorum: 2,
+            read_quorum: 2,
+            timeout: Duration::from_millis(2000),
+            heartbeat: Duration::from_millis(500),
+            worker_timeout: Duration::from_millis(2000),
+            subscriptions: SubscriptionLimits::default(),
+            max_pending: 10_000,
+            max_repairs: 256,
+        }
+    }
+}
+
+/// Something the adapter must send.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// To a client, through the frontend ROUTER.
+    ToClient(Envelope, Message),
+    /// To a worker (its routing id), through the backend ROUTER.
+    ToWorker(Bytes, Message),
+}
+
+/// One client `sync` in progress.
+#[derive(Debug)]
+pub(super) struct ClientSync {
+    pub client: Envelope,
+    pub client_id: u64,
+    pub list: ListId,
+    pub have: Vec<ChangeHash>,
+    pub changes: Vec<Bytes>,
+    pub is_write: bool,
+    pub quorum: SyncQuorum,
+    pub replied: bool,
+    pub deadline: Instant,
+}
+
+/// What a request the proxy sent to a worker was for.
+#[derive(Debug, Clone)]
+pub(super) enum Purpose {
+    /// The client's `sync` (or a fill's push) to one of its replicas.
+    Replica { req: u64, worker: WorkerId },
+    /// Fetching from `source` what `target` lacks, for request `req`.
+    FillFetch {
+        req: u64,
+        source: WorkerId,
+        target: WorkerId,
+        heads: Vec<ChangeHash>,
+        missing: Vec<ChangeHash>,
+    },
+    /// Read repair: fetching from `source` what `target` lacks.
+    RepairFetch {
+        list: ListId,
+        source: WorkerId,
+        target: WorkerId,
+    },
+    /// Read repair: pushing to `target`.
+    RepairPush { list: ListId, target: WorkerId },
+}
+
+impl Purpose {
+    /// The worker expected to answer.
+    pub(super) fn responder(&self) -> &WorkerId {
+        match self {
+            Purpose::Replica { worker, .. } => worker,
+            Purpose::FillFetch { source, .. } | Purpose::RepairFetch { source, .. } => source,
+            Purpose::RepairPush { target, .. } => target,
+        }
+    }
+}
+
+/// A request to a worker awaiting its answer.
+#[derive(Debug, Clone)]
+pub(super) struct Inflight {
+    pub purpose: Purpose,
+    pub deadline: Instant,
+}
+
+/// The proxy. See the module docs.
+#[derive(Debug)]
+pub struct ProxyCore {
+    pub(super) cfg: ProxyConfig,
+    pub(super) ring: Ring,
+    pub(super) members: Membership,
+    pub(super) subs: Subscriptions,
+    pub(super) syncs: HashMap<u64, ClientSync>,
+    pub(super) inflight: HashMap<u64, Inflight>,
+    pub(super) repairs: usize,
+    next_id: u64,
+    next_expiry: Option<Instant>,
+}
+
+impl ProxyCore {
+    /// A proxy with no workers yet.
+    pub fn new(cfg: ProxyConfig) -> Self {
+        ProxyCore {
+            members: Membership::new(cfg.worker_timeout),
+            subs: Subscriptions::new(cfg.subscriptions),
+            ring: Ring::new(),
+            syncs: HashMap::new(),
+            inflight: HashMap::new(),
+            repairs: 0,
+            next_id: 1,
+            next_expiry: None,
+            cfg,
+        }
+    }
+
+    /// A fresh id for a request the proxy sends.
+    pub(super) fn fresh_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        id
+    }
+
+    /// Client syncs in progress.
+    pub fn pending(&self) -> usize {
+        self.syncs.len()
+    }
+
+    fn apply(&mut self, changes: impl IntoIterator<Item = Liveness>) {
+        for c in changes {
+            match c {
+                Liveness::Joined(w) => {
+                    info!(worker = %w, "worker joined the ring");
+                    self.ring.add(&w);
+                }
+                Liveness::Left(w) => {
+                    warn!(worker = %w, "worker left the ring (silent)");
+                    self.ring.remove(&w);
+                }
+            }
+        }
+    }
+
+    /// Payload frames from a client.
+    pub fn on_client(
+        &mut self,
+        env: Envelope,
+        frames: &[Bytes],
+        now: Instant,
+        out: &mut Vec<Effect>,
+    ) {
+        self.subs.touch(&env.route, now);
+        let msg = match decode_frames(frames) {
+            Ok(m) => m,
+            Err(reply) => {
+                debug!("undecodable client message");
+                out.push(Effect::ToClient(env, *reply));
+                return;
+            }
+        };
+        let reply = match msg.header {
+            Header::Sync { id, list, have } => {
+                self.start_sync(env, id, list, have, msg.changes, now, out);
+                return;
+            }
+            Header::Subscribe { id, lists } => match self.subs.subscribe(&env.route, &lists, now) {
+                Ok(lists) => Message::new(Header::Subscribed { id, lists }),
+                Err(e) => Message::error(id, ErrorCode::Overloaded, e.to_string()),
+            },
+            Header::Unsubscribe { id, lists } => {
+                let lists = self.subs.unsubscribe(&env.route, &lists, now);
+                Message::new(Header::Subscribed { id, lists })
+            }
+            Header::Ping { id } => Message::new(Header::Pong { id }),
+            Header::ClusterStatus { id } => Message::new(Header::ClusterStatusOk {
+                id,
+                workers: self.status(),
+            }),
+            Header::Where { id, list } => Message::new(Header::WhereOk {
+                id,
+                list,
+                replicas: self.ring.preference_list(&list, self.cfg.replicas),
+            }),
+            other => Message::error(
+                other.id(),
+                ErrorCode::UnknownOp,
+                format!("`{}` is not a request a proxy serves", other.op()),
+            ),
+        };
+        out.push(Effect::ToClient(env, reply));
+    }
+
+    /// Every known worker with liveness and ring share.
+    pub fn status(&self) -> Vec<WorkerStatus> {
+        let shares: HashMap<WorkerId, f64> = self.ring.shares().into_iter().collect();
+        self.members
+            .members()
+            .map(|(id, m)| WorkerStatus {
+                id: id.clone(),
+                alive: m.alive,
+                share: if m.alive {
+                    shares.get(id).copied().unwrap_or(0.0)
+                } else {
+                    0.0
+                },
+            })
+            .collect()
+    }
+
+    /// Payload frames from the worker on `route`.
+    pub fn on_worker(
+        &mut self,
+        route: Bytes,
+        frames: &[Bytes],
+        now: Instant,
+        out: &mut Vec<Effect>,
+    ) {
+        let joined = self.members.touch(&route, now);
+        self.apply(joined);
+        let msg = match decode_frames(frames) {
+            Ok(m) => m,
+            Err(reply) => {
+                warn!("undecodable message from a worker: {:?}", reply.header);
+                return;
+            }
+        };
+        match msg.header {
+            Header::Hello { id, worker, .. } => {
+                let changes = self.members.on_hello(&worker, route.clone(), now);
+                self.apply(changes);
+                let heartbeat_ms = self.cfg.heartbeat.as_millis() as u64;
+                out.push(Effect::ToWorker(
+                    route,
+                    Message::new(Header::Welcome { id, heartbeat_ms }),
+                ));
+            }
+            Header::Heartbeat { id, worker } => {
+                match self.members.on_heartbeat(&worker, &route, now) {
+                    HeartbeatOutcome::Echo(joined) => {
+                        self.apply(joined);
+                        out.push(Effect::ToWorker(
+                            route,
+                            Message::new(Header::Heartbeat { id, worker }),
+                        ));
+                    }
+                    HeartbeatOutcome::NotFound => out.push(Effect::ToWorker(
+                        route,
+                        Message::error(id, ErrorCode::NotFound, "unknown worker: send hello"),
+                    )),
+                }
+            }
+            Header::Synced { .. } | Header::Error { .. } => {
+                self.on_reply(&route, msg, now, out);
+            }
+            Header::Pong { .. } => {}
+            other => debug!(op = other.op(), "ignoring worker message"),
+        }
+    }
+
+    /// A client connection turned out to be gone (a send to it failed).
+    pub fn on_client_gone(&mut self, route: &Bytes) {
+        self.subs.drop_client(route);
+    }
+
+    /// Time passed: membership timeouts, request deadlines, idle subscribers.
+    pub fn on_tick(&mut self, now: Instant, out: &mut Vec<Effect>) {
+        let left = self.members.tick(now);
+        self.apply(left);
+        if self.next_expiry.is_none_or(|t| now >= t) {
+            self.subs.expire(now);
+            self.next_expiry = Some(now + SUBSCRIPTION_SWEEP);
+        }
+        self.expire_inflight(now, out);
+    }
+
+    /// The list's preference list (for tests and `where`).
+    pub fn replicas_of(&self, list: &ListId) -> Vec<WorkerId> {
+        self.ring.preference_list(list, self.cfg.replicas)
+    }
+}

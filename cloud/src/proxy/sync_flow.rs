@@ -1,0 +1,368 @@
+//! The proxy's `sync` flow (DESIGN §4, §6; PROTOCOL.md §5): forward to the
+//! list's N live replicas, count durable answers into a
+//! [`SyncQuorum`](crate::quorum::SyncQuorum), fill replicas that lack
+//! history, answer the client at W (writes) or R (reads), notify the other
+//! subscribers of a write, and start read repair once the replicas' answers
+//! are in. All sans-IO, as methods of [`ProxyCore`].
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use engine::protocol::{ErrorCode, Header, Message};
+use engine::{ChangeHash, ListId, WorkerId};
+use tracing::{debug, warn};
+
+use super::state::{ClientSync, Effect, Inflight, ProxyCore, Purpose};
+use crate::quorum::{SyncQuorum, Verdict};
+use crate::repair::plan_read_repair;
+use crate::transport::envelope::Envelope;
+
+fn sync_msg(id: u64, list: ListId, have: Vec<ChangeHash>, changes: Vec<Bytes>) -> Message {
+    Message::with_changes(Header::Sync { id, list, have }, changes)
+}
+
+impl ProxyCore {
+    /// Send `msg` (whose id is fresh) to `worker` for `purpose`. False if the
+    /// worker has no live route.
+    fn send_to_worker(
+        &mut self,
+        worker: &WorkerId,
+        purpose: Purpose,
+        id: u64,
+        msg: Message,
+        now: Instant,
+        out: &mut Vec<Effect>,
+    ) -> bool {
+        let Some(route) = self.members.route_of(worker).cloned() else {
+            return false;
+        };
+        self.inflight.insert(
+            id,
+            Inflight {
+                purpose,
+                deadline: now + self.cfg.timeout,
+            },
+        );
+        out.push(Effect::ToWorker(route, msg));
+        true
+    }
+
+    /// A client's `sync`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn start_sync(
+        &mut self,
+        client: Envelope,
+        client_id: u64,
+        list: ListId,
+        have: Vec<ChangeHash>,
+        changes: Vec<Bytes>,
+        now: Instant,
+        out: &mut Vec<Effect>,
+    ) {
+        let is_write = !changes.is_empty();
+        let needed = if is_write {
+            self.cfg.write_quorum
+        } else {
+            self.cfg.read_quorum
+        };
+        if self.syncs.len() >= self.cfg.max_pending {
+            let reply =
+                Message::error(client_id, ErrorCode::Overloaded, "too many syncs in flight");
+            out.push(Effect::ToClient(client, reply));
+            return;
+        }
+        let targets = self.ring.preference_list(&list, self.cfg.replicas);
+        if targets.is_empty() {
+            let reply = Message::unavailable(client_id, 0, needed as u32);
+            out.push(Effect::ToClient(client, reply));
+            return;
+        }
+        let req = self.fresh_id();
+        let mut quorum = SyncQuorum::new(targets.clone(), needed);
+        for worker in &targets {
+            let id = self.fresh_id();
+            let msg = sync_msg(id, list, have.clone(), changes.clone());
+            let purpose = Purpose::Replica {
+                req,
+                worker: worker.clone(),
+            };
+            if !self.send_to_worker(worker, purpose, id, msg, now, out) {
+                quorum.on_failed(worker, false, "no route".into());
+            }
+        }
+        self.syncs.insert(
+            req,
+            ClientSync {
+                client,
+                client_id,
+                list,
+                have,
+                changes,
+                is_write,
+                quorum,
+                replied: false,
+                deadline: now + self.cfg.timeout,
+            },
+        );
+        self.advance(req, now, out);
+    }
+
+    /// A `synced` or `error` from the worker on `route`.
+    pub(super) fn on_reply(
+        &mut self,
+        route: &Bytes,
+        msg: Message,
+        now: Instant,
+        out: &mut Vec<Effect>,
+    ) {
+        let id = msg.id();
+        let Some(entry) = self.inflight.get(&id) else {
+            debug!(id, "reply to an unknown or expired request");
+            return;
+        };
+        if self.members.worker_of(route) != Some(entry.purpose.responder()) {
+            warn!(
+                id,
+                "reply from a worker the request was not sent to; ignored"
+            );
+            return;
+        }
+        let Some(entry) = self.inflight.remove(&id) else {
+            return;
+        };
+        let (ok, heads, missing) = match &msg.header {
+            Header::Synced { heads, missing, .. } => (true, heads.clone(), missing.clone()),
+            _ => (false, Vec::new(), Vec::new()),
+        };
+        let (bad_change, err_text) = match &msg.header {
+            Header::Error { code, message, .. } => {
+                (*code == ErrorCode::BadChange, format!("{code}: {message}"))
+            }
+            _ => (false, String::new()),
+        };
+        match entry.purpose {
+            Purpose::Replica { req, worker } => {
+                let Some(sync) = self.syncs.get_mut(&req) else {
+                    return;
+                };
+                if ok {
+                    sync.quorum.on_synced(&worker, heads, missing, &msg.changes);
+                } else {
+                    debug!(worker = %worker, "replica refused a sync: {err_text}");
+                    sync.quorum.on_failed(&worker, bad_change, err_text);
+                }
+                self.advance(req, now, out);
+            }
+            Purpose::FillFetch {
+                req,
+                target,
+                heads: target_heads,
+                missing: target_missing,
+                ..
+            } => {
+                let Some(sync) = self.syncs.get_mut(&req) else {
+                    return;
+                };
+                if !ok {
+                    sync.quorum
+                        .on_fill_failed(&target, target_heads, target_missing);
+                    self.advance(req, now, out);
+                    return;
+                }
+                let (list, have) = (sync.list, sync.have.clone());
+                let mut changes = msg.changes;
+                changes.extend(sync.changes.iter().cloned());
+                let push_id = self.fresh_id();
+                let purpose = Purpose::Replica {
+                    req,
+                    worker: target.clone(),
+                };
+                let push = sync_msg(push_id, list, have, changes);
+                if !self.send_to_worker(&target, purpose, push_id, push, now, out) {
+                    if let Some(sync) = self.syncs.get_mut(&req) {
+                        sync.quorum
+                            .on_fill_failed(&target, target_heads, target_missing);
+                    }
+                    self.advance(req, now, out);
+                }
+            }
+            Purpose::RepairFetch { list, target, .. } => {
+                if !ok || msg.changes.is_empty() {
+                    self.repairs = self.repairs.saturating_sub(1);
+                    return;
+                }
+                let push_id = self.fresh_id();
+                let purpose = Purpose::RepairPush {
+                    list,
+                    target: target.clone(),
+                };
+                // `have` = the source's heads: the target answers (almost) nothing.
+                let push = sync_msg(push_id, list, heads, msg.changes);
+                if !self.send_to_worker(&target, purpose, push_id, push, now, out) {
+                    self.repairs = self.repairs.saturating_sub(1);
+                }
+            }
+            Purpose::RepairPush { list, target } => {
+                self.repairs = self.repairs.saturating_sub(1);
+                if !ok || !missing.is_empty() {
+                    debug!(%list, worker = %target, "read repair incomplete: {err_text}");
+                }
+            }
+        }
+    }
+
+    /// Start fills, answer the client once decided, finish when all is in.
+    pub(super) fn advance(&mut self, req: u64, now: Instant, out: &mut Vec<Effect>) {
+        self.start_fills(req, now, out);
+        let Some(sync) = self.syncs.get_mut(&req) else {
+            return;
+        };
+        let timed_out = now >= sync.deadline;
+        if !sync.replied {
+            let verdict = sync.quorum.verdict(timed_out);
+            if verdict != Verdict::Pending {
+                sync.replied = true;
+                let reply = reply_for(sync, &verdict);
+                out.push(Effect::ToClient(sync.client.clone(), reply));
+                if sync.is_write && matches!(verdict, Verdict::Reached { .. }) {
+                    let heads = sync.quorum.union().heads();
+                    let list = sync.list;
+                    for target in self.subs.targets(&list, &sync.client.route) {
+                        let notify = Message::new(Header::Notify {
+                            id: 0,
+                            list,
+                            heads: heads.clone(),
+                        });
+                        out.push(Effect::ToClient(Envelope::dealer(target), notify));
+                    }
+                }
+            }
+        }
+        let Some(sync) = self.syncs.get(&req) else {
+            return;
+        };
+        if sync.replied && (timed_out || sync.quorum.all_resolved()) {
+            let list = sync.list;
+            let responders = sync.quorum.responders();
+            self.syncs.remove(&req);
+            for t in plan_read_repair(&responders) {
+                if self.repairs >= self.cfg.max_repairs {
+                    debug!("repair budget exhausted; skipping");
+                    break;
+                }
+                let id = self.fresh_id();
+                let purpose = Purpose::RepairFetch {
+                    list,
+                    source: t.source.clone(),
+                    target: t.target,
+                };
+                let fetch = sync_msg(id, list, t.have, Vec::new());
+                if self.send_to_worker(&t.source, purpose, id, fetch, now, out) {
+                    self.repairs += 1;
+                }
+            }
+        }
+    }
+
+    fn start_fills(&mut self, req: u64, now: Instant, out: &mut Vec<Effect>) {
+        let Some(sync) = self.syncs.get_mut(&req) else {
+            return;
+        };
+        let Some(source) = sync.quorum.fill_source() else {
+            return;
+        };
+        let list = sync.list;
+        let candidates = sync.quorum.fill_candidates();
+        for (target, heads, missing) in candidates {
+            if let Some(sync) = self.syncs.get_mut(&req) {
+                sync.quorum.on_fill_started(&target);
+            }
+            let id = self.fresh_id();
+            let fetch = sync_msg(id, list, heads.clone(), Vec::new());
+            let purpose = Purpose::FillFetch {
+                req,
+                source: source.clone(),
+                target: target.clone(),
+                heads: heads.clone(),
+                missing: missing.clone(),
+            };
+            if !self.send_to_worker(&source, purpose, id, fetch, now, out) {
+                if let Some(sync) = self.syncs.get_mut(&req) {
+                    sync.quorum.on_fill_failed(&target, heads, missing);
+                }
+            }
+        }
+    }
+
+    /// Requests past their deadline count as failed; client syncs past
+    /// theirs are decided.
+    pub(super) fn expire_inflight(&mut self, now: Instant, out: &mut Vec<Effect>) {
+        let expired: Vec<u64> = self
+            .inflight
+            .iter()
+            .filter(|(_, e)| e.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            let Some(entry) = self.inflight.remove(&id) else {
+                continue;
+            };
+            match entry.purpose {
+                Purpose::Replica { req, worker } => {
+                    if let Some(sync) = self.syncs.get_mut(&req) {
+                        sync.quorum.on_failed(&worker, false, "timeout".into());
+                    }
+                }
+                Purpose::FillFetch {
+                    req,
+                    target,
+                    heads,
+                    missing,
+                    ..
+                } => {
+                    if let Some(sync) = self.syncs.get_mut(&req) {
+                        sync.quorum.on_fill_failed(&target, heads, missing);
+                    }
+                }
+                Purpose::RepairFetch { .. } | Purpose::RepairPush { .. } => {
+                    self.repairs = self.repairs.saturating_sub(1);
+                }
+            }
+        }
+        let due: Vec<u64> = self
+            .syncs
+            .iter()
+            .filter(|(_, s)| s.deadline <= now || s.quorum.all_resolved())
+            .map(|(id, _)| *id)
+            .collect();
+        for req in due {
+            self.advance(req, now, out);
+        }
+    }
+}
+
+/// The client's reply for a decided verdict.
+fn reply_for(sync: &ClientSync, verdict: &Verdict) -> Message {
+    let id = sync.client_id;
+    let union = sync.quorum.union();
+    let synced = |acked: u32, missing: Vec<ChangeHash>| {
+        Message::with_changes(
+            Header::Synced {
+                id,
+                list: sync.list,
+                heads: union.heads(),
+                missing,
+                acked,
+                rejected: Vec::new(),
+            },
+            union.changes().to_vec(),
+        )
+    };
+    match verdict {
+        Verdict::Reached { acked } => synced(*acked, Vec::new()),
+        Verdict::Missing { acked, missing } => synced(*acked, missing.clone()),
+        Verdict::BadChange { message } => Message::error(id, ErrorCode::BadChange, message.clone()),
+        Verdict::Unavailable { answered, needed } => Message::unavailable(id, *answered, *needed),
+        Verdict::Pending => Message::error(id, ErrorCode::Internal, "undecided"),
+    }
+}

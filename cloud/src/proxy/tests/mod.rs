@@ -1,0 +1,194 @@
+//! The proxy's state machine driven without sockets: requests in, effects
+//! out, time passed by hand (STYLE §1, §7).
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use engine::protocol::{encode, ErrorCode, Header, Message};
+use engine::{ChangeHash, ListId, WorkerId};
+
+use super::{Effect, ProxyConfig, ProxyCore};
+use crate::transport::envelope::Envelope;
+
+mod sync;
+
+pub(super) fn w(s: &str) -> WorkerId {
+    WorkerId::parse(s).unwrap()
+}
+
+pub(super) fn h(b: u8) -> ChangeHash {
+    ChangeHash([b; 32])
+}
+
+pub(super) fn route(s: &str) -> Bytes {
+    Bytes::copy_from_slice(s.as_bytes())
+}
+
+pub(super) fn client(s: &str) -> Envelope {
+    Envelope::dealer(route(s))
+}
+
+/// A proxy with workers a, b, c (routes "ra", "rb", "rc").
+pub(super) fn cluster(now: Instant) -> ProxyCore {
+    let mut core = ProxyCore::new(ProxyConfig::default());
+    let mut out = Vec::new();
+    for name in ["a", "b", "c"] {
+        let hello = Message::new(Header::Hello {
+            id: 1,
+            worker: w(name),
+            lists_hint: None,
+        });
+        core.on_worker(route(&format!("r{name}")), &encode(&hello), now, &mut out);
+    }
+    assert_eq!(out.len(), 3, "one welcome each");
+    core
+}
+
+/// Worker-bound syncs in `out`, as (worker route, id, have, changes).
+pub(super) fn syncs_to_workers(out: &[Effect]) -> Vec<(Bytes, u64, Vec<ChangeHash>, usize)> {
+    out.iter()
+        .filter_map(|e| match e {
+            Effect::ToWorker(r, m) => match &m.header {
+                Header::Sync { id, have, .. } => {
+                    Some((r.clone(), *id, have.clone(), m.changes.len()))
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+pub(super) fn to_client(out: &[Effect], who: &str) -> Vec<Message> {
+    out.iter()
+        .filter_map(|e| match e {
+            Effect::ToClient(env, m) if env.route == route(who) => Some(m.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+pub(super) fn synced(
+    id: u64,
+    list: ListId,
+    heads: Vec<ChangeHash>,
+    missing: Vec<ChangeHash>,
+    changes: Vec<Bytes>,
+) -> Vec<Bytes> {
+    let acked = u32::from(missing.is_empty());
+    encode(&Message::with_changes(
+        Header::Synced {
+            id,
+            list,
+            heads,
+            missing,
+            acked,
+            rejected: vec![],
+        },
+        changes,
+    ))
+}
+
+pub(super) fn client_sync(
+    core: &mut ProxyCore,
+    who: &str,
+    list: ListId,
+    changes: Vec<Bytes>,
+    now: Instant,
+) -> Vec<Effect> {
+    let msg = Message::with_changes(
+        Header::Sync {
+            id: 42,
+            list,
+            have: vec![],
+        },
+        changes,
+    );
+    let mut out = Vec::new();
+    core.on_client(client(who), &encode(&msg), now, &mut out);
+    out
+}
+
+#[test]
+fn silent_worker_leaves_the_ring_and_requests_are_rerouted() {
+    let now = Instant::now();
+    let mut core = ProxyCore::new(ProxyConfig::default());
+    let mut out = Vec::new();
+    for name in ["a", "b", "c", "d"] {
+        let hello = Message::new(Header::Hello {
+            id: 1,
+            worker: w(name),
+            lists_hint: None,
+        });
+        core.on_worker(route(name), &encode(&hello), now, &mut out);
+    }
+    let later = now + Duration::from_millis(2500);
+    for name in ["a", "b", "c"] {
+        let hb = Message::new(Header::Heartbeat {
+            id: 2,
+            worker: w(name),
+        });
+        core.on_worker(route(name), &encode(&hb), later, &mut out);
+    }
+    core.on_tick(later, &mut out);
+    let status = core.status();
+    assert!(status
+        .iter()
+        .any(|s| s.id == w("d") && !s.alive && s.share == 0.0));
+    let list = ListId::new_random();
+    let replicas = core.replicas_of(&list);
+    assert_eq!(replicas.len(), 3);
+    assert!(!replicas.contains(&w("d")));
+    // It speaks again: back on the ring.
+    let hb = Message::new(Header::Heartbeat {
+        id: 3,
+        worker: w("d"),
+    });
+    core.on_worker(route("d"), &encode(&hb), later, &mut out);
+    assert!(core.status().iter().all(|s| s.alive));
+}
+
+#[test]
+fn heartbeat_from_an_unknown_worker_gets_not_found() {
+    let now = Instant::now();
+    let mut core = cluster(now);
+    let mut out = Vec::new();
+    let hb = Message::new(Header::Heartbeat {
+        id: 5,
+        worker: w("zz"),
+    });
+    core.on_worker(route("rz"), &encode(&hb), now, &mut out);
+    assert!(
+        matches!(&out[..], [Effect::ToWorker(_, m)] if matches!(m.header, Header::Error { code: ErrorCode::NotFound, id: 5, .. }))
+    );
+}
+
+#[test]
+fn bad_input_gets_an_error_reply_not_a_crash() {
+    let now = Instant::now();
+    let mut core = cluster(now);
+    let mut out = Vec::new();
+    core.on_client(
+        client("c"),
+        &[Bytes::from_static(b"\xff\xfe")],
+        now,
+        &mut out,
+    );
+    core.on_client(client("c"), &[], now, &mut out);
+    core.on_worker(route("ra"), &[Bytes::from_static(b"{}")], now, &mut out);
+    let replies = to_client(&out, "c");
+    assert_eq!(replies.len(), 2);
+    assert!(replies
+        .iter()
+        .all(|m| matches!(m.header, Header::Error { .. })));
+}
+
+#[test]
+fn no_live_worker_means_unavailable_at_once() {
+    let now = Instant::now();
+    let mut core = ProxyCore::new(ProxyConfig::default());
+    let out = client_sync(&mut core, "c", ListId::new_random(), vec![], now);
+    assert!(
+        matches!(&to_client(&out, "c")[..], [m] if matches!(m.header, Header::Error { code: ErrorCode::Unavailable, answered: Some(0), .. }))
+    );
+}

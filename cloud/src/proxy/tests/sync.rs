@@ -1,0 +1,269 @@
+//! The `sync` flow through the proxy core: quorum, union, timeout, fills,
+//! read repair and notify (DESIGN §4, §6; Dynamo §4.6-4.7).
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use engine::protocol::{encode, ErrorCode, Header, Message};
+use engine::ListId;
+
+use super::*;
+
+#[test]
+fn write_is_answered_at_w_and_notifies_the_other_subscribers() {
+    // DESIGN §6: reply when W=2 replicas stored it; push to subscribers.
+    let now = Instant::now();
+    let mut core = cluster(now);
+    let list = ListId::new_random();
+    let mut out = Vec::new();
+    for who in ["writer", "watcher"] {
+        let sub = Message::new(Header::Subscribe {
+            id: 1,
+            lists: vec![list],
+        });
+        core.on_client(client(who), &encode(&sub), now, &mut out);
+    }
+    let out = client_sync(
+        &mut core,
+        "writer",
+        list,
+        vec![Bytes::from_static(b"c1")],
+        now,
+    );
+    let sent = syncs_to_workers(&out);
+    assert_eq!(sent.len(), 3, "N=3 replicas");
+    let mut out = Vec::new();
+    let (r0, id0, ..) = sent[0].clone();
+    core.on_worker(
+        r0,
+        &synced(id0, list, vec![h(1)], vec![], vec![]),
+        now,
+        &mut out,
+    );
+    assert!(
+        to_client(&out, "writer").is_empty(),
+        "one ack is not a quorum"
+    );
+    let (r1, id1, ..) = sent[1].clone();
+    core.on_worker(
+        r1,
+        &synced(id1, list, vec![h(1)], vec![], vec![]),
+        now,
+        &mut out,
+    );
+    let replies = to_client(&out, "writer");
+    assert_eq!(replies.len(), 1, "{out:?}");
+    assert!(matches!(
+        &replies[0].header,
+        Header::Synced {
+            id: 42,
+            acked: 2,
+            ..
+        }
+    ));
+    let pushed = to_client(&out, "watcher");
+    assert!(
+        matches!(&pushed[..], [m] if matches!(&m.header, Header::Notify { id: 0, heads, .. } if heads == &vec![h(1)]))
+    );
+}
+
+#[test]
+fn read_replies_with_the_deduplicated_union() {
+    let now = Instant::now();
+    let mut core = cluster(now);
+    let list = ListId::new_random();
+    let sent = syncs_to_workers(&client_sync(&mut core, "c", list, vec![], now));
+    let (x, y) = (Bytes::from_static(b"x"), Bytes::from_static(b"y"));
+    let mut out = Vec::new();
+    core.on_worker(
+        sent[0].0.clone(),
+        &synced(
+            sent[0].1,
+            list,
+            vec![h(1)],
+            vec![],
+            vec![x.clone(), y.clone()],
+        ),
+        now,
+        &mut out,
+    );
+    core.on_worker(
+        sent[1].0.clone(),
+        &synced(sent[1].1, list, vec![h(1)], vec![], vec![y, x]),
+        now,
+        &mut out,
+    );
+    let replies = to_client(&out, "c");
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].changes.len(), 2);
+}
+
+#[test]
+fn quorum_timeout_answers_unavailable_with_counts() {
+    let now = Instant::now();
+    let mut core = cluster(now);
+    let list = ListId::new_random();
+    let sent = syncs_to_workers(&client_sync(
+        &mut core,
+        "c",
+        list,
+        vec![Bytes::from_static(b"c1")],
+        now,
+    ));
+    let mut out = Vec::new();
+    core.on_worker(
+        sent[0].0.clone(),
+        &synced(sent[0].1, list, vec![h(1)], vec![], vec![]),
+        now,
+        &mut out,
+    );
+    core.on_tick(now + Duration::from_millis(2100), &mut out);
+    let replies = to_client(&out, "c");
+    assert!(
+        matches!(&replies[..], [m] if matches!(m.header, Header::Error { code: ErrorCode::Unavailable, answered: Some(1), needed: Some(2), .. })),
+        "{replies:?}"
+    );
+    assert_eq!(core.pending(), 0);
+}
+
+#[test]
+fn lacking_replica_is_filled_and_then_counts_toward_w() {
+    // DESIGN §4: fill from a replica that has the history; count only once
+    // the lacking replica holds the write.
+    let now = Instant::now();
+    let mut core = cluster(now);
+    let list = ListId::new_random();
+    let change = Bytes::from_static(b"c2");
+    let sent = syncs_to_workers(&client_sync(
+        &mut core,
+        "c",
+        list,
+        vec![change.clone()],
+        now,
+    ));
+    let mut out = Vec::new();
+    let (good, lacking) = (&sent[0], &sent[1]);
+    core.on_worker(
+        good.0.clone(),
+        &synced(good.1, list, vec![h(2)], vec![], vec![]),
+        now,
+        &mut out,
+    );
+    core.on_worker(
+        lacking.0.clone(),
+        &synced(lacking.1, list, vec![h(0)], vec![h(1)], vec![]),
+        now,
+        &mut out,
+    );
+    // The proxy asks the good replica what the lacking one misses.
+    let fetch = syncs_to_workers(&out);
+    assert_eq!(fetch.len(), 1, "{out:?}");
+    assert_eq!(fetch[0].0, good.0);
+    assert_eq!(fetch[0].2, vec![h(0)], "have = the lacking replica's heads");
+    let mut out = Vec::new();
+    let history = Bytes::from_static(b"c1");
+    core.on_worker(
+        good.0.clone(),
+        &synced(fetch[0].1, list, vec![h(2)], vec![], vec![history, change]),
+        now,
+        &mut out,
+    );
+    let push = syncs_to_workers(&out);
+    assert_eq!(push.len(), 1);
+    assert_eq!(push[0].0, lacking.0);
+    assert!(push[0].3 >= 2, "history and the client's change");
+    let mut out = Vec::new();
+    core.on_worker(
+        lacking.0.clone(),
+        &synced(push[0].1, list, vec![h(2)], vec![], vec![]),
+        now,
+        &mut out,
+    );
+    let replies = to_client(&out, "c");
+    assert!(
+        matches!(&replies[..], [m] if matches!(m.header, Header::Synced { acked: 2, .. })),
+        "{replies:?}"
+    );
+}
+
+#[test]
+fn nobody_can_fill_so_missing_goes_to_the_client() {
+    let now = Instant::now();
+    let mut core = cluster(now);
+    let list = ListId::new_random();
+    let sent = syncs_to_workers(&client_sync(
+        &mut core,
+        "c",
+        list,
+        vec![Bytes::from_static(b"c2")],
+        now,
+    ));
+    let mut out = Vec::new();
+    for (r, id, ..) in &sent {
+        core.on_worker(
+            r.clone(),
+            &synced(*id, list, vec![], vec![h(1)], vec![]),
+            now,
+            &mut out,
+        );
+    }
+    let replies = to_client(&out, "c");
+    assert!(
+        matches!(&replies[..], [m] if matches!(&m.header, Header::Synced { missing, acked: 0, .. } if missing == &vec![h(1)])),
+        "{replies:?}"
+    );
+}
+
+#[test]
+fn differing_heads_trigger_read_repair() {
+    // Dynamo §4.7.
+    let now = Instant::now();
+    let mut core = cluster(now);
+    let list = ListId::new_random();
+    let sent = syncs_to_workers(&client_sync(&mut core, "c", list, vec![], now));
+    let mut out = Vec::new();
+    core.on_worker(
+        sent[0].0.clone(),
+        &synced(sent[0].1, list, vec![h(1)], vec![], vec![]),
+        now,
+        &mut out,
+    );
+    core.on_worker(
+        sent[1].0.clone(),
+        &synced(sent[1].1, list, vec![h(1)], vec![], vec![]),
+        now,
+        &mut out,
+    );
+    let mut out = Vec::new();
+    core.on_worker(
+        sent[2].0.clone(),
+        &synced(sent[2].1, list, vec![], vec![], vec![]),
+        now,
+        &mut out,
+    );
+    let fetch = syncs_to_workers(&out);
+    assert_eq!(
+        fetch.len(),
+        1,
+        "one source for the lagging replica: {out:?}"
+    );
+    assert_eq!(fetch[0].0, sent[0].0);
+    assert!(fetch[0].2.is_empty(), "have = lagging heads");
+    let mut out = Vec::new();
+    core.on_worker(
+        sent[0].0.clone(),
+        &synced(
+            fetch[0].1,
+            list,
+            vec![h(1)],
+            vec![],
+            vec![Bytes::from_static(b"c1")],
+        ),
+        now,
+        &mut out,
+    );
+    let push = syncs_to_workers(&out);
+    assert_eq!(push.len(), 1);
+    assert_eq!(push[0].0, sent[2].0);
+    assert_eq!(push[0].3, 1);
+}

@@ -1,0 +1,331 @@
+//! The quorum tracker of one client `sync` (DESIGN §4, §6; Dynamo §4.5).
+//!
+//! The proxy forwards a `sync` to the list's N preferred live replicas and
+//! feeds their answers into a [`SyncQuorum`]. A replica counts toward the
+//! quorum (W for a write, R for a read) only once it answered `synced` with
+//! an empty `missing`, i.e. it holds the request's changes applied and
+//! committed. A replica that lacked dependencies is filled by the proxy from
+//! a replica that has them (see [`crate::repair`]) and then counts when it
+//! answers again. [`SyncQuorum::verdict`] says when to answer the client,
+//! and how: `synced` with the union of what the replicas returned, or
+//! `error unavailable` (`answered` of `needed`), or `synced` with `missing`
+//! when nobody can fill, so the client resends from further back. Sans-IO.
+
+use std::collections::{BTreeSet, HashSet};
+
+use bytes::Bytes;
+use engine::{ChangeHash, WorkerId};
+
+/// Most change bytes the proxy puts in one reply (the protocol allows 32 MiB;
+/// the requester syncs again for the rest).
+pub const MAX_REPLY_BYTES: usize = 24 * 1024 * 1024;
+/// Most change frames in one reply.
+pub const MAX_REPLY_CHANGES: usize = 50_000;
+
+/// Where one replica stands in this request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReplicaState {
+    /// Request sent, no answer yet.
+    Waiting,
+    /// It lacked dependencies; the proxy is filling it from another replica.
+    Filling,
+    /// Stored the changes (empty `missing`), with these heads.
+    Done {
+        /// Its heads after storing.
+        heads: Vec<ChangeHash>,
+    },
+    /// Lacks these dependencies; `filled` once a fill was already tried.
+    Missing {
+        /// Its heads.
+        heads: Vec<ChangeHash>,
+        /// The hashes it lacks.
+        missing: Vec<ChangeHash>,
+        /// Whether a fill was already attempted.
+        filled: bool,
+    },
+    /// Answered an error (or could not be reached).
+    Failed {
+        /// Whether it refused the changes as invalid (`bad_change`).
+        bad_change: bool,
+        /// The error message.
+        message: String,
+    },
+}
+
+/// What to tell the client.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Not decided yet.
+    Pending,
+    /// Quorum reached: reply `synced` with the union; `acked` replicas hold it.
+    Reached {
+        /// Replicas that stored the changes.
+        acked: u32,
+    },
+    /// Quorum impossible because replicas lack history nobody could fill:
+    /// reply `synced` with `missing`, so the client resends from further back.
+    Missing {
+        /// Replicas that did store the changes.
+        acked: u32,
+        /// The dependency hashes they lack.
+        missing: Vec<ChangeHash>,
+    },
+    /// The changes were refused as invalid: reply `error bad_change`.
+    BadChange {
+        /// Why.
+        message: String,
+    },
+    /// Quorum not reached: reply `error unavailable`.
+    Unavailable {
+        /// Replicas that answered successfully.
+        answered: u32,
+        /// Replicas needed.
+        needed: u32,
+    },
+}
+
+/// The union of what several replicas returned: change frames deduplicated
+/// by content, heads as a set.
+#[derive(Debug, Default, Clone)]
+pub struct ChangeUnion {
+    seen: HashSet<Bytes>,
+    changes: Vec<Bytes>,
+    bytes: usize,
+    heads: BTreeSet<ChangeHash>,
+}
+
+impl ChangeUnion {
+    /// Add one replica's heads and changes. Changes beyond the reply limits
+    /// are left out (the client syncs again for them).
+    pub fn add(&mut self, heads: &[ChangeHash], changes: &[Bytes]) {
+        self.heads.extend(heads.iter().copied());
+        for c in changes {
+            if self.changes.len() >= MAX_REPLY_CHANGES || self.bytes + c.len() > MAX_REPLY_BYTES {
+                break;
+            }
+            if self.seen.insert(c.clone()) {
+                self.bytes += c.len();
+                self.changes.push(c.clone());
+            }
+        }
+    }
+
+    /// The deduplicated change frames.
+    pub fn changes(&self) -> &[Bytes] {
+        &self.changes
+    }
+
+    /// The union of the heads.
+    pub fn heads(&self) -> Vec<ChangeHash> {
+        self.heads.iter().copied().collect()
+    }
+}
+
+/// The tracker of one client `sync`.
+#[derive(Debug, Clone)]
+pub struct SyncQuorum {
+    replicas: Vec<(WorkerId, ReplicaState)>,
+    needed: usize,
+    union: ChangeUnion,
+}
+
+impl SyncQuorum {
+    /// A request sent to `targets` (in preference order) that needs `needed`
+    /// successful answers.
+    pub fn new(targets: Vec<WorkerId>, needed: usize) -> Self {
+        SyncQuorum {
+            replicas: targets
+                .into_iter()
+                .map(|w| (w, ReplicaState::Waiting))
+                .collect(),
+            needed: needed.max(1),
+            union: ChangeUnion::default(),
+        }
+    }
+
+    fn state_mut(&mut self, worker: &WorkerId) -> Option<&mut ReplicaState> {
+        self.replicas
+            .iter_mut()
+            .find(|(w, _)| w == worker)
+            .map(|(_, s)| s)
+    }
+
+    /// The replica's current state.
+    pub fn state(&self, worker: &WorkerId) -> Option<&ReplicaState> {
+        self.replicas
+            .iter()
+            .find(|(w, _)| w == worker)
+            .map(|(_, s)| s)
+    }
+
+    /// A `synced` from `worker`. Returns false if it is not a target.
+    pub fn on_synced(
+        &mut self,
+        worker: &WorkerId,
+        heads: Vec<ChangeHash>,
+        missing: Vec<ChangeHash>,
+        changes: &[Bytes],
+    ) -> bool {
+        // Changes from every answer go to the client; heads only from the
+        // replicas that hold the request's changes.
+        let counted: &[ChangeHash] = if missing.is_empty() { &heads } else { &[] };
+        self.union.add(counted, changes);
+        let Some(state) = self.state_mut(worker) else {
+            return false;
+        };
+        let filled = matches!(state, ReplicaState::Filling);
+        *state = if missing.is_empty() {
+            ReplicaState::Done { heads }
+        } else {
+            ReplicaState::Missing {
+                heads,
+                missing,
+                filled,
+            }
+        };
+        true
+    }
+
+    /// An `error` from `worker` (or it could not be reached).
+    pub fn on_failed(&mut self, worker: &WorkerId, bad_change: bool, message: String) {
+        if let Some(state) = self.state_mut(worker) {
+            *state = ReplicaState::Failed {
+                bad_change,
+                message,
+            };
+        }
+    }
+
+    /// The proxy started filling `worker`.
+    pub fn on_fill_started(&mut self, worker: &WorkerId) {
+        if let Some(state) = self.state_mut(worker) {
+            *state = ReplicaState::Filling;
+        }
+    }
+
+    /// A fill could not be completed (the source failed): `worker` stays
+    /// lacking `missing`.
+    pub fn on_fill_failed(
+        &mut self,
+        worker: &WorkerId,
+        heads: Vec<ChangeHash>,
+        missing: Vec<ChangeHash>,
+    ) {
+        if let Some(state) = self.state_mut(worker) {
+            *state = ReplicaState::Missing {
+                heads,
+                missing,
+                filled: true,
+            };
+        }
+    }
+
+    /// Replicas that lack dependencies and were not filled yet, with their
+    /// heads and missing hashes.
+    pub fn fill_candidates(&self) -> Vec<(WorkerId, Vec<ChangeHash>, Vec<ChangeHash>)> {
+        self.replicas
+            .iter()
+            .filter_map(|(w, s)| match s {
+                ReplicaState::Missing {
+                    heads,
+                    missing,
+                    filled: false,
+                } => Some((w.clone(), heads.clone(), missing.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A replica that stored the request's changes, so it holds everything
+    /// they depend on: the source for fills (most preferred first).
+    pub fn fill_source(&self) -> Option<WorkerId> {
+        self.replicas
+            .iter()
+            .find(|(_, s)| matches!(s, ReplicaState::Done { .. }))
+            .map(|(w, _)| w.clone())
+    }
+
+    /// Replicas that stored the changes, with their heads.
+    pub fn responders(&self) -> Vec<(WorkerId, Vec<ChangeHash>)> {
+        self.replicas
+            .iter()
+            .filter_map(|(w, s)| match s {
+                ReplicaState::Done { heads } => Some((w.clone(), heads.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether every replica reached a final state.
+    pub fn all_resolved(&self) -> bool {
+        !self.replicas.iter().any(|(_, s)| {
+            matches!(s, ReplicaState::Waiting | ReplicaState::Filling)
+                || matches!(s, ReplicaState::Missing { filled: false, .. })
+        })
+    }
+
+    /// The union of what the replicas returned.
+    pub fn union(&self) -> &ChangeUnion {
+        &self.union
+    }
+
+    fn count(&self, f: impl Fn(&ReplicaState) -> bool) -> usize {
+        self.replicas.iter().filter(|(_, s)| f(s)).count()
+    }
+
+    fn missing_union(&self) -> Vec<ChangeHash> {
+        let mut all = BTreeSet::new();
+        for (_, s) in &self.replicas {
+            if let ReplicaState::Missing { missing, .. } = s {
+                all.extend(missing.iter().copied());
+            }
+        }
+        all.into_iter().collect()
+    }
+
+    /// What to tell the client now. `timed_out`: the deadline passed, so
+    /// whatever has not answered never will.
+    pub fn verdict(&self, timed_out: bool) -> Verdict {
+        let done = self.count(|s| matches!(s, ReplicaState::Done { .. }));
+        if done >= self.needed {
+            return Verdict::Reached { acked: done as u32 };
+        }
+        let in_flight = self.count(|s| matches!(s, ReplicaState::Waiting | ReplicaState::Filling));
+        let unfilled = self.count(|s| matches!(s, ReplicaState::Missing { filled: false, .. }));
+        // A lacking replica can still be filled if some replica stored the
+        // changes or may still do so.
+        let fillable = if done > 0 || in_flight > 0 {
+            unfilled
+        } else {
+            0
+        };
+        let possible = done + in_flight + fillable;
+        if !timed_out && possible >= self.needed {
+            return Verdict::Pending;
+        }
+        let missing = self.missing_union();
+        if !missing.is_empty() {
+            return Verdict::Missing {
+                acked: done as u32,
+                missing,
+            };
+        }
+        let bad = self.replicas.iter().find_map(|(_, s)| match s {
+            ReplicaState::Failed {
+                bad_change: true,
+                message,
+            } => Some(message.clone()),
+            _ => None,
+        });
+        if let Some(message) = bad {
+            return Verdict::BadChange { message };
+        }
+        Verdict::Unavailable {
+            answered: done as u32,
+            needed: self.needed as u32,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,539 @@
+//! A sans-IO, incremental ZMTP 3.x checker for the client→server byte stream.
+//!
+//! [`ZmtpInspector`] is fed the bytes a client sends, in whatever pieces the
+//! network delivers them, and answers with a [`Verdict`]: how many of those
+//! bytes are checked and may go on to the real ZeroMQ socket, or why the
+//! connection must be closed. It never copies frame bodies and never needs more
+//! than one greeting (64 bytes) or one frame header (9 bytes) of lookahead, so
+//! its memory is constant whatever the client claims.
+//!
+//! What it checks (RFC 23/ZMTP 3.1, NULL mechanism, as spoken by zeromq 0.7):
+//!
+//! 1. the 64-byte greeting: signature `FF 00..00 7F` (8 padding bytes, not
+//!    checked), version major `3`, mechanism `NULL` (zero padded to 20 bytes);
+//!    the as-server byte and the 31 filler bytes are not checked;
+//! 2. the handshake: the first frame is a command (flags `0x04` or `0x06`) named
+//!    `READY`, at most [`MAX_HANDSHAKE_COMMAND`] bytes long;
+//! 3. every frame after that: flags use only bits 0–2, a command never has
+//!    MORE set, a LONG length fits in 63 bits, and no declared length exceeds
+//!    the configured `max_frame`.
+//!
+//! A frame header is held back until it is complete and checked, so a
+//! rejected header never reaches the server: that is the whole point (zeromq
+//! 0.7 aborts the process when it reads a header claiming 2^44 bytes).
+
+use std::fmt;
+
+/// Length of a ZMTP 3.x greeting.
+pub const GREETING_LEN: usize = 64;
+
+/// Largest handshake command the inspector lets through. zeromq 0.7's READY
+/// carries `Socket-Type` and at most a 255-byte `Identity`, well under this.
+pub const MAX_HANDSHAKE_COMMAND: u64 = 4096;
+
+/// ZMTP frame flag: more frames of this message follow.
+const FLAG_MORE: u8 = 0b001;
+/// ZMTP frame flag: the length is 8 bytes (big-endian), not 1.
+const FLAG_LONG: u8 = 0b010;
+/// ZMTP frame flag: this frame is a command, not message data.
+const FLAG_COMMAND: u8 = 0b100;
+
+/// The body of a READY command starts with its name, length-prefixed.
+const READY_PREFIX: &[u8] = b"\x05READY";
+
+/// What to do with the bytes fed so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Forward this many bytes, counted from the oldest byte not yet
+    /// forwarded (bytes held back by earlier calls come first). The rest of
+    /// what was fed is an incomplete greeting or frame header: keep it and
+    /// feed only new bytes next time.
+    Forward(usize),
+    /// Close the connection; forward nothing more.
+    Reject(Rejection),
+}
+
+/// Why a client stream was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// The greeting does not start with `FF` or has no `7F` at offset 9.
+    BadSignature,
+    /// The greeting's version major is not 3.
+    UnsupportedVersion(u8),
+    /// The greeting names a security mechanism other than `NULL`.
+    UnsupportedMechanism,
+    /// A frame's flags byte has reserved bits set, or MORE on a command.
+    BadFlags(u8),
+    /// The first frame after the greeting is not a READY command, or is too
+    /// long for one.
+    BadHandshake,
+    /// A frame declares more bytes than allowed (or more than 2^63 - 1).
+    FrameTooLarge {
+        /// The length the frame header claims.
+        declared: u64,
+        /// The largest length allowed at this point of the stream.
+        limit: u64,
+    },
+}
+
+impl Rejection {
+    /// Whether this rejection is an oversized length claim (counted apart in
+    /// the guard's statistics: it is the attack the guard exists for).
+    pub fn is_oversize(&self) -> bool {
+        matches!(self, Rejection::FrameTooLarge { .. })
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::BadSignature => f.write_str("not a ZMTP 3 greeting (bad signature)"),
+            Rejection::UnsupportedVersion(v) => write!(f, "unsupported ZMTP major version {v}"),
+            Rejection::UnsupportedMechanism => f.write_str("security mechanism is not NULL"),
+            Rejection::BadFlags(b) => write!(f, "invalid frame flags {b:#04x}"),
+            Rejection::BadHandshake => f.write_str("first frame is not a READY command"),
+            Rejection::FrameTooLarge { declared, limit } => {
+                write!(f, "frame claims {declared} bytes, limit {limit}")
+            }
+        }
+    }
+}
+
+/// Where the inspector is in the stream.
+#[derive(Debug, Clone)]
+enum State {
+    /// Collecting the greeting; `got` bytes so far.
+    Greeting { buf: [u8; GREETING_LEN], got: usize },
+    /// Waiting for a frame's flags byte.
+    Flags,
+    /// Collecting a frame's length field.
+    Length { flags: u8, buf: [u8; 8], got: usize },
+    /// Inside a frame body with `remaining` bytes to go. `ready_matched` is
+    /// `Some(n)` while checking the handshake command's name: `n` bytes of
+    /// [`READY_PREFIX`] matched so far.
+    Body {
+        remaining: u64,
+        ready_matched: Option<usize>,
+    },
+    /// Rejected: every later call repeats the rejection.
+    Rejected(Rejection),
+}
+
+/// Incremental ZMTP 3.x checker for one client connection (see module docs).
+#[derive(Debug, Clone)]
+pub struct ZmtpInspector {
+    state: State,
+    max_frame: u64,
+    /// Bytes fed but not yet released by a [`Verdict::Forward`].
+    held: usize,
+    /// Whether the READY command has been seen in full.
+    handshake_done: bool,
+    /// Whether the first frame after the greeting has started.
+    first_frame_seen: bool,
+}
+
+impl ZmtpInspector {
+    /// A checker for a fresh connection, allowing frames of up to
+    /// `max_frame` bytes once the handshake is done.
+    pub fn new(max_frame: u64) -> Self {
+        Self {
+            state: State::Greeting {
+                buf: [0; GREETING_LEN],
+                got: 0,
+            },
+            max_frame,
+            held: 0,
+            handshake_done: false,
+            first_frame_seen: false,
+        }
+    }
+
+    /// Whether the greeting and the READY command have both passed in full.
+    pub fn handshake_complete(&self) -> bool {
+        self.handshake_done
+    }
+
+    /// Feeds the next bytes the client sent and says what to do.
+    pub fn feed(&mut self, mut input: &[u8]) -> Verdict {
+        let total = self.held + input.len();
+        while !input.is_empty() {
+            match self.step(input) {
+                Ok(used) => input = &input[used..],
+                Err(rejection) => {
+                    self.state = State::Rejected(rejection.clone());
+                    return Verdict::Reject(rejection);
+                }
+            }
+        }
+        if let State::Rejected(rejection) = &self.state {
+            return Verdict::Reject(rejection.clone());
+        }
+        self.held = match &self.state {
+            State::Greeting { got, .. } => *got,
+            State::Length { got, .. } => 1 + *got,
+            State::Flags | State::Body { .. } | State::Rejected(_) => 0,
+        };
+        Verdict::Forward(total - self.held)
+    }
+
+    /// Consumes a prefix of `input` (at least one byte), returning its length.
+    fn step(&mut self, input: &[u8]) -> Result<usize, Rejection> {
+        match &mut self.state {
+            State::Rejected(rejection) => Err(rejection.clone()),
+            State::Greeting { buf, got } => {
+                let take = (GREETING_LEN - *got).min(input.len());
+                buf[*got..*got + take].copy_from_slice(&input[..take]);
+                *got += take;
+                if *got == GREETING_LEN {
+                    check_greeting(buf)?;
+                    self.state = State::Flags;
+                }
+                Ok(take)
+            }
+            State::Flags => {
+                let flags = input[0];
+                if flags & !(FLAG_MORE | FLAG_LONG | FLAG_COMMAND) != 0
+                    || flags & (FLAG_COMMAND | FLAG_MORE) == FLAG_COMMAND | FLAG_MORE
+                {
+                    return Err(Rejection::BadFlags(flags));
+                }
+                if !self.first_frame_seen && flags & FLAG_COMMAND == 0 {
+                    return Err(Rejection::BadHandshake);
+                }
+                self.state = State::Length {
+                    flags,
+                    buf: [0; 8],
+                    got: 0,
+                };
+                Ok(1)
+            }
+            State::Length { flags, buf, got } => {
+                let width = if *flags & FLAG_LONG != 0 { 8 } else { 1 };
+                let take = (width - *got).min(input.len());
+                buf[*got..*got + take].copy_from_slice(&input[..take]);
+                *got += take;
+                if *got == width {
+                    let declared = if width == 8 {
+                        u64::from_be_bytes(*buf)
+                    } else {
+                        u64::from(buf[0])
+                    };
+                    self.start_body(declared)?;
+                }
+                Ok(take)
+            }
+            State::Body {
+                remaining,
+                ready_matched,
+            } => {
+                let take = usize::try_from(*remaining)
+                    .unwrap_or(usize::MAX)
+                    .min(input.len());
+                if let Some(matched) = ready_matched {
+                    let want = &READY_PREFIX[*matched..];
+                    let n = want.len().min(take);
+                    if input[..n] != want[..n] {
+                        return Err(Rejection::BadHandshake);
+                    }
+                    *matched += n;
+                }
+                *remaining -= take as u64;
+                if *remaining == 0 {
+                    self.end_frame()?;
+                }
+                Ok(take)
+            }
+        }
+    }
+
+    /// A complete, declared length: check it and enter the body.
+    fn start_body(&mut self, declared: u64) -> Result<(), Rejection> {
+        // ZMTP: the most significant bit of a long length must be 0.
+        let limit = if self.first_frame_seen {
+            self.max_frame
+        } else {
+            self.max_frame.min(MAX_HANDSHAKE_COMMAND)
+        }
+        .min(i64::MAX as u64);
+        if declared > limit {
+            return Err(Rejection::FrameTooLarge { declared, limit });
+        }
+        let ready_matched = if self.first_frame_seen {
+            None
+        } else {
+            if declared < READY_PREFIX.len() as u64 {
+                return Err(Rejection::BadHandshake);
+            }
+            Some(0)
+        };
+        self.first_frame_seen = true;
+        self.state = State::Body {
+            remaining: declared,
+            ready_matched,
+        };
+        if declared == 0 {
+            self.end_frame()?;
+        }
+        Ok(())
+    }
+
+    /// The current frame's body is complete.
+    fn end_frame(&mut self) -> Result<(), Rejection> {
+        if let State::Body {
+            ready_matched: Some(matched),
+            ..
+        } = self.state
+        {
+            if matched != READY_PREFIX.len() {
+                return Err(Rejection::BadHandshake);
+            }
+            self.handshake_done = true;
+        }
+        self.state = State::Flags;
+        Ok(())
+    }
+}
+
+/// Checks a complete greeting (signature, version major, mechanism).
+fn check_greeting(greeting: &[u8; GREETING_LEN]) -> Result<(), Rejection> {
+    if greeting[0] != 0xFF || greeting[9] != 0x7F {
+        return Err(Rejection::BadSignature);
+    }
+    if greeting[10] != 3 {
+        return Err(Rejection::UnsupportedVersion(greeting[10]));
+    }
+    let mechanism = &greeting[12..32];
+    if &mechanism[..4] != b"NULL" || mechanism[4..].iter().any(|&b| b != 0) {
+        return Err(Rejection::UnsupportedMechanism);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAX: u64 = 1 << 20;
+
+    /// A greeting as zeromq 0.7 sends it: ZMTP 3.0, NULL, as-server 0.
+    fn greeting() -> Vec<u8> {
+        let mut g = vec![0u8; GREETING_LEN];
+        g[0] = 0xFF;
+        g[9] = 0x7F;
+        g[10] = 3;
+        g[12..16].copy_from_slice(b"NULL");
+        g
+    }
+
+    /// A READY command frame with a `Socket-Type` property.
+    fn ready(socket_type: &str) -> Vec<u8> {
+        let mut body = READY_PREFIX.to_vec();
+        body.push(11);
+        body.extend_from_slice(b"Socket-Type");
+        body.extend_from_slice(&(socket_type.len() as u32).to_be_bytes());
+        body.extend_from_slice(socket_type.as_bytes());
+        let mut frame = vec![FLAG_COMMAND, body.len() as u8];
+        frame.extend_from_slice(&body);
+        frame
+    }
+
+    fn short_frame(flags: u8, body: &[u8]) -> Vec<u8> {
+        let mut f = vec![flags, body.len() as u8];
+        f.extend_from_slice(body);
+        f
+    }
+
+    fn long_header(flags: u8, len: u64) -> Vec<u8> {
+        let mut h = vec![flags | FLAG_LONG];
+        h.extend_from_slice(&len.to_be_bytes());
+        h
+    }
+
+    /// A valid stream: greeting, READY, a two-frame message, a long frame.
+    fn valid_stream() -> Vec<u8> {
+        let mut s = greeting();
+        s.extend(ready("DEALER"));
+        s.extend(short_frame(FLAG_MORE, b"hello"));
+        s.extend(short_frame(0, b""));
+        s.extend(long_header(0, 300));
+        s.extend(std::iter::repeat_n(7u8, 300));
+        s
+    }
+
+    /// Feeds `stream` in pieces of `chunk` bytes, simulating the adapter:
+    /// returns the forwarded bytes, and the rejection if any.
+    fn run(stream: &[u8], chunk: usize, max: u64) -> (Vec<u8>, Option<Rejection>) {
+        let mut inspector = ZmtpInspector::new(max);
+        let mut pending = Vec::new();
+        let mut forwarded = Vec::new();
+        for piece in stream.chunks(chunk) {
+            pending.extend_from_slice(piece);
+            match inspector.feed(piece) {
+                Verdict::Forward(n) => {
+                    forwarded.extend(pending.drain(..n));
+                    assert!(pending.len() <= GREETING_LEN, "held back too much");
+                }
+                Verdict::Reject(r) => return (forwarded, Some(r)),
+            }
+        }
+        (forwarded, None)
+    }
+
+    #[test]
+    fn valid_stream_is_forwarded_whole_however_it_is_split() {
+        let stream = valid_stream();
+        for chunk in [1, 2, 3, 7, 9, 63, 64, 65, 100, stream.len()] {
+            let (forwarded, rejection) = run(&stream, chunk, MAX);
+            assert_eq!(rejection, None, "chunk {chunk}");
+            assert_eq!(forwarded, stream, "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn handshake_completes_after_ready_body() {
+        let mut inspector = ZmtpInspector::new(MAX);
+        assert_eq!(inspector.feed(&greeting()), Verdict::Forward(GREETING_LEN));
+        assert!(!inspector.handshake_complete());
+        let ready = ready("ROUTER");
+        let (head, tail) = ready.split_at(ready.len() - 1);
+        assert_eq!(inspector.feed(head), Verdict::Forward(head.len()));
+        assert!(!inspector.handshake_complete());
+        assert_eq!(inspector.feed(tail), Verdict::Forward(1));
+        assert!(inspector.handshake_complete());
+    }
+
+    #[test]
+    fn incomplete_header_is_held_back_then_released() {
+        let mut inspector = ZmtpInspector::new(MAX);
+        let mut prefix = greeting();
+        prefix.extend(ready("DEALER"));
+        assert_eq!(inspector.feed(&prefix), Verdict::Forward(prefix.len()));
+        let header = long_header(0, 1000);
+        assert_eq!(inspector.feed(&header[..4]), Verdict::Forward(0));
+        assert_eq!(inspector.feed(&header[4..8]), Verdict::Forward(0));
+        // The last length byte completes the header: all 9 go, plus 2 body bytes.
+        assert_eq!(inspector.feed(&[header[8], 1, 2]), Verdict::Forward(11));
+    }
+
+    #[test]
+    fn huge_length_claim_is_rejected_before_its_header_is_released() {
+        let mut stream = greeting();
+        stream.extend(ready("DEALER"));
+        let accepted = stream.len();
+        stream.extend(long_header(0, 1 << 44));
+        for chunk in [1, 5, stream.len()] {
+            let (forwarded, rejection) = run(&stream, chunk, MAX);
+            assert_eq!(
+                rejection,
+                Some(Rejection::FrameTooLarge {
+                    declared: 1 << 44,
+                    limit: MAX
+                })
+            );
+            // On rejection the rest of the chunk is dropped with the
+            // connection, so at most the valid prefix went through.
+            assert!(forwarded.len() <= accepted, "chunk {chunk}");
+            assert_eq!(forwarded[..], stream[..forwarded.len()]);
+        }
+    }
+
+    #[test]
+    fn length_at_the_limit_passes_one_over_fails() {
+        let mut base = greeting();
+        base.extend(ready("DEALER"));
+        let mut ok = base.clone();
+        ok.extend(long_header(FLAG_MORE, MAX));
+        assert_eq!(run(&ok, 1, MAX).1, None);
+        let mut bad = base;
+        bad.extend(long_header(FLAG_MORE, MAX + 1));
+        assert!(run(&bad, 1, MAX).1.is_some_and(|r| r.is_oversize()));
+    }
+
+    #[test]
+    fn length_with_top_bit_set_is_rejected_even_without_limit() {
+        let mut s = greeting();
+        s.extend(ready("DEALER"));
+        s.extend(long_header(0, u64::MAX));
+        assert!(run(&s, 3, u64::MAX).1.is_some_and(|r| r.is_oversize()));
+    }
+
+    #[test]
+    fn huge_claim_instead_of_ready_is_rejected() {
+        let mut s = greeting();
+        s.extend(long_header(FLAG_COMMAND, 1 << 44));
+        assert_eq!(
+            run(&s, 1, MAX).1,
+            Some(Rejection::FrameTooLarge {
+                declared: 1 << 44,
+                limit: MAX_HANDSHAKE_COMMAND
+            })
+        );
+    }
+
+    #[test]
+    fn bad_greetings_are_rejected() {
+        let mut g = greeting();
+        g[0] = 0x00;
+        assert_eq!(run(&g, 1, MAX).1, Some(Rejection::BadSignature));
+        let mut g = greeting();
+        g[9] = 0x00;
+        assert_eq!(run(&g, 64, MAX).1, Some(Rejection::BadSignature));
+        let mut g = greeting();
+        g[10] = 2;
+        assert_eq!(run(&g, 64, MAX).1, Some(Rejection::UnsupportedVersion(2)));
+        let mut g = greeting();
+        g[12..17].copy_from_slice(b"PLAIN");
+        assert_eq!(run(&g, 64, MAX).1, Some(Rejection::UnsupportedMechanism));
+        // An HTTP request is not a greeting.
+        let http = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(3);
+        assert_eq!(run(&http, 64, MAX).1, Some(Rejection::BadSignature));
+    }
+
+    #[test]
+    fn greeting_is_held_back_until_complete() {
+        let mut inspector = ZmtpInspector::new(MAX);
+        let g = greeting();
+        assert_eq!(inspector.feed(&g[..63]), Verdict::Forward(0));
+        assert_eq!(inspector.feed(&g[63..]), Verdict::Forward(64));
+    }
+
+    #[test]
+    fn reserved_flag_bits_and_more_on_commands_are_rejected() {
+        let mut base = greeting();
+        base.extend(ready("DEALER"));
+        for flags in [0x08, 0x80, FLAG_COMMAND | FLAG_MORE] {
+            let mut s = base.clone();
+            s.extend(short_frame(flags, b"x"));
+            assert_eq!(run(&s, 1, MAX).1, Some(Rejection::BadFlags(flags)));
+        }
+    }
+
+    #[test]
+    fn first_frame_must_be_a_ready_command() {
+        let mut s = greeting();
+        s.extend(short_frame(0, b"data"));
+        assert_eq!(run(&s, 1, MAX).1, Some(Rejection::BadHandshake));
+        let mut s = greeting();
+        s.extend(short_frame(FLAG_COMMAND, b"\x05HELLO"));
+        assert_eq!(run(&s, 1, MAX).1, Some(Rejection::BadHandshake));
+        let mut s = greeting();
+        s.extend(short_frame(FLAG_COMMAND, b"\x05REA"));
+        assert_eq!(run(&s, 2, MAX).1, Some(Rejection::BadHandshake));
+    }
+
+    #[test]
+    fn rejection_is_sticky() {
+        let mut inspector = ZmtpInspector::new(MAX);
+        assert!(matches!(inspector.feed(&[0u8; 64]), Verdict::Reject(_)));
+        assert!(matches!(inspector.feed(&greeting()), Verdict::Reject(_)));
+    }
+
+    #[test]
+    fn commands_after_the_handshake_pass() {
+        let mut s = greeting();
+        s.extend(ready("DEALER"));
+        s.extend(short_frame(FLAG_COMMAND, b"\x04PING\x00\x00"));
+        s.extend(short_frame(0, b"x"));
+        assert_eq!(run(&s, 1, MAX), (s.clone(), None));
+    }
+}

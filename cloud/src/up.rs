@@ -1,0 +1,212 @@
+//! `shoplist-cloud up`: a whole local cluster, one OS process per role
+//! (DESIGN §6, §7).
+//!
+//! Re-executes this binary as `proxy` and as `worker` (worker *i* has id
+//! `worker-i` and data in `DIR/worker-i`), restarts any child that dies (with
+//! exponential backoff, reset after a minute of uptime), and on Ctrl-C or
+//! SIGTERM stops every child by pid (SIGTERM, then SIGKILL after a grace
+//! period) and waits for it. On Linux children also get `PR_SET_PDEATHSIG`,
+//! so a `kill -9` of the supervisor does not leave them behind.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::transport::dealer::Backoff;
+
+/// Time a child gets to exit after SIGTERM before SIGKILL.
+const GRACE: Duration = Duration::from_secs(5);
+/// Uptime after which a child's restart backoff starts over.
+const HEALTHY: Duration = Duration::from_secs(60);
+
+/// The `up` subcommand's settings.
+#[derive(Debug, Clone)]
+pub struct UpConfig {
+    /// Root of the cluster's data.
+    pub data_dir: PathBuf,
+    /// Number of workers.
+    pub workers: usize,
+    /// Client endpoint the proxy binds.
+    pub frontend: String,
+    /// Worker endpoint the proxy binds.
+    pub backend: String,
+}
+
+/// The endpoint a local process connects to for a bind endpoint
+/// (`0.0.0.0`/`*` become `127.0.0.1`).
+pub fn connectable(bind: &str) -> String {
+    bind.replace("://0.0.0.0:", "://127.0.0.1:")
+        .replace("://*:", "://127.0.0.1:")
+}
+
+/// Run the cluster until Ctrl-C or SIGTERM.
+pub async fn run(cfg: UpConfig) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("cannot find this program's path")?;
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
+    let mut specs: Vec<(String, Vec<String>)> = vec![(
+        "proxy".into(),
+        vec![
+            "proxy".into(),
+            "--frontend".into(),
+            cfg.frontend.clone(),
+            "--backend".into(),
+            cfg.backend.clone(),
+        ],
+    )];
+    for i in 1..=cfg.workers {
+        let dir = cfg.data_dir.join(format!("worker-{i}"));
+        specs.push((
+            format!("worker-{i}"),
+            vec![
+                "worker".into(),
+                "--id".into(),
+                format!("worker-{i}"),
+                "--proxy".into(),
+                connectable(&cfg.backend),
+                "--data-dir".into(),
+                dir.to_string_lossy().into_owned(),
+            ],
+        ));
+    }
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    for (name, args) in specs {
+        tasks.push(tokio::spawn(supervise(
+            exe.clone(),
+            name,
+            args,
+            stop_rx.clone(),
+        )));
+    }
+    println!(
+        "shoplist-cloud: listening on {} (proxy + {} workers, data in {})",
+        connectable(&cfg.frontend),
+        cfg.workers,
+        cfg.data_dir.display()
+    );
+    wait_for_stop_signal().await;
+    info!("stopping the cluster");
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    Ok(())
+}
+
+async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn spawn_child(exe: &PathBuf, args: &[String]) -> std::io::Result<Child> {
+    let mut cmd = Command::new(exe);
+    cmd.args(args).stdin(Stdio::null()).kill_on_drop(true);
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl is async-signal-safe; nothing else runs in the child
+    // between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    cmd.spawn()
+}
+
+/// Keep one child running until `stop` turns true; then stop it by pid.
+async fn supervise(exe: PathBuf, name: String, args: Vec<String>, mut stop: watch::Receiver<bool>) {
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let started = tokio::time::Instant::now();
+        let mut child = match spawn_child(&exe, &args) {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(%name, "cannot start: {e}");
+                if sleep_or_stop(backoff.next_delay(), &mut stop).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        let pid = child.id();
+        info!(%name, pid, "started");
+        tokio::select! {
+            status = child.wait() => {
+                warn!(%name, pid, "exited ({status:?}); restarting");
+                if started.elapsed() > HEALTHY {
+                    backoff.reset();
+                }
+                if sleep_or_stop(backoff.next_delay(), &mut stop).await {
+                    return;
+                }
+            }
+            _ = stop.changed() => {
+                terminate(&name, &mut child, pid).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Sleep, or return true early if asked to stop.
+async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => *stop.borrow(),
+        _ = stop.changed() => true,
+    }
+}
+
+/// SIGTERM by pid, wait, SIGKILL after the grace period.
+async fn terminate(name: &str, child: &mut Child, pid: Option<u32>) {
+    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
+        // SAFETY: plain syscall on the pid of our own, not yet reaped, child.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+    }
+    match tokio::time::timeout(GRACE, child.wait()).await {
+        Ok(_) => info!(%name, "stopped"),
+        Err(_) => {
+            warn!(%name, "did not stop in time; killing");
+            let _ = child.kill().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcard_binds_become_loopback() {
+        assert_eq!(connectable("tcp://0.0.0.0:5556"), "tcp://127.0.0.1:5556");
+        assert_eq!(connectable("tcp://*:5556"), "tcp://127.0.0.1:5556");
+        assert_eq!(connectable("tcp://10.0.0.2:5556"), "tcp://10.0.0.2:5556");
+    }
+}

@@ -1,0 +1,63 @@
+//! The worker process: a replica store and one supervised link per proxy
+//! (DESIGN §6 "Worker").
+//!
+//! - [`store_thread`]: the SQLite replica on its own thread, group commit.
+//! - [`link`]: a DEALER per proxy endpoint with hello, heartbeats and
+//!   rebuild-on-silence.
+
+pub mod link;
+pub mod store_thread;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use engine::store::StoreOptions;
+use engine::WorkerId;
+use tracing::info;
+
+use self::link::{run_link, LinkConfig};
+
+/// The `worker` subcommand's settings.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// This worker's id (stable across restarts: it names its ring slots).
+    pub id: WorkerId,
+    /// Backend endpoints of every proxy to serve.
+    pub proxies: Vec<String>,
+    /// Where `replica.db` lives.
+    pub data_dir: PathBuf,
+    /// Lists kept decoded in memory.
+    pub cache_lists: usize,
+    /// Heartbeat interval until a proxy's `welcome` says otherwise.
+    pub heartbeat: Duration,
+}
+
+/// Run the worker until the process is stopped.
+pub async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
+    let path = cfg.data_dir.join("replica.db");
+    let opts = StoreOptions {
+        synchronous_full: true,
+        cache_lists: cfg.cache_lists.max(1),
+        ..StoreOptions::default()
+    };
+    let store = store_thread::spawn(&path, opts)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    info!(worker = %cfg.id, db = %path.display(), proxies = ?cfg.proxies, "worker started");
+    let mut links = Vec::new();
+    for endpoint in &cfg.proxies {
+        let link = LinkConfig {
+            worker: cfg.id.clone(),
+            endpoint: endpoint.clone(),
+            heartbeat: cfg.heartbeat,
+            connect_timeout: Duration::from_secs(1),
+        };
+        links.push(tokio::spawn(run_link(link, store.clone())));
+    }
+    for l in links {
+        l.await.context("a proxy link stopped")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,284 @@
+//! The worker's replica store on its own thread, with group commit
+//! (DESIGN §6 "Worker").
+//!
+//! SQLite and Automerge are synchronous, so the [`Store`] lives on one
+//! dedicated OS thread. Sockets submit [`SyncJob`]s through a channel; the
+//! thread takes everything queued (up to [`MAX_BATCH`] jobs), ingests all of
+//! their changes in ONE transaction ([`Store::ingest_many`]), and only after
+//! the commit computes and sends each reply: `synced` with the changes the
+//! requester lacks, or `error bad_change` for a rejected request. A panic
+//! while processing is contained: the batch is answered `internal` and the
+//! store reopened from disk.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc as std_mpsc;
+
+use bytes::Bytes;
+use engine::protocol::{ErrorCode, Header, Message};
+use engine::store::{Store, StoreError, StoreOptions};
+use engine::{ChangeHash, ListId};
+use tokio::sync::mpsc::UnboundedSender;
+use tracing::{debug, error, warn};
+
+use crate::quorum::{MAX_REPLY_BYTES, MAX_REPLY_CHANGES};
+
+/// Most requests committed in one transaction.
+pub const MAX_BATCH: usize = 256;
+
+/// One `sync` for the store, and where to send its reply.
+#[derive(Debug)]
+pub struct SyncJob {
+    /// The request's id (echoed).
+    pub id: u64,
+    /// The list.
+    pub list: ListId,
+    /// The requester's heads.
+    pub have: Vec<ChangeHash>,
+    /// Raw change bytes to ingest.
+    pub changes: Vec<Bytes>,
+    /// Where the reply goes (the socket task of the proxy that asked).
+    pub reply: UnboundedSender<Message>,
+}
+
+/// A handle to submit jobs to the store thread.
+#[derive(Debug, Clone)]
+pub struct StoreHandle {
+    tx: std_mpsc::Sender<SyncJob>,
+}
+
+impl StoreHandle {
+    /// Queue a job; gives it back if the store thread is gone.
+    pub fn submit(&self, job: SyncJob) -> Result<(), SyncJob> {
+        self.tx.send(job).map_err(|e| e.0)
+    }
+}
+
+/// Open the store at `path` and start its thread.
+pub fn spawn(path: &Path, opts: StoreOptions) -> Result<StoreHandle, StoreError> {
+    let store = Store::open_with(path, opts.clone())?;
+    let (tx, rx) = std_mpsc::channel::<SyncJob>();
+    let path = path.to_path_buf();
+    std::thread::Builder::new()
+        .name("replica-store".into())
+        .spawn(move || store_loop(store, path, opts, rx))
+        .map_err(|e| StoreError::Corrupt {
+            list: ListId::new_random(),
+            detail: format!("cannot start the store thread: {e}"),
+        })?;
+    Ok(StoreHandle { tx })
+}
+
+fn store_loop(
+    mut store: Store,
+    path: PathBuf,
+    opts: StoreOptions,
+    rx: std_mpsc::Receiver<SyncJob>,
+) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let routes: Vec<(u64, UnboundedSender<Message>)> =
+            batch.iter().map(|j| (j.id, j.reply.clone())).collect();
+        match catch_unwind(AssertUnwindSafe(|| process_batch(&mut store, &batch))) {
+            Ok(replies) => {
+                for ((_, reply), msg) in routes.into_iter().zip(replies) {
+                    let _ = reply.send(msg);
+                }
+            }
+            Err(_) => {
+                error!("store batch panicked; reopening the store");
+                for (id, reply) in routes {
+                    let _ = reply.send(Message::error(id, ErrorCode::Internal, "storage failure"));
+                }
+                match Store::open_with(&path, opts.clone()) {
+                    Ok(s) => store = s,
+                    Err(e) => {
+                        error!("cannot reopen the store: {e}");
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Ingest every job's changes in one transaction, then build each reply (in
+/// job order).
+pub fn process_batch(store: &mut Store, jobs: &[SyncJob]) -> Vec<Message> {
+    let writes: Vec<(ListId, &[Bytes])> = jobs
+        .iter()
+        .filter(|j| !j.changes.is_empty())
+        .map(|j| (j.list, j.changes.as_slice()))
+        .collect();
+    let mut outcomes = match store.ingest_many(&writes) {
+        Ok(v) => v.into_iter().map(Ok).collect::<Vec<_>>(),
+        Err(e) => {
+            error!("group commit failed: {e}");
+            writes.iter().map(|_| Err(e.to_string())).collect()
+        }
+    }
+    .into_iter();
+    let mut replies = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let missing = if job.changes.is_empty() {
+            Vec::new()
+        } else {
+            match outcomes.next() {
+                Some(Ok(Ok(outcome))) => outcome.missing,
+                Some(Ok(Err(rejected))) => {
+                    debug!(list = %job.list, "rejected sync: {rejected}");
+                    replies.push(Message::error(
+                        job.id,
+                        ErrorCode::BadChange,
+                        rejected.to_string(),
+                    ));
+                    continue;
+                }
+                Some(Err(e)) => {
+                    replies.push(Message::error(job.id, ErrorCode::Internal, e));
+                    continue;
+                }
+                None => {
+                    replies.push(Message::error(job.id, ErrorCode::Internal, "lost outcome"));
+                    continue;
+                }
+            }
+        };
+        replies.push(match answer(store, job, missing) {
+            Ok(msg) => msg,
+            Err(e) => {
+                warn!(list = %job.list, "cannot read the list: {e}");
+                Message::error(job.id, ErrorCode::Internal, e.to_string())
+            }
+        });
+    }
+    replies
+}
+
+/// The `synced` for one job after the commit.
+fn answer(
+    store: &mut Store,
+    job: &SyncJob,
+    missing: Vec<ChangeHash>,
+) -> Result<Message, StoreError> {
+    let (changes, heads) = if store.has_list(job.list)? {
+        store.changes_for(job.list, &job.have)?
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let mut total = 0usize;
+    let frames: Vec<Bytes> = changes
+        .into_iter()
+        .take(MAX_REPLY_CHANGES)
+        .take_while(|c| {
+            total += c.len();
+            total <= MAX_REPLY_BYTES
+        })
+        .map(Bytes::from)
+        .collect();
+    let acked = u32::from(missing.is_empty());
+    Ok(Message::with_changes(
+        Header::Synced {
+            id: job.id,
+            list: job.list,
+            heads,
+            missing,
+            acked,
+            rejected: Vec::new(),
+        },
+        frames,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine::list::EditContext;
+
+    fn job(list: ListId, have: Vec<ChangeHash>, changes: Vec<Bytes>) -> SyncJob {
+        let (reply, _) = tokio::sync::mpsc::unbounded_channel();
+        SyncJob {
+            id: 7,
+            list,
+            have,
+            changes,
+            reply,
+        }
+    }
+
+    /// A client store with one list of two changes.
+    fn client_list(dir: &Path) -> (Store, ListId, Vec<Bytes>) {
+        let mut client = Store::open(dir.join("client.db")).unwrap();
+        let ctx = EditContext::now("test");
+        let list = client.create_list("groceries", &ctx).unwrap();
+        client.edit(list, |l| l.add_item("milk", 1, &ctx)).unwrap();
+        let (changes, _) = client.changes_for(list, &[]).unwrap();
+        (client, list, changes.into_iter().map(Bytes::from).collect())
+    }
+
+    #[test]
+    fn group_commit_stores_and_answers_each_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut client, list, changes) = client_list(dir.path());
+        let mut replica = Store::open(dir.path().join("replica.db")).unwrap();
+        let other = ListId::new_random();
+        let jobs = vec![
+            job(list, vec![], changes.clone()),
+            job(other, vec![], vec![]),
+            job(
+                list,
+                vec![],
+                vec![Bytes::from_static(b"\x85\x6f\x4a\x83junk")],
+            ),
+            job(list, vec![], vec![]),
+        ];
+        let replies = process_batch(&mut replica, &jobs);
+        let heads = client.heads(list).unwrap();
+        match &replies[0].header {
+            Header::Synced {
+                heads: h,
+                missing,
+                acked,
+                ..
+            } => {
+                assert_eq!(h, &heads);
+                assert!(missing.is_empty());
+                assert_eq!(*acked, 1);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(replies[0].changes.len(), 2, "have=[] gets everything");
+        // A list never seen, read with no changes: empty heads, no changes.
+        assert!(matches!(&replies[1].header, Header::Synced { heads, .. } if heads.is_empty()));
+        assert!(matches!(
+            &replies[2].header,
+            Header::Error {
+                code: ErrorCode::BadChange,
+                ..
+            }
+        ));
+        assert_eq!(replies[3].changes.len(), 2);
+        assert!(replica.has_list(list).unwrap());
+    }
+
+    #[test]
+    fn a_change_without_its_dependencies_reports_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_client, list, changes) = client_list(dir.path());
+        let mut replica = Store::open(dir.path().join("replica.db")).unwrap();
+        let replies = process_batch(&mut replica, &[job(list, vec![], vec![changes[1].clone()])]);
+        match &replies[0].header {
+            Header::Synced { missing, acked, .. } => {
+                assert_eq!(missing.len(), 1);
+                assert_eq!(*acked, 0);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
