@@ -24,11 +24,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use engine::protocol::{decode, encode, ErrorCode, Header, Limits, Message, Rejected};
+use engine::protocol::{ErrorCode, Header, Limits, Message, Rejected};
 use engine::{ChangeHash, ListId};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep, timeout, Instant};
-use zeromq::{DealerSocket, Socket, SocketOptions, ZmqMessage};
 
 /// The default cloud endpoint (where `shoplist-cloud up` listens).
 pub const DEFAULT_ENDPOINT: &str = "tcp://127.0.0.1:5555";
@@ -358,40 +357,6 @@ impl SyncClient {
                 other.op()
             ))),
         }
-    }
-}
-
-/// Frames of a message as a ZeroMQ multipart message.
-fn to_zmq(msg: &Message) -> Option<ZmqMessage> {
-    ZmqMessage::try_from(encode(msg)).ok()
-}
-
-/// Decode a received multipart message (no envelope on a DEALER).
-fn from_zmq(m: ZmqMessage, limits: &Limits) -> Option<Message> {
-    let frames = m.into_vec();
-    match decode(&frames, limits) {
-        Ok(msg) => Some(msg),
-        Err(e) => {
-            tracing::debug!(error = %e, "undecodable message from the cloud ignored");
-            None
-        }
-    }
-}
-
-/// A fresh DEALER connected to `endpoint`, or why not.
-async fn connect(endpoint: &str, connect_timeout: Duration) -> Result<DealerSocket, String> {
-    let mut opts = SocketOptions::default();
-    opts.connect_timeout(connect_timeout);
-    let mut socket = DealerSocket::with_options(opts);
-    match timeout(
-        connect_timeout + Duration::from_millis(50),
-        socket.connect(endpoint),
-    )
-    .await
-    {
-        Ok(Ok(())) => Ok(socket),
-        Ok(Err(e)) => Err(format!("{endpoint}: {e}")),
-        Err(_) => Err(format!("{endpoint}: connect timed out")),
     }
 }
 

@@ -254,10 +254,8 @@ impl Watcher {
             let pending = self.store.pending(list).unwrap_or(0);
             let heads = self.store.heads(list).unwrap_or_default();
             let retried = self.attempted.get(&list) == Some(&heads);
-            if fresh || (pending > 0 && !retried) {
-                if !self.sync_one(list, sink).await {
-                    return;
-                }
+            if (fresh || (pending > 0 && !retried)) && !self.sync_one(list, sink).await {
+                return;
             }
         }
     }

@@ -40,6 +40,22 @@ pub fn run(name: &str, data: &[u8]) -> bool {
     true
 }
 
+/// Make panics unwind, as in production, instead of aborting at once.
+///
+/// libfuzzer-sys installs a panic hook that aborts the process, so even a
+/// panic the engine contains on purpose (automerge's, inside the
+/// `catch_unwind` of [`crate::ingest::decode_untrusted`] or
+/// [`crate::ingest::merge::apply_ordered`]) would count as a crash. The fuzz
+/// targets call this from their `init`: the hook below only prints the
+/// panic, a contained one unwinds into the engine's `catch_unwind`, and one
+/// that escapes the target function is still turned into an abort (a crash)
+/// by libfuzzer-sys's own wrapper.
+pub fn let_panics_unwind() {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("panic (unwinding; a crash only if it escapes the engine): {info}");
+    }));
+}
+
 /// Split `data` into 1..=`max_parts` byte strings: byte 0 gives the count
 /// (`data[0] % max_parts + 1`); every part but the last is a little-endian
 /// `u16` length and that many bytes (cut short at the end of the input); the

@@ -2,4 +2,7 @@
 //! converge: see `engine::fuzzing::merge_sequence`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| engine::fuzzing::merge_sequence(data));
+libfuzzer_sys::fuzz_target!(
+    init: engine::fuzzing::let_panics_unwind(),
+    |data: &[u8]| engine::fuzzing::merge_sequence(data)
+);

@@ -193,3 +193,89 @@ fn five_devices_with_concurrent_offline_edits_converge() {
 fn devices_converge_when_a_replica_is_killed_half_way() {
     scenario("devices_converge_when_a_replica_is_killed_half_way", true);
 }
+
+/// Lines of a child's pipe, delivered over a channel by a reader thread.
+fn lines_of(pipe: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits for a line containing `needle`; panics after `timeout`.
+fn expect_line(rx: &std::sync::mpsc::Receiver<String>, needle: &str, timeout: Duration) -> String {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return line,
+            Ok(_) => {}
+            Err(e) => panic!("no line containing {needle:?} within {timeout:?}: {e}"),
+        }
+    }
+}
+
+/// `sync --watch` (DESIGN §6 push): a remote edit is applied as soon as the
+/// proxy's `notify` arrives, and an edit made by another local process is
+/// pushed without an explicit sync; SIGTERM stops the watcher cleanly.
+#[test]
+fn watch_applies_remote_edits_at_once_and_pushes_local_ones() {
+    let cluster = Cluster::start(3, ClusterOptions::default());
+    let (a, b) = (Client::new(&cluster), Client::new(&cluster));
+    let created = a.new_list("Live");
+    let l = created.id.as_str();
+    sync_ok(&a, l);
+    ok(b.join(&created.url));
+
+    let mut watcher = std::process::Command::new(shoplist_tests::bins::binary("shoplist"))
+        .arg("--data-dir")
+        .arg(b.data_dir())
+        .args(["--cloud", &cluster.frontend(), "--json", "sync", "--watch"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start the watcher: {e}"));
+    let out = lines_of(watcher.stdout.take().unwrap_or_else(|| panic!("no stdout")));
+    let err = lines_of(watcher.stderr.take().unwrap_or_else(|| panic!("no stderr")));
+    expect_line(&err, "\"online\"", Duration::from_secs(10));
+
+    ok(a.add(l, "tea", Some(2)));
+    let t = std::time::Instant::now();
+    sync_ok(&a, l);
+    let line = expect_line(&out, "\"received\"", Duration::from_secs(5));
+    eprintln!(
+        "remote edit applied {:?} after the writer's sync began: {line}",
+        t.elapsed()
+    );
+    let event: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(event["id"], l);
+    assert_eq!(qty(&show(&b, l), "tea"), Some((2, 0)));
+
+    // Another process on B's device edits; the watcher pushes it.
+    ok(b.add(l, "scones", None));
+    wait_until("B's local edit to reach A", Duration::from_secs(10), || {
+        sync_ok(&a, l);
+        qty(&show(&a, l), "scones")
+            .map(|_| ())
+            .ok_or_else(|| "not yet".to_string())
+    });
+    assert_eq!(b.status(Some(l))[0].pending, 0);
+
+    // SAFETY: plain kill(2) on the pid of a child we spawned and still own.
+    unsafe {
+        libc::kill(watcher.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let status = wait_until("the watcher to exit", Duration::from_secs(5), || {
+        watcher
+            .try_wait()
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "still running".to_string())
+    });
+    assert!(status.success(), "watcher exit status {status}");
+}

@@ -6,11 +6,48 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use engine::protocol::{Header, Message};
-use tokio::sync::mpsc;
-use zeromq::{DealerSocket, SocketRecv, SocketSend, ZmqMessage, ZmqResult};
+use std::time::Duration;
 
-use super::{connect, from_zmq, to_zmq, ClientConfig, ClientEvent, Cmd, Reply};
+use engine::protocol::{decode, encode, Header, Limits, Message};
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+use zeromq::{DealerSocket, Socket, SocketOptions, SocketRecv, SocketSend, ZmqMessage, ZmqResult};
+
+use super::{ClientConfig, ClientEvent, Cmd, Reply};
+
+/// Frames of a message as a ZeroMQ multipart message.
+fn to_zmq(msg: &Message) -> Option<ZmqMessage> {
+    ZmqMessage::try_from(encode(msg)).ok()
+}
+
+/// Decode a received multipart message (no envelope on a DEALER).
+fn from_zmq(m: ZmqMessage, limits: &Limits) -> Option<Message> {
+    let frames = m.into_vec();
+    match decode(&frames, limits) {
+        Ok(msg) => Some(msg),
+        Err(e) => {
+            tracing::debug!(error = %e, "undecodable message from the cloud ignored");
+            None
+        }
+    }
+}
+
+/// A fresh DEALER connected to `endpoint`, or why not.
+async fn connect(endpoint: &str, connect_timeout: Duration) -> Result<DealerSocket, String> {
+    let mut opts = SocketOptions::default();
+    opts.connect_timeout(connect_timeout);
+    let mut socket = DealerSocket::with_options(opts);
+    match timeout(
+        connect_timeout + Duration::from_millis(50),
+        socket.connect(endpoint),
+    )
+    .await
+    {
+        Ok(Ok(())) => Ok(socket),
+        Ok(Err(e)) => Err(format!("{endpoint}: {e}")),
+        Err(_) => Err(format!("{endpoint}: connect timed out")),
+    }
+}
 
 /// The task state. See the module docs.
 pub(super) struct Actor {

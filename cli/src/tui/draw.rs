@@ -152,6 +152,7 @@ fn draw_items(f: &mut Frame, app: &App, area: Rect) {
             .style(Style::default().add_modifier(Modifier::BOLD)),
     )
     .block(block)
+    .highlight_symbol("> ")
     .row_highlight_style(if app.focus == Focus::Items {
         Style::default().add_modifier(Modifier::REVERSED)
     } else {

@@ -2,7 +2,8 @@
 //! store, with live sync in the background.
 //!
 //! - [`state`]: the state and key handling (no terminal, unit-tested).
-//! - [`draw`]: rendering.
+//! - [`draw`](self::draw): rendering.
+//! - [`prompt`](self::prompt): the prompts and their answers.
 //! - this module: the terminal (raw mode, alternate screen, restored on exit
 //!   and on panic), the event loop, and the background threads: a
 //!   [`Watcher`] on its own store connection and tokio runtime (subscribe,
@@ -11,6 +12,7 @@
 //!   something, after each key, and every second (edits by other processes).
 
 pub mod draw;
+pub mod prompt;
 pub mod state;
 
 use std::io::IsTerminal;

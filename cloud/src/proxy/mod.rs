@@ -8,6 +8,7 @@
 //! [`Effect`]s to one writer task per socket, so a slow peer never stalls
 //! the state machine. A failed send to a client drops its subscriptions.
 
+mod echo;
 mod state;
 mod sync_flow;
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //! to a client or a worker. The tokio adapter in [`super`] only moves bytes
 //! and calls [`ProxyCore::on_tick`] periodically. Client ops other than
 //! `sync` are answered here; the `sync` flow (quorum, fills, read repair,
-//! notify) is in [`super::sync_flow`].
+//! notify) is in [`super::sync_flow`], the benchmark's `echo` relay in
+//! [`super::echo`].
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -108,6 +109,12 @@ pub(super) enum Purpose {
     },
     /// Read repair: pushing to `target`.
     RepairPush { list: ListId, target: WorkerId },
+    /// A client's `echo` relayed to one replica (see [`super::echo`]).
+    Echo {
+        client: Envelope,
+        client_id: u64,
+        worker: WorkerId,
+    },
 }
 
 impl Purpose {
@@ -116,7 +123,7 @@ impl Purpose {
         match self {
             Purpose::Replica { worker, .. } => worker,
             Purpose::FillFetch { source, .. } | Purpose::RepairFetch { source, .. } => source,
-            Purpose::RepairPush { target, .. } => target,
+            Purpose::RepairPush { target, .. } | Purpose::Echo { worker: target, .. } => target,
         }
     }
 }
@@ -220,6 +227,10 @@ impl ProxyCore {
                 id,
                 workers: self.status(),
             }),
+            Header::Echo { id, list } => {
+                self.start_echo(env, id, list, msg.changes, now, out);
+                return;
+            }
             Header::Where { id, list } => Message::new(Header::WhereOk {
                 id,
                 list,
@@ -293,7 +304,7 @@ impl ProxyCore {
                     )),
                 }
             }
-            Header::Synced { .. } | Header::Error { .. } => {
+            Header::Synced { .. } | Header::Error { .. } | Header::EchoOk { .. } => {
                 self.on_reply(&route, msg, now, out);
             }
             Header::Pong { .. } => {}

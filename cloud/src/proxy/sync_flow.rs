@@ -24,7 +24,7 @@ fn sync_msg(id: u64, list: ListId, have: Vec<ChangeHash>, changes: Vec<Bytes>) -
 impl ProxyCore {
     /// Send `msg` (whose id is fresh) to `worker` for `purpose`. False if the
     /// worker has no live route.
-    fn send_to_worker(
+    pub(super) fn send_to_worker(
         &mut self,
         worker: &WorkerId,
         purpose: Purpose,
@@ -208,6 +208,9 @@ impl ProxyCore {
                     debug!(%list, worker = %target, "read repair incomplete: {err_text}");
                 }
             }
+            Purpose::Echo {
+                client, client_id, ..
+            } => self.finish_echo(client, client_id, msg, out),
         }
     }
 
@@ -326,6 +329,12 @@ impl ProxyCore {
                 }
                 Purpose::RepairFetch { .. } | Purpose::RepairPush { .. } => {
                     self.repairs = self.repairs.saturating_sub(1);
+                }
+                Purpose::Echo {
+                    client, client_id, ..
+                } => {
+                    let reply = Message::error(client_id, ErrorCode::Timeout, "echo timed out");
+                    out.push(Effect::ToClient(client, reply));
                 }
             }
         }

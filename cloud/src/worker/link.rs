@@ -196,6 +196,14 @@ impl Session {
                 }
             }
             Header::Ping { id } => (Some(Message::new(Header::Pong { id })), None),
+            // The benchmark's transport probe: answered here, store untouched.
+            Header::Echo { id, list } => (
+                Some(Message::with_changes(
+                    Header::EchoOk { id, list },
+                    msg.changes,
+                )),
+                None,
+            ),
             Header::Welcome { heartbeat_ms, .. } => {
                 let ms = heartbeat_ms.clamp(HEARTBEAT_RANGE.0, HEARTBEAT_RANGE.1);
                 if !self.welcomed {

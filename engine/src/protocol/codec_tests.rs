@@ -46,6 +46,17 @@ pub(super) fn one_of_each_op() -> Vec<Message> {
             list: list(3),
         }),
         Message::with_changes(
+            Header::Echo {
+                id: 7,
+                list: list(3),
+            },
+            vec![change.clone()],
+        ),
+        Message::new(Header::EchoOk {
+            id: 7,
+            list: list(3),
+        }),
+        Message::with_changes(
             Header::Synced {
                 id: 1,
                 list: list(1),

@@ -19,7 +19,8 @@ pub struct Message {
     /// Frame 0.
     pub header: Header,
     /// Frames 1..=n: uncompressed Automerge change chunks, unvalidated.
-    /// Only `sync` and `synced` carry changes.
+    /// Only `sync` and `synced` carry changes (`echo` and `echo_ok` carry
+    /// opaque payload frames here, never interpreted).
     pub changes: Vec<Bytes>,
 }
 
@@ -131,6 +132,15 @@ pub enum Header {
         /// The list.
         list: ListId,
     },
+    /// Transport probe (benchmarks, DESIGN §9 "transport"): the proxy
+    /// forwards it to ONE of the list's replicas, which answers `echo_ok` at
+    /// once with the same frames, without touching its store.
+    Echo {
+        /// Request id.
+        id: u64,
+        /// The list whose first live replica answers.
+        list: ListId,
+    },
 
     // ---- replies ----
     /// Reply to `sync`; the change frames are the changes the requester lacks.
@@ -179,6 +189,13 @@ pub enum Header {
         list: ListId,
         /// Its replicas, in preference order.
         replicas: Vec<WorkerId>,
+    },
+    /// Reply to `echo`; its frames are the request's frames, unchanged.
+    EchoOk {
+        /// The request's id.
+        id: u64,
+        /// The list.
+        list: ListId,
     },
     /// Unsolicited push to subscribers after a write reached quorum.
     Notify {
@@ -235,18 +252,20 @@ pub enum Header {
 
 impl Header {
     /// Every `op` name, in documentation order.
-    pub const OPS: [&'static str; 16] = [
+    pub const OPS: [&'static str; 18] = [
         "sync",
         "subscribe",
         "unsubscribe",
         "ping",
         "cluster_status",
         "where",
+        "echo",
         "synced",
         "subscribed",
         "pong",
         "cluster_status_ok",
         "where_ok",
+        "echo_ok",
         "notify",
         "error",
         "hello",
@@ -263,6 +282,8 @@ impl Header {
             | Header::Ping { id }
             | Header::ClusterStatus { id }
             | Header::Where { id, .. }
+            | Header::Echo { id, .. }
+            | Header::EchoOk { id, .. }
             | Header::Synced { id, .. }
             | Header::Subscribed { id, .. }
             | Header::Pong { id }
@@ -285,6 +306,8 @@ impl Header {
             Header::Ping { .. } => "ping",
             Header::ClusterStatus { .. } => "cluster_status",
             Header::Where { .. } => "where",
+            Header::Echo { .. } => "echo",
+            Header::EchoOk { .. } => "echo_ok",
             Header::Synced { .. } => "synced",
             Header::Subscribed { .. } => "subscribed",
             Header::Pong { .. } => "pong",
@@ -304,9 +327,10 @@ impl Header {
     }
 }
 
-/// Whether `op` carries change frames (`sync`, `synced`).
+/// Whether `op` carries change frames (`sync`, `synced`), or opaque
+/// payload frames (`echo`, `echo_ok`).
 pub(crate) fn op_carries_changes(op: &str) -> bool {
-    matches!(op, "sync" | "synced")
+    matches!(op, "sync" | "synced" | "echo" | "echo_ok")
 }
 
 /// Serde for a list of change hashes as 64-char lowercase hex strings.

@@ -53,6 +53,8 @@ fn header() -> impl Strategy<Value = Header> {
         id().prop_map(|id| Header::Ping { id }),
         id().prop_map(|id| Header::ClusterStatus { id }),
         (id(), list_id()).prop_map(|(id, list)| Header::Where { id, list }),
+        (id(), list_id()).prop_map(|(id, list)| Header::Echo { id, list }),
+        (id(), list_id()).prop_map(|(id, list)| Header::EchoOk { id, list }),
         (
             id(),
             list_id(),

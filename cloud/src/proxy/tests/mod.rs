@@ -10,6 +10,7 @@ use engine::{ChangeHash, ListId, WorkerId};
 use super::{Effect, ProxyConfig, ProxyCore};
 use crate::transport::envelope::Envelope;
 
+mod echo;
 mod sync;
 
 pub(super) fn w(s: &str) -> WorkerId {

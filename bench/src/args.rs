@@ -1,0 +1,154 @@
+//! The command line of `shoplist-bench` (clap). Size defaults are DESIGN §9's;
+//! `--quick` shrinks every workload so the whole run takes well under a
+//! minute (CI). The hidden `cloud-proxy` / `cloud-worker` subcommands are how
+//! the benchmark re-executes itself as the cluster's processes.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Every workload, in run order.
+pub const ALL_WORKLOADS: [&str; 6] = ["W5", "transport", "W1", "W2", "W3", "W4"];
+
+/// `shoplist-bench`: DESIGN §9's workloads against a real local cluster.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "shoplist-bench", version, about)]
+pub struct Args {
+    /// Internal: run as one of the cluster's processes.
+    #[command(subcommand)]
+    pub role: Option<Role>,
+    /// Every workload at small sizes (the whole run in well under a minute).
+    #[arg(long)]
+    pub quick: bool,
+    /// Run only these workloads (comma-separated: W1,W2,W3,W4,W5,transport).
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Worker processes in the cluster.
+    #[arg(long, default_value_t = 5)]
+    pub workers: usize,
+    /// Replicas per list (N).
+    #[arg(long, default_value_t = 3)]
+    pub replicas: usize,
+    /// Write quorum (W).
+    #[arg(long, default_value_t = 2)]
+    pub write_quorum: usize,
+    /// Read quorum (R).
+    #[arg(long, default_value_t = 2)]
+    pub read_quorum: usize,
+    /// Lists each worker keeps decoded in memory (`shoplist-cloud worker`'s default).
+    #[arg(long, default_value_t = 1000)]
+    pub worker_cache_lists: usize,
+    /// W1: writer clients.
+    #[arg(long, default_value_t = 8)]
+    pub w1_writers: usize,
+    /// W1: edits per writer.
+    #[arg(long, default_value_t = 500)]
+    pub w1_edits: usize,
+    /// W2: lists created, then opened by URL.
+    #[arg(long, default_value_t = 1000)]
+    pub w2_lists: usize,
+    /// W2: items per list.
+    #[arg(long, default_value_t = 10)]
+    pub w2_items: usize,
+    /// W3: changes in the long list's history.
+    #[arg(long, default_value_t = 10_000)]
+    pub w3_changes: usize,
+    /// W3: propagation samples after the open (the median is reported).
+    #[arg(long, default_value_t = 20)]
+    pub w3_samples: usize,
+    /// W4: lists spread over the workers.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub w4_lists: usize,
+    /// W4: syncs in flight at once while loading.
+    #[arg(long, default_value_t = 256)]
+    pub w4_concurrency: usize,
+    /// W4: sample syncs (writes and reads each) at the start and at the end.
+    #[arg(long, default_value_t = 200)]
+    pub w4_samples: usize,
+    /// W5: local edits.
+    #[arg(long, default_value_t = 5000)]
+    pub w5_edits: usize,
+    /// transport: client counts to measure (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,64")]
+    pub transport_clients: Vec<usize>,
+    /// transport: round trips per client count, for sync and for echo each.
+    #[arg(long, default_value_t = 5000)]
+    pub transport_requests: usize,
+    /// Keep the cluster's temp dir (logs, worker data) after the run.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+/// The cluster roles the benchmark re-executes itself as.
+#[derive(Subcommand, Debug, Clone)]
+pub enum Role {
+    /// A proxy (as `shoplist-cloud proxy`).
+    #[command(hide = true)]
+    CloudProxy {
+        /// Client endpoint.
+        #[arg(long)]
+        frontend: String,
+        /// Worker endpoint.
+        #[arg(long)]
+        backend: String,
+        /// N.
+        #[arg(long)]
+        replicas: usize,
+        /// W.
+        #[arg(long)]
+        write_quorum: usize,
+        /// R.
+        #[arg(long)]
+        read_quorum: usize,
+    },
+    /// A worker (as `shoplist-cloud worker`).
+    #[command(hide = true)]
+    CloudWorker {
+        /// Worker id.
+        #[arg(long)]
+        id: String,
+        /// Proxy backend endpoint.
+        #[arg(long)]
+        proxy: String,
+        /// Data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Lists kept decoded.
+        #[arg(long)]
+        cache_lists: usize,
+    },
+}
+
+impl Args {
+    /// Apply `--quick`: small sizes everywhere (only where not given
+    /// explicitly would be nicer, but clap defaults are indistinguishable;
+    /// `--quick` wins).
+    pub fn effective(mut self) -> Self {
+        if self.quick {
+            self.w1_writers = self.w1_writers.min(4);
+            self.w1_edits = 50;
+            self.w2_lists = 100;
+            self.w3_changes = 1000;
+            self.w3_samples = 10;
+            self.w4_lists = 5000;
+            self.w4_samples = 50;
+            self.w5_edits = 500;
+            self.transport_requests = 500;
+        }
+        self
+    }
+
+    /// Whether `workload` is selected (case-insensitive).
+    pub fn selected(&self, workload: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|w| w.eq_ignore_ascii_case(workload))
+    }
+
+    /// Unknown names in `--only`.
+    pub fn unknown_workloads(&self) -> Vec<String> {
+        self.only
+            .iter()
+            .filter(|w| !ALL_WORKLOADS.iter().any(|a| a.eq_ignore_ascii_case(w)))
+            .cloned()
+            .collect()
+    }
+}
