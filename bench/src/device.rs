@@ -22,7 +22,8 @@ use tokio::sync::{mpsc, oneshot};
 /// Client timeouts for the benchmark: generous, so a loaded machine shows
 /// up as latency rather than as failed requests.
 pub fn client_config(endpoint: &str) -> ClientConfig {
-    let mut cfg = ClientConfig::new(vec![endpoint.to_string()]).with_budget(Duration::from_secs(30));
+    let mut cfg =
+        ClientConfig::new(vec![endpoint.to_string()]).with_budget(Duration::from_secs(30));
     cfg.request_timeout = Duration::from_secs(10);
     cfg.connect_timeout = Duration::from_secs(2);
     cfg

@@ -12,12 +12,14 @@
 //!   deadline, bounded polling ([`wait_until`]);
 //! - [`cluster`]: [`Cluster`], a proxy and N workers;
 //! - [`client`]: [`Client`], one device driving the CLI with `--json`;
+//! - [`lines`]: a child's output line by line, with deadlines;
 //! - [`seed`]: seeded randomness that prints its seed;
 //! - [`zmtp`]: raw ZMTP bytes for transport attacks.
 
 pub mod bins;
 pub mod client;
 pub mod cluster;
+pub mod lines;
 pub mod process;
 pub mod seed;
 pub mod zmtp;

@@ -129,6 +129,20 @@ impl Drop for Service {
     }
 }
 
+/// A child started by a test (e.g. `shoplist sync --watch`), SIGKILLed by
+/// pid and reaped when dropped, so a failing test leaves no process behind.
+#[derive(Debug)]
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            sigkill(self.0.id());
+        }
+        let _ = self.0.wait();
+    }
+}
+
 /// SIGKILL by pid (DESIGN §8: "kill -9 workers").
 pub fn sigkill(pid: u32) {
     let Ok(pid) = libc::pid_t::try_from(pid) else {

@@ -15,6 +15,7 @@ use std::time::Duration;
 use rand::seq::SliceRandom;
 use serde_json::Value;
 use shoplist_tests::client::EXIT_CLOUD;
+use shoplist_tests::lines::{expect_line, lines_of};
 use shoplist_tests::{seeded_rng, wait_until, Client, Cluster, ClusterOptions};
 
 const DEVICES: usize = 5;
@@ -192,33 +193,6 @@ fn five_devices_with_concurrent_offline_edits_converge() {
 #[test]
 fn devices_converge_when_a_replica_is_killed_half_way() {
     scenario("devices_converge_when_a_replica_is_killed_half_way", true);
-}
-
-/// Lines of a child's pipe, delivered over a channel by a reader thread.
-fn lines_of(pipe: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
-    use std::io::BufRead;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    rx
-}
-
-/// Waits for a line containing `needle`; panics after `timeout`.
-fn expect_line(rx: &std::sync::mpsc::Receiver<String>, needle: &str, timeout: Duration) -> String {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) if line.contains(needle) => return line,
-            Ok(_) => {}
-            Err(e) => panic!("no line containing {needle:?} within {timeout:?}: {e}"),
-        }
-    }
 }
 
 /// `sync --watch` (DESIGN §6 push): a remote edit is applied as soon as the

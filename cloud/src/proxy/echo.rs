@@ -26,7 +26,10 @@ impl ProxyCore {
     ) {
         let first = self.ring.preference_list(&list, 1).into_iter().next();
         let Some(worker) = first else {
-            out.push(Effect::ToClient(client, Message::unavailable(client_id, 0, 1)));
+            out.push(Effect::ToClient(
+                client,
+                Message::unavailable(client_id, 0, 1),
+            ));
             return;
         };
         let id = self.fresh_id();
@@ -37,7 +40,10 @@ impl ProxyCore {
             worker: worker.clone(),
         };
         if !self.send_to_worker(&worker, purpose, id, msg, now, out) {
-            out.push(Effect::ToClient(client, Message::unavailable(client_id, 0, 1)));
+            out.push(Effect::ToClient(
+                client,
+                Message::unavailable(client_id, 0, 1),
+            ));
         }
     }
 
@@ -51,9 +57,13 @@ impl ProxyCore {
         out: &mut Vec<Effect>,
     ) {
         let reply = match msg.header {
-            Header::EchoOk { list, .. } => {
-                Message::with_changes(Header::EchoOk { id: client_id, list }, msg.changes)
-            }
+            Header::EchoOk { list, .. } => Message::with_changes(
+                Header::EchoOk {
+                    id: client_id,
+                    list,
+                },
+                msg.changes,
+            ),
             Header::Error { code, message, .. } => Message::error(client_id, code, message),
             other => Message::error(
                 client_id,

@@ -270,7 +270,10 @@ mod tests {
         assert_eq!(fix_header(body), raw);
         let mut longer = raw.clone();
         longer.push(0);
-        assert_eq!(fix_header(&longer), bad_shapes::recompute_header(&[body, &[0]].concat()));
+        assert_eq!(
+            fix_header(&longer),
+            bad_shapes::recompute_header(&[body, &[0]].concat())
+        );
     }
 
     #[test]

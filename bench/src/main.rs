@@ -1,0 +1,243 @@
+//! # shoplist-bench
+//!
+//! The benchmark workloads of DESIGN §9 in one tool. It starts its own
+//! cluster on 127.0.0.1 (a proxy and `--workers` workers as separate
+//! processes, N/W/R as `shoplist-cloud up`), drives it through the real
+//! client code (`shoplist_cli::sync`, `SyncClient`, engine `Store`s, one
+//! SQLite store per simulated device), and prints ONE JSON line per
+//! workload on stdout. Progress, when stdout is a terminal, goes to stderr.
+//! See `bench/README-bench.md` for the latest numbers.
+//!
+//! ## Layout
+//!
+//! - [`args`]: flags (`--quick`, `--only`, sizes) and the hidden cluster roles.
+//! - [`cluster`]: the proxy and workers as child processes; RSS and disk.
+//! - [`device`]: a simulated device (store + connection), device threads.
+//! - [`observe`]: the subscribed observer of W1 and W3, send-time markers.
+//! - [`workloads`]: W1–W5 and transport, one module each.
+//! - [`stats`]: percentiles; [`progress`]: the stderr progress bars.
+
+mod args;
+mod cluster;
+mod device;
+mod observe;
+mod progress;
+mod stats;
+mod workloads;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Parser;
+use serde_json::{json, Map, Value};
+
+use crate::args::{Args, Role};
+use crate::cluster::{Cluster, ClusterSpec};
+use crate::workloads::Env;
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Run as one of the cluster's processes (same code as `shoplist-cloud`).
+async fn run_role(role: Role) -> anyhow::Result<()> {
+    match role {
+        Role::CloudProxy {
+            frontend,
+            backend,
+            replicas,
+            write_quorum,
+            read_quorum,
+        } => {
+            let cfg = cloud::proxy::ProxyConfig {
+                replicas,
+                write_quorum,
+                read_quorum,
+                ..Default::default()
+            };
+            cloud::proxy::run(cfg, &frontend, &backend, true).await
+        }
+        Role::CloudWorker {
+            id,
+            proxy,
+            data_dir,
+            cache_lists,
+        } => {
+            let cfg = cloud::worker::WorkerConfig {
+                id: engine::WorkerId::parse(&id)?,
+                proxies: vec![proxy],
+                data_dir,
+                cache_lists,
+                heartbeat: Duration::from_millis(500),
+            };
+            cloud::worker::run(cfg).await
+        }
+    }
+}
+
+/// Print one result line: the common fields, then the workload's.
+fn emit(args: &Args, workload: &str, result: anyhow::Result<Value>) -> bool {
+    let mut line = Map::new();
+    line.insert("workload".into(), json!(workload));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for (k, v) in [
+        ("cores", json!(cores)),
+        ("n", json!(args.replicas)),
+        ("w", json!(args.write_quorum)),
+        ("r", json!(args.read_quorum)),
+        ("workers", json!(args.workers)),
+        ("quick", json!(args.quick)),
+    ] {
+        line.insert(k.into(), v);
+    }
+    let ok = match result {
+        Ok(Value::Object(fields)) => {
+            line.extend(fields);
+            true
+        }
+        Ok(other) => {
+            line.insert("result".into(), other);
+            true
+        }
+        Err(e) => {
+            line.insert("error".into(), json!(format!("{e:#}")));
+            false
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", Value::Object(line));
+    let _ = out.flush();
+    ok
+}
+
+/// Run every selected workload; false if any failed.
+async fn run_bench(args: Args) -> anyhow::Result<bool> {
+    let mut env = Env {
+        args: args.clone(),
+        endpoint: String::new(),
+        epoch: Instant::now(),
+    };
+    let mut ok = true;
+    if args.selected("W5") {
+        progress::note("W5 local edits");
+        ok &= emit(&args, "W5", workloads::w5_local::run(&env).await);
+    }
+    let networked = ["transport", "W1", "W2", "W3", "W4"];
+    if !networked.iter().any(|w| args.selected(w)) {
+        return Ok(ok);
+    }
+    let spec = ClusterSpec {
+        workers: args.workers,
+        replicas: args.replicas,
+        write_quorum: args.write_quorum,
+        read_quorum: args.read_quorum,
+        cache_lists: args.worker_cache_lists,
+    };
+    progress::note("starting the cluster");
+    let mut cluster = Cluster::start(&spec)
+        .await
+        .context("cannot start the cluster")?;
+    env.endpoint = cluster.frontend().to_string();
+    for w in ["transport", "W1", "W2", "W3"] {
+        if !args.selected(w) {
+            continue;
+        }
+        progress::note(&format!("{w}"));
+        let result = match w {
+            "transport" => workloads::transport::run(&env).await,
+            "W1" => workloads::w1_propagation::run(&env).await,
+            "W2" => workloads::w2_many_lists::run(&env).await,
+            _ => workloads::w3_long_history::run(&env).await,
+        };
+        ok &= emit(&args, w, result);
+        cluster.check_alive()?;
+    }
+    if args.selected("W4") {
+        progress::note("W4 scale");
+        let result = workloads::w4_scale::run(&env, &mut cluster).await;
+        ok &= emit(&args, "W4", result);
+    }
+    if args.keep {
+        if let Some(dir) = cluster.keep() {
+            eprintln!("shoplist-bench: cluster files kept in {}", dir.display());
+        }
+    }
+    Ok(ok)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("shoplist-bench: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(role) = args.role.clone() {
+        init_tracing();
+        return match runtime.block_on(run_role(role)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("shoplist-bench: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let unknown = args.unknown_workloads();
+    if !unknown.is_empty() {
+        eprintln!(
+            "shoplist-bench: unknown workload(s) {}; choose from {}",
+            unknown.join(","),
+            args::ALL_WORKLOADS.join(",")
+        );
+        return ExitCode::from(2);
+    }
+    init_tracing();
+    let args = args.effective();
+    // The cluster lives inside `run_bench`: on Ctrl-C the future is dropped,
+    // and with it the cluster, which kills every child by pid.
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            r = run_bench(args) => r,
+            _ = shutdown_signal() => Err(anyhow::anyhow!("interrupted")),
+        }
+    });
+    // Device threads may still be blocked in a store call; do not wait.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("shoplist-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
