@@ -63,7 +63,7 @@ for target in $(cargo fuzz list); do
     if cargo fuzz run "$target" "$scratch" "${seeds[@]}" -- \
         -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -timeout=25 \
         >"$work/$target.log" 2>&1; then
-        grep -E '^#[0-9]+ +DONE' "$work/$target.log" | tail -n 1
+        grep -E '^#[0-9]+[[:space:]]+DONE' "$work/$target.log" | tail -n 1
     else
         status=1
         tail -n 40 "$work/$target.log"

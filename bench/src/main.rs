@@ -83,6 +83,13 @@ async fn run_role(role: Role) -> anyhow::Result<()> {
     }
 }
 
+/// The machine's 1-minute load average when the line is printed (other
+/// processes on a shared machine skew every number).
+fn load_average() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
 /// Print one result line: the common fields, then the workload's.
 fn emit(args: &Args, workload: &str, result: anyhow::Result<Value>) -> bool {
     let mut line = Map::new();
@@ -95,6 +102,7 @@ fn emit(args: &Args, workload: &str, result: anyhow::Result<Value>) -> bool {
         ("r", json!(args.read_quorum)),
         ("workers", json!(args.workers)),
         ("quick", json!(args.quick)),
+        ("loadavg_1m", json!(load_average())),
     ] {
         line.insert(k.into(), v);
     }
@@ -150,7 +158,7 @@ async fn run_bench(args: Args) -> anyhow::Result<bool> {
         if !args.selected(w) {
             continue;
         }
-        progress::note(&format!("{w}"));
+        progress::note(w);
         let result = match w {
             "transport" => workloads::transport::run(&env).await,
             "W1" => workloads::w1_propagation::run(&env).await,

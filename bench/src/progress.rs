@@ -39,13 +39,6 @@ impl Progress {
         }
     }
 
-    /// A status line (shown without a bar when disabled: nothing).
-    pub fn message(&self, msg: impl Into<String>) {
-        if let Some(b) = &self.bar {
-            b.set_message(msg.into());
-        }
-    }
-
     /// Remove the bar.
     pub fn finish(&self) {
         if let Some(b) = &self.bar {

@@ -20,7 +20,7 @@
 mod ingest;
 mod merge;
 
-pub use ingest::{base_list, ingest_bytes};
+pub use ingest::{base_list, fix_header, ingest_bytes};
 pub use merge::merge_sequence;
 
 use crate::protocol::{decode, encode, peek_id, Limits};

@@ -142,7 +142,7 @@ fn build_base() -> Result<(ShoppingList, ChangeGraph), String> {
     let mut graph = ChangeGraph::new();
     for c in a.get_changes(&[]) {
         graph
-            .add(c.hash(), c.deps(), &c.actor_id().to_bytes(), c.seq())
+            .add(c.hash(), c.deps(), c.actor_id().to_bytes(), c.seq())
             .map_err(|e| e.to_string())?;
     }
     Ok((ShoppingList::from_doc(a), graph))
@@ -274,6 +274,40 @@ mod tests {
             fix_header(&longer),
             bad_shapes::recompute_header(&[body, &[0]].concat())
         );
+    }
+
+    /// The first `ingest_bytes` crasher: a change whose op names a
+    /// predecessor at another key. automerge applies it but the document
+    /// fails save → load; the gate must reject it, in a small batch (change
+    /// by change) and in a large one (one pass).
+    #[test]
+    fn unrepresentable_change_is_rejected_in_small_and_large_batches() {
+        let crasher = include_bytes!(
+            "../../../fuzz/crashers/ingest_bytes/pred-at-another-key-breaks-save-load"
+        );
+        let bad: Vec<Vec<u8>> = split_parts(crasher, 4).iter().map(|p| p.to_vec()).collect();
+        assert_eq!(bad.len(), 2);
+        let mut fork = base_list().0.clone();
+        fork.doc_mut().set_actor(ActorId::from([8u8; 16]));
+        let ctx = EditContext::now("t");
+        let mut good = Vec::new();
+        for i in 0..20 {
+            fork.add_item(&format!("item {i}"), 1, &ctx).unwrap();
+            good.push(fork.last_local_change().unwrap().raw_bytes().to_vec());
+        }
+        let limits = IngestLimits::default();
+        for batch in [bad.clone(), [good.clone(), bad].concat()] {
+            let (mut l, mut g) = base_list().clone();
+            let r = ingest_in_memory(&mut l, &mut g, &batch, &limits);
+            assert!(
+                matches!(&r, Err(crate::ingest::IngestError::Apply(m)) if m.contains("not representable")),
+                "{r:?}"
+            );
+            assert_eq!(l.heads(), base_list().0.heads());
+        }
+        let (mut l, mut g) = base_list().clone();
+        let out = ingest_in_memory(&mut l, &mut g, &good, &limits).unwrap();
+        assert_eq!(out.applied.len(), 20, "a large honest batch passes");
     }
 
     #[test]

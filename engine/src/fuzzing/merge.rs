@@ -82,7 +82,7 @@ fn record_local(r: &mut Replica) {
     if let Some(c) = r.list.last_local_change() {
         let added = r
             .graph
-            .add(c.hash(), c.deps(), &c.actor_id().to_bytes(), c.seq());
+            .add(c.hash(), c.deps(), c.actor_id().to_bytes(), c.seq());
         assert!(added.is_ok(), "local change not indexable: {added:?}");
     }
     assert_eq!(

@@ -4,10 +4,10 @@
 //! [`crate::store::Store::ingest`] wraps this with quarantine and rows; the
 //! fuzzers and the replay tests call [`ingest_in_memory`] directly.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use automerge::Change;
+use automerge::{Change, ReadDoc};
 
 use super::{decode_untrusted, IngestError, IngestLimits, IngestOutcome};
 use crate::graph::ChangeGraph;
@@ -93,6 +93,7 @@ pub fn apply_ordered(
         return Ok(());
     }
     let changes: Vec<Change> = accepted.iter().map(|d| d.change.clone()).collect();
+    let before = list.heads();
     let doc = list.doc_mut();
     match catch_unwind(AssertUnwindSafe(|| doc.apply_changes(changes))) {
         Ok(Ok(())) => {}
@@ -108,6 +109,57 @@ pub fn apply_ordered(
             "document heads disagree with the change graph after applying (doc {:?})",
             list.heads().iter().map(hash_to_hex).collect::<Vec<_>>()
         )));
+    }
+    check_representable(list, &before, accepted)
+}
+
+/// Batches up to this size are re-derived change by change; larger ones in
+/// one pass over the document.
+const REDERIVE_ONE_BY_ONE: usize = 16;
+
+/// Every applied change must come back out of the document as the same
+/// bytes. automerge 0.12 applies some changes its document format cannot
+/// represent (an operation whose predecessor is an operation at another key,
+/// found by the `ingest_bytes` fuzzer: `fuzz/crashers/ingest_bytes/`); such
+/// a document saves, but `load` fails with "mismatching heads". Re-deriving
+/// the changes from the op set, as `save` does, exposes them: the bytes
+/// differ or automerge panics (caught). ~50 µs per change, or one pass over
+/// the document for a large batch.
+fn check_representable(
+    list: &ShoppingList,
+    before: &[ChangeHash],
+    accepted: &[Decoded],
+) -> Result<(), IngestError> {
+    let doc = list.doc();
+    let bad = |index: usize| {
+        IngestError::Apply(format!(
+            "change {index}: not representable in the document (it would break save → load)"
+        ))
+    };
+    if accepted.len() <= REDERIVE_ONE_BY_ONE {
+        for d in accepted {
+            let hash = d.change.hash();
+            let same = catch_unwind(AssertUnwindSafe(|| {
+                doc.get_change_by_hash(&hash)
+                    .is_some_and(|c| c.raw_bytes() == d.change.raw_bytes())
+            }));
+            if !matches!(same, Ok(true)) {
+                return Err(bad(d.index));
+            }
+        }
+        return Ok(());
+    }
+    let Ok(rederived) = catch_unwind(AssertUnwindSafe(|| doc.get_changes(before))) else {
+        return Err(bad(accepted[0].index));
+    };
+    let by_hash: HashMap<ChangeHash, &[u8]> = rederived
+        .iter()
+        .map(|c| (c.hash(), c.raw_bytes()))
+        .collect();
+    for d in accepted {
+        if by_hash.get(&d.change.hash()).copied() != Some(d.change.raw_bytes()) {
+            return Err(bad(d.index));
+        }
     }
     Ok(())
 }

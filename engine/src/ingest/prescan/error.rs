@@ -1,7 +1,7 @@
 //! Why [`super::prescan_change`] rejected a chunk: one variant per way a
 //! change chunk can be wrong, each naming the field concerned.
 
-/// Why [`prescan_change`] rejected a chunk.
+/// Why [`super::prescan_change`] rejected a chunk.
 #[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
 pub enum PrescanError {
     /// The chunk is larger than `max_change_bytes`.

@@ -28,7 +28,7 @@
 //!
 //! - this file: the format constants, [`PrescanLimits`], [`PrescanInfo`] and
 //!   [`prescan_change`], which runs the two passes below;
-//! - [`column`]: the column specifications automerge 0.12 writes;
+//! - [`column`](mod@column): the column specifications automerge 0.12 writes;
 //! - `header`: the chunk header (magic, checksum, type, length) and the
 //!   change header (dependencies, actor, seq, start op, time, message, other
 //!   actors, column metadata), pass one;
