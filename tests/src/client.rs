@@ -3,6 +3,10 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::mpsc::Receiver;
+
+use crate::lines::lines_of;
+use crate::process::ChildGuard;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -186,6 +190,28 @@ impl Client {
         }
     }
 
+    /// Starts `shoplist ... --json sync --watch` for this device; returns the
+    /// process (SIGKILLed and reaped on drop) and its stdout / stderr lines.
+    pub fn spawn_watcher(&self) -> Watcher {
+        let mut child = Command::new(binary(CLI_BIN))
+            .env_remove("SHOPLIST_DATA_DIR")
+            .env_remove("SHOPLIST_CLOUD")
+            .arg("--data-dir")
+            .arg(self.data_dir.path())
+            .args(["--cloud", &self.cloud, "--json", "sync", "--watch"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the watcher: {e}"));
+        let stdout = lines_of(child.stdout.take().unwrap_or_else(|| panic!("no stdout")));
+        let stderr = lines_of(child.stderr.take().unwrap_or_else(|| panic!("no stderr")));
+        Watcher {
+            process: ChildGuard(child),
+            stdout,
+            stderr,
+        }
+    }
+
     /// `new NAME`.
     pub fn new_list(&self, name: &str) -> NewList {
         self.run(&["new", name]).expect()
@@ -253,4 +279,15 @@ impl Client {
         }
         self.run(&args)
     }
+}
+
+/// A running `sync --watch` of one device (see [`Client::spawn_watcher`]).
+#[derive(Debug)]
+pub struct Watcher {
+    /// The process; dropping it SIGKILLs and reaps it.
+    pub process: ChildGuard,
+    /// Its stdout, line by line (JSON events of applied updates).
+    pub stdout: Receiver<String>,
+    /// Its stderr, line by line (online/offline/pushed events).
+    pub stderr: Receiver<String>,
 }

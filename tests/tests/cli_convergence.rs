@@ -15,7 +15,7 @@ use std::time::Duration;
 use rand::seq::SliceRandom;
 use serde_json::Value;
 use shoplist_tests::client::EXIT_CLOUD;
-use shoplist_tests::lines::{expect_line, lines_of};
+use shoplist_tests::lines::expect_line;
 use shoplist_tests::{seeded_rng, wait_until, Client, Cluster, ClusterOptions};
 
 const DEVICES: usize = 5;
@@ -207,22 +207,14 @@ fn watch_applies_remote_edits_at_once_and_pushes_local_ones() {
     sync_ok(&a, l);
     ok(b.join(&created.url));
 
-    let mut watcher = std::process::Command::new(shoplist_tests::bins::binary("shoplist"))
-        .arg("--data-dir")
-        .arg(b.data_dir())
-        .args(["--cloud", &cluster.frontend(), "--json", "sync", "--watch"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start the watcher: {e}"));
-    let out = lines_of(watcher.stdout.take().unwrap_or_else(|| panic!("no stdout")));
-    let err = lines_of(watcher.stderr.take().unwrap_or_else(|| panic!("no stderr")));
-    expect_line(&err, "\"online\"", Duration::from_secs(10));
+    let mut watcher = b.spawn_watcher();
+    let (out, err) = (&watcher.stdout, &watcher.stderr);
+    expect_line(err, "\"online\"", Duration::from_secs(10));
 
     ok(a.add(l, "tea", Some(2)));
     let t = std::time::Instant::now();
     sync_ok(&a, l);
-    let line = expect_line(&out, "\"received\"", Duration::from_secs(5));
+    let line = expect_line(out, "\"received\"", Duration::from_secs(5));
     eprintln!(
         "remote edit applied {:?} after the writer's sync began: {line}",
         t.elapsed()
@@ -243,10 +235,12 @@ fn watch_applies_remote_edits_at_once_and_pushes_local_ones() {
 
     // SAFETY: plain kill(2) on the pid of a child we spawned and still own.
     unsafe {
-        libc::kill(watcher.id() as libc::pid_t, libc::SIGTERM);
+        libc::kill(watcher.process.0.id() as libc::pid_t, libc::SIGTERM);
     }
     let status = wait_until("the watcher to exit", Duration::from_secs(5), || {
         watcher
+            .process
+            .0
             .try_wait()
             .map_err(|e| e.to_string())?
             .ok_or_else(|| "still running".to_string())

@@ -6,8 +6,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use shoplist_tests::lines::{expect_line, lines_of};
-use shoplist_tests::process::ChildGuard;
+use shoplist_tests::lines::expect_line;
 use shoplist_tests::{wait_until, Client, Cluster, ClusterOptions};
 
 fn ok(out: shoplist_tests::CliOutput) -> Value {
@@ -70,16 +69,7 @@ fn acknowledged_edits_survive_worker_and_proxy_kills() {
     ok(a.sync(&[l]));
     ok(b.join(&created.url));
 
-    let mut watcher = std::process::Command::new(shoplist_tests::bins::binary("shoplist"))
-        .arg("--data-dir")
-        .arg(b.data_dir())
-        .args(["--cloud", &cluster.frontend(), "--json", "sync", "--watch"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start the watcher: {e}"));
-    let out = lines_of(watcher.stdout.take().unwrap_or_else(|| panic!("no stdout")));
-    let watcher = ChildGuard(watcher);
+    let watcher = b.spawn_watcher();
 
     let mut acknowledged = Vec::new();
     let mut refused = Vec::new();
@@ -124,7 +114,7 @@ fn acknowledged_edits_survive_worker_and_proxy_kills() {
     // The watcher, never restarted, applies a new edit pushed after recovery.
     ok(a.add(l, "after-recovery", Some(1)));
     ok(a.sync(&[l]));
-    expect_line(&out, "\"received\"", Duration::from_secs(15));
+    expect_line(&watcher.stdout, "\"received\"", Duration::from_secs(15));
     wait_until(
         "the watcher to have the edit",
         Duration::from_secs(15),
