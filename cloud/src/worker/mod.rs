@@ -41,6 +41,7 @@ pub async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
     let opts = StoreOptions {
         synchronous_full: true,
         cache_lists: cfg.cache_lists.max(1),
+        sole_writer: true,
         ..StoreOptions::default()
     };
     let store = store_thread::spawn(&path, opts)

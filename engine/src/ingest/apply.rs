@@ -60,6 +60,9 @@ impl Store {
         &mut self,
         reqs: &[(ListId, &[R])],
     ) -> Result<Vec<Result<IngestOutcome, IngestError>>, StoreError> {
+        if reqs.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -82,6 +85,7 @@ impl Store {
                 &self.opts.ingest,
                 *id,
                 raws,
+                self.opts.sole_writer,
             ) {
                 Ok(outcome) => {
                     if let Err(e) = sp.commit() {
@@ -145,6 +149,7 @@ fn ingest_one<R: AsRef<[u8]>>(
     limits: &IngestLimits,
     id: ListId,
     raws: &[R],
+    sole_writer: bool,
 ) -> Result<IngestOutcome, Fail> {
     for (index, raw) in raws.iter().enumerate() {
         if is_quarantined(conn, &digest(raw.as_ref()))? {
@@ -171,7 +176,7 @@ fn ingest_one<R: AsRef<[u8]>>(
             ],
         )?;
     }
-    let l = ensure_loaded(cache, conn, actor, id)?;
+    let l = ensure_loaded(cache, conn, actor, id, sole_writer)?;
     let (accepted, mut outcome) = order_against_graph(&mut l.graph, decoded).map_err(reject)?;
     match apply_ordered(&mut l.list, &l.graph, &accepted) {
         Ok(()) => {}

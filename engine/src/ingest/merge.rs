@@ -94,8 +94,7 @@ pub fn apply_ordered(
     }
     let changes: Vec<Change> = accepted.iter().map(|d| d.change.clone()).collect();
     let before = list.heads();
-    let doc = list.doc_mut();
-    match catch_unwind(AssertUnwindSafe(|| doc.apply_changes(changes))) {
+    match catch_unwind(AssertUnwindSafe(|| list.apply_changes(changes))) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return Err(IngestError::Apply(e.to_string())),
         Err(_) => {

@@ -90,6 +90,9 @@ fn live_token() -> i64 {
     (uuid::Uuid::new_v4().as_u64_pair().0 >> 1) as i64
 }
 
+/// An item object created by an edit: (norm, key, object).
+type NewItem = Option<(String, String, ObjId)>;
+
 fn fresh_item_key() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
@@ -99,17 +102,23 @@ impl ShoppingList {
         &mut self,
         ctx: &EditContext,
         msg: ChangeMessage,
-        f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), ListError>,
+        f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<NewItem, ListError>,
     ) -> Result<(), ListError> {
         let message = serde_json::to_string(&msg).unwrap_or_default();
+        let before = self.doc.get_heads();
         let mut tx = self.doc.transaction();
         match f(&mut tx) {
-            Ok(()) => {
+            Ok(created) => {
                 tx.commit_with(
                     CommitOptions::default()
                         .with_message(message)
                         .with_time(ctx.now_ms),
                 );
+                let doc = &self.doc;
+                self.index
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .note_local_item(doc, &before, created);
                 Ok(())
             }
             Err(e) => {
@@ -130,7 +139,7 @@ impl ShoppingList {
         self.commit(ctx, msg, |tx| {
             tx.put(ROOT, "name", name.as_str())?;
             tx.put_object(ROOT, "items", ObjType::Map)?;
-            Ok(())
+            Ok(None)
         })
     }
 
@@ -159,8 +168,10 @@ impl ShoppingList {
             if let Some(obj) = existing.first() {
                 tx.increment(obj, "needed", qty)?;
                 tx.put(obj, "live", live_token())?;
+                Ok(None)
             } else {
-                let obj = tx.put_object(&items, fresh_item_key(), ObjType::Map)?;
+                let key = fresh_item_key();
+                let obj = tx.put_object(&items, key.as_str(), ObjType::Map)?;
                 tx.put(&obj, "name", display.as_str())?;
                 tx.put(&obj, "norm", norm.as_str())?;
                 tx.put(&obj, "needed", ScalarValue::counter(qty))?;
@@ -168,8 +179,8 @@ impl ShoppingList {
                 tx.put(&obj, "added_by", ctx.by.as_str())?;
                 tx.put(&obj, "added_at", ctx.now_ms)?;
                 tx.put(&obj, "live", live_token())?;
+                Ok(Some((norm.clone(), key, obj)))
             }
-            Ok(())
         })
     }
 
@@ -210,7 +221,7 @@ impl ShoppingList {
         self.commit(ctx, msg, |tx| {
             tx.increment(&first, "acquired", qty)?;
             tx.put(&first, "live", live_token())?;
-            Ok(())
+            Ok(None)
         })?;
         Ok(qty)
     }
@@ -232,7 +243,7 @@ impl ShoppingList {
             for obj in &objs {
                 tx.delete(obj, "live")?;
             }
-            Ok(())
+            Ok(None)
         })
     }
 
@@ -248,7 +259,7 @@ impl ShoppingList {
         };
         self.commit(ctx, msg, |tx| {
             tx.put(ROOT, "name", name.as_str())?;
-            Ok(())
+            Ok(None)
         })
     }
 }

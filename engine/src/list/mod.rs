@@ -91,6 +91,33 @@ impl ShoppingList {
         self.index.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The `items` map's object id, as text (`counter@actor`).
+    fn items_text(&self) -> Option<String> {
+        match self.doc.get(automerge::ROOT, "items") {
+            Ok(Some((automerge::Value::Object(automerge::ObjType::Map), id))) => {
+                Some(id.to_string())
+            }
+            _ => None,
+        }
+    }
+
+    /// Apply (already validated) changes, keeping the item index current in
+    /// time proportional to the changes.
+    pub fn apply_changes(&mut self, changes: Vec<Change>) -> Result<(), automerge::AutomergeError> {
+        let before = self.doc.get_heads();
+        let items = self.items_text();
+        let found = self
+            .lock_index()
+            .scan_changes(&before, &changes, items.as_deref());
+        self.doc.apply_changes(changes)?;
+        let doc = &self.doc;
+        self.index
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .note_applied(doc, found);
+        Ok(())
+    }
+
     /// The live item objects with normalized name `norm`, ordered by key.
     pub(crate) fn live_objects(&self, norm: &str) -> Vec<ObjId> {
         let mut idx = self.lock_index();

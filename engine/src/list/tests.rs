@@ -327,3 +327,21 @@ fn history_says_who_did_what() {
     assert_eq!(h[1].what, "add 2 × Milk");
     assert!(h[0].what.starts_with("created list"));
 }
+
+/// The item index follows changes applied through `apply_changes`: after a
+/// remote device adds a product, a local add of the same product increments
+/// that item instead of creating a second object (one object, one key).
+#[test]
+fn index_follows_applied_changes() {
+    let (mut a, mut b) = two_devices();
+    a.add_item("Warm up", 1, &ctx("a")).unwrap(); // index current on A
+    let warm = a.last_local_change().unwrap();
+    b.apply_changes(vec![warm]).unwrap();
+    b.add_item("Rice", 2, &ctx("b")).unwrap();
+    let rice = b.last_local_change().unwrap();
+    a.apply_changes(vec![rice]).unwrap();
+    a.add_item("rice", 3, &ctx("a")).unwrap();
+    let objects = super::view::item_objects(a.doc());
+    assert_eq!(objects.len(), 2, "warm up + one rice object: {objects:?}");
+    assert_eq!(item(&a.view(), "rice").unwrap().needed, 5);
+}

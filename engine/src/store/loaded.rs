@@ -86,8 +86,8 @@ fn apply_rows(list: ListId, loaded: &mut Loaded, rows: Vec<Row>) -> Result<(), S
         }
     }
     if !changes.is_empty() {
-        let doc = loaded.list.doc_mut();
-        match catch_unwind(AssertUnwindSafe(|| doc.apply_changes(changes))) {
+        let l = &mut loaded.list;
+        match catch_unwind(AssertUnwindSafe(|| l.apply_changes(changes))) {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(corrupt(list, format!("applying stored changes: {e}"))),
             Err(_) => return Err(corrupt(list, "applying stored changes panicked")),

@@ -51,6 +51,9 @@ pub struct StoreOptions {
     pub synchronous_full: bool,
     /// Limits applied to incoming change bytes.
     pub ingest: IngestLimits,
+    /// This process is the only writer of the file (a cloud worker): cached
+    /// lists need no catch-up query before each use.
+    pub sole_writer: bool,
 }
 
 impl Default for StoreOptions {
@@ -60,6 +63,7 @@ impl Default for StoreOptions {
             compact_after: 1000,
             synchronous_full: true,
             ingest: IngestLimits::default(),
+            sole_writer: false,
         }
     }
 }
@@ -92,8 +96,12 @@ pub(crate) fn ensure_loaded<'a>(
     conn: &Connection,
     actor: &ActorId,
     id: ListId,
+    sole_writer: bool,
 ) -> Result<&'a mut Loaded, StoreError> {
     if cache.contains(&id) {
+        if sole_writer {
+            return cache.get_mut(&id).ok_or(StoreError::UnknownList(id));
+        }
         let caught_up = match cache.get_mut(&id) {
             Some(l) => loaded::catch_up(conn, actor, id, l),
             None => Ok(()),
@@ -228,7 +236,13 @@ impl Store {
         id: ListId,
         f: impl FnOnce(&ShoppingList, &ChangeGraph) -> T,
     ) -> Result<T, StoreError> {
-        let l = ensure_loaded(&mut self.cache, &self.conn, &self.actor, id)?;
+        let l = ensure_loaded(
+            &mut self.cache,
+            &self.conn,
+            &self.actor,
+            id,
+            self.opts.sole_writer,
+        )?;
         Ok(f(&l.list, &l.graph))
     }
 
@@ -258,7 +272,7 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let result = (|| {
-            let l = ensure_loaded(&mut self.cache, &tx, &self.actor, id)?;
+            let l = ensure_loaded(&mut self.cache, &tx, &self.actor, id, self.opts.sole_writer)?;
             let before = l.graph.max_seq(self.actor.to_bytes());
             let out = f(&mut l.list)?;
             if let Some(change) = l.list.last_local_change().filter(|c| c.seq() > before) {
