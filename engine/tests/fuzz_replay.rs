@@ -8,8 +8,8 @@
 //! its crashers directory is missing, so it cannot pass by replaying
 //! nothing. It prints how many inputs it replayed.
 //!
-//! With `SHOPLIST_WRITE_FUZZ_SEEDS=1`, `write_seed_corpus` (re)writes the
-//! hand-made seeds (`seed-*` files) into the corpus directories; see
+//! The ignored `write_seed_corpus` (run with `-- --ignored`) rewrites the
+//! hand-made seeds (`seed-*` files) of the corpus directories; see
 //! `fuzz/README.md`.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -82,14 +82,13 @@ fn every_saved_fuzz_input_replays() {
 
 // ---- seed corpus ---------------------------------------------------------
 
-/// Writes the hand-made seeds when `SHOPLIST_WRITE_FUZZ_SEEDS=1`; otherwise
-/// does nothing. Every seed is also replayed here, so a seed that fails is
-/// never written.
+/// A tool, not a check: rewrites the hand-made seeds of the corpus. Run it
+/// with `cargo test -p shoplist-engine --test fuzz_replay -- --ignored
+/// write_seed_corpus`. Every seed is replayed before it is written, so a
+/// seed that fails is never written.
 #[test]
+#[ignore = "tool: regenerates fuzz/corpus/*/seed-*"]
 fn write_seed_corpus() {
-    if std::env::var("SHOPLIST_WRITE_FUZZ_SEEDS").as_deref() != Ok("1") {
-        return;
-    }
     let root = fuzz_dir().join("corpus");
     let seeds = [
         ("ingest_bytes", ingest_seeds()),
