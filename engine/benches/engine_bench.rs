@@ -44,29 +44,18 @@ fn main() {
     let ctx = EditContext::now("bench");
     let dir = tempfile::tempdir().expect("tempdir");
 
-    // W5: local edit with its durable commit.
-    {
+    // W5: local edit with its durable commit, and without the fsync.
+    let n = if quick { 200 } else { 5_000 };
+    for (name, full) in [
+        ("local_edit_durable", true),
+        ("local_edit_wal_normal", false),
+    ] {
+        let opts = StoreOptions {
+            synchronous_full: full,
+            ..StoreOptions::default()
+        };
         let mut store =
-            Store::open_with(dir.path().join("edit.db"), StoreOptions::default()).expect("open");
-        let id = store.create_list("bench", &ctx).expect("create");
-        let n = if quick { 200 } else { 5_000 };
-        let mut samples = Vec::with_capacity(n);
-        for i in 0..n {
-            let t = Instant::now();
-            store
-                .edit(id, |l| l.add_item(&format!("item{}", i % 50), 1, &ctx))
-                .expect("edit");
-            samples.push(t.elapsed());
-        }
-        report("local_edit_durable", samples, ",\"synchronous\":\"FULL\"");
-        let mut store = Store::open_with(
-            dir.path().join("edit_normal.db"),
-            StoreOptions {
-                synchronous_full: false,
-                ..StoreOptions::default()
-            },
-        )
-        .expect("open");
+            Store::open_with(dir.path().join(format!("{name}.db")), opts).expect("open");
         let id = store.create_list("bench", &ctx).expect("create");
         let mut samples = Vec::with_capacity(n);
         for i in 0..n {
@@ -76,11 +65,8 @@ fn main() {
                 .expect("edit");
             samples.push(t.elapsed());
         }
-        report(
-            "local_edit_wal_normal",
-            samples,
-            ",\"synchronous\":\"NORMAL\"",
-        );
+        let sync = if full { "FULL" } else { "NORMAL" };
+        report(name, samples, &format!(",\"synchronous\":\"{sync}\""));
     }
 
     // Build a long history once, in memory, then store it.
