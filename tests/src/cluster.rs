@@ -68,7 +68,60 @@ pub struct Cluster {
 impl Cluster {
     /// Starts a proxy and `workers` workers (ids `w0`, `w1`, ...) on fresh
     /// loopback ports and waits until `status` shows every worker alive.
+    ///
+    /// A port picked by [`free_port`] can be taken by another test before
+    /// the proxy binds it; then the proxy exits with "Address already in
+    /// use" and the cluster is started again on other ports (5 attempts).
     pub fn start(workers: usize, opts: ClusterOptions) -> Self {
+        for attempt in 1..=5 {
+            let mut cluster = Self::prepare(workers, opts.clone());
+            cluster.proxy.spawn();
+            if !cluster.proxy_bound() {
+                eprintln!("proxy ports were taken (attempt {attempt}); retrying on other ports");
+                continue;
+            }
+            for worker in &mut cluster.workers {
+                worker.spawn();
+            }
+            cluster.wait_ready();
+            return cluster;
+        }
+        panic!("the proxy could not bind free ports in 5 attempts");
+    }
+
+    /// Waits (bounded) until the proxy listens (`true`) or exits because a
+    /// port was taken (`false`); any other exit panics with the logs.
+    fn proxy_bound(&mut self) -> bool {
+        let timeout = self.opts.ready_timeout;
+        wait_until("the proxy to listen", timeout, || {
+            let log = self.proxy.log_tail(20);
+            let running = self.proxy.is_running();
+            let accepts = |port: u16| {
+                std::net::TcpStream::connect_timeout(
+                    &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+                    Duration::from_millis(200),
+                )
+                .is_ok()
+            };
+            if running
+                && (log.contains("proxy listening")
+                    || (accepts(self.frontend_port) && accepts(self.backend_port)))
+            {
+                return Ok(true);
+            }
+            if !running {
+                if log.contains("Address already in use") {
+                    return Ok(false);
+                }
+                self.check_processes();
+                return Err("proxy stopped".into());
+            }
+            Err("not listening yet".into())
+        })
+    }
+
+    /// Builds (without starting anything) a cluster on fresh ports.
+    fn prepare(workers: usize, opts: ClusterOptions) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("shoplist-cluster-")
             .tempdir()
@@ -136,7 +189,7 @@ impl Cluster {
             })
             .collect();
 
-        let mut cluster = Self {
+        Self {
             dir: Some(dir),
             root,
             frontend_port,
@@ -144,13 +197,7 @@ impl Cluster {
             proxy,
             workers,
             opts,
-        };
-        cluster.proxy.spawn();
-        for worker in &mut cluster.workers {
-            worker.spawn();
         }
-        cluster.wait_ready();
-        cluster
     }
 
     /// The proxy's client endpoint, `tcp://127.0.0.1:PORT`.

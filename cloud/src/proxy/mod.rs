@@ -96,42 +96,12 @@ pub async fn run(
         r = cfg.read_quorum,
         "proxy listening"
     );
-    let (front_tx, mut front_rx) = front.split();
-    let (back_tx, mut back_rx) = back.split();
+    let (front_tx, front_rx) = front.split();
+    let (back_tx, back_rx) = back.split();
     let (ev_tx, mut ev_rx) = mpsc::channel::<Event>(4096);
 
-    let tx = ev_tx.clone();
-    tokio::spawn(async move {
-        loop {
-            match front_rx.recv().await {
-                Ok(m) => {
-                    if tx.send(Event::Client(m)).await.is_err() {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    warn!("frontend receive failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            }
-        }
-    });
-    let tx = ev_tx.clone();
-    tokio::spawn(async move {
-        loop {
-            match back_rx.recv().await {
-                Ok(m) => {
-                    if tx.send(Event::Worker(m)).await.is_err() {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    warn!("backend receive failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            }
-        }
-    });
+    spawn_reader(front_rx, ev_tx.clone(), Event::Client, "frontend");
+    spawn_reader(back_rx, ev_tx.clone(), Event::Worker, "backend");
     let to_clients = spawn_writer(front_tx, Some(ev_tx.clone()));
     let to_workers = spawn_writer(back_tx, None);
 
@@ -174,6 +144,33 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+/// Forwards every message a ROUTER half receives into the event loop,
+/// wrapped by `wrap`; a receive error is logged and retried shortly.
+fn spawn_reader<R>(
+    mut rx: R,
+    tx: mpsc::Sender<Event>,
+    wrap: fn(ZmqMessage) -> Event,
+    side: &'static str,
+) where
+    R: SocketRecv + Send + 'static,
+{
+    tokio::spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(m) => {
+                    if tx.send(wrap(m)).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    warn!("{side} receive failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    });
 }
 
 /// A task that sends on a ROUTER; failed sends to clients are reported so
