@@ -81,8 +81,24 @@ fn spawn_self(args: &[String], log: &Path) -> anyhow::Result<Child> {
 
 impl Cluster {
     /// Start the proxy and workers on fresh loopback ports and wait until
-    /// the proxy reports every worker alive.
+    /// the proxy reports every worker alive. A port picked free can be taken
+    /// by another process before the proxy binds it, so a failed start is
+    /// retried on new ports (3 attempts; the failed cluster is killed).
     pub async fn start(spec: &ClusterSpec) -> anyhow::Result<Cluster> {
+        let mut last = None;
+        for attempt in 1..=3 {
+            match Self::start_once(spec).await {
+                Ok(c) => return Ok(c),
+                Err(e) => {
+                    eprintln!("cluster start failed (attempt {attempt}): {e:#}");
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("cluster start failed")))
+    }
+
+    async fn start_once(spec: &ClusterSpec) -> anyhow::Result<Cluster> {
         let dir = tempfile::Builder::new()
             .prefix("shoplist-bench-")
             .tempdir()
