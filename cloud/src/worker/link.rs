@@ -29,7 +29,7 @@ use crate::transport::{decode_frames, to_zmq};
 /// Heartbeats missed before the proxy counts as gone.
 pub const SILENCE_FACTOR: u32 = 3;
 /// Requests queued at the store from this link before `overloaded`.
-pub const MAX_IN_FLIGHT: usize = 8192;
+pub const MAX_IN_FLIGHT: usize = 1024;
 /// Bounds on the heartbeat interval a proxy may ask for.
 const HEARTBEAT_RANGE: (u64, u64) = (20, 60_000);
 
@@ -96,6 +96,7 @@ pub async fn run_link(cfg: LinkConfig, store: StoreHandle) {
         heartbeat: cfg.heartbeat,
         next_id: 1,
         in_flight: 0,
+        queued: std::collections::HashMap::new(),
         welcomed: false,
         nonce: None,
         proxy_proved: false,
@@ -135,6 +136,8 @@ struct Session {
     heartbeat: Duration,
     next_id: u64,
     in_flight: usize,
+    /// Change bytes of each request queued at the store, by request id.
+    queued: std::collections::HashMap<u64, usize>,
     welcomed: bool,
     /// This socket's nonce for the proxy's proof (with a secret).
     nonce: Option<Token>,
@@ -200,6 +203,9 @@ impl Session {
                 },
                 Some(reply) = replies.recv() => {
                     self.in_flight = self.in_flight.saturating_sub(1);
+                    if let Some(bytes) = self.queued.remove(&reply.id()) {
+                        self.store.release(bytes);
+                    }
                     Some(reply)
                 }
                 _ = ticker.tick() => {
@@ -258,7 +264,8 @@ impl Session {
                 Step::default()
             }
             Header::Sync { id, list, have } => {
-                if self.in_flight >= MAX_IN_FLIGHT {
+                let bytes: usize = msg.changes.iter().map(|c| c.len()).sum();
+                if self.in_flight >= MAX_IN_FLIGHT || !self.store.try_reserve(bytes) {
                     self.store.count_overloaded();
                     return Step::reply(Message::error(id, ErrorCode::Overloaded, "worker busy"));
                 }
@@ -272,9 +279,13 @@ impl Session {
                 match self.store.submit(job) {
                     Ok(()) => {
                         self.in_flight += 1;
+                        if let Some(old) = self.queued.insert(id, bytes) {
+                            self.store.release(old);
+                        }
                         Step::default()
                     }
                     Err(_) => {
+                        self.store.release(bytes);
                         Step::reply(Message::error(id, ErrorCode::Internal, "store unavailable"))
                     }
                 }

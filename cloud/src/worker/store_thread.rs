@@ -27,6 +27,9 @@ use crate::quorum::{MAX_REPLY_BYTES, MAX_REPLY_CHANGES};
 
 /// Most requests committed in one transaction.
 pub const MAX_BATCH: usize = 256;
+/// Change bytes queued at the store, worker-wide, before requests are
+/// answered `overloaded`.
+pub const MAX_QUEUED_BYTES: usize = 64 * 1024 * 1024;
 
 /// One `sync` for the store, and where to send its reply.
 #[derive(Debug)]
@@ -66,6 +69,7 @@ impl Counters {
 pub struct StoreHandle {
     tx: std_mpsc::Sender<SyncJob>,
     counters: Arc<Counters>,
+    queued_bytes: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl StoreHandle {
@@ -77,6 +81,25 @@ impl StoreHandle {
     /// The worker's counters now.
     pub fn stats(&self) -> WorkerStats {
         self.counters.snapshot()
+    }
+
+    /// Reserve room for `bytes` of changes to queue; `false` (nothing
+    /// reserved) if the worker-wide bound would be passed.
+    pub fn try_reserve(&self, bytes: usize) -> bool {
+        self.queued_bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| {
+                (q + bytes <= MAX_QUEUED_BYTES).then_some(q + bytes)
+            })
+            .is_ok()
+    }
+
+    /// Give back what [`StoreHandle::try_reserve`] reserved.
+    pub fn release(&self, bytes: usize) {
+        let _ = self
+            .queued_bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| {
+                Some(q.saturating_sub(bytes))
+            });
     }
 
     /// Count one request answered `overloaded`.
@@ -101,7 +124,11 @@ pub fn spawn(path: &Path, opts: StoreOptions) -> Result<StoreHandle, StoreError>
             list: ListId::new_random(),
             detail: format!("cannot start the store thread: {e}"),
         })?;
-    Ok(StoreHandle { tx, counters })
+    Ok(StoreHandle {
+        tx,
+        counters,
+        queued_bytes: Arc::default(),
+    })
 }
 
 fn store_loop(

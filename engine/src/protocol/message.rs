@@ -108,6 +108,29 @@ pub struct WorkerStats {
     pub overloaded: u64,
 }
 
+/// A proxy's own counters, in `cluster_status_ok` (`shoplist-cloud status`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProxyStats {
+    /// Client connections open on the frontend.
+    #[serde(default)]
+    pub connections: u64,
+    /// Client connections closed to make room under the total cap.
+    #[serde(default)]
+    pub evicted_idle: u64,
+    /// Client connections closed to make room under the per-address cap.
+    #[serde(default)]
+    pub evicted_per_source: u64,
+    /// Times a client's reading was paused: too many requests unanswered.
+    #[serde(default)]
+    pub window_pauses: u64,
+    /// Requests the proxy answered `overloaded`.
+    #[serde(default)]
+    pub overloaded: u64,
+    /// Backend connections refused for a wrong or missing proof.
+    #[serde(default)]
+    pub workers_refused: u64,
+}
+
 /// 32 random bytes or a MAC, written as 64 hex characters on the wire.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Token(pub [u8; 32]);
@@ -233,6 +256,9 @@ pub enum Header {
         id: u64,
         /// Every worker the proxy knows.
         workers: Vec<WorkerStatus>,
+        /// The proxy's own counters (absent from older proxies).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        proxy: Option<ProxyStats>,
     },
     /// Reply to `where`.
     WhereOk {

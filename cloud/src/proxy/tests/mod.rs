@@ -13,6 +13,7 @@ use crate::transport::envelope::Envelope;
 
 mod auth;
 mod echo;
+mod limits;
 mod sync;
 
 pub(super) fn w(s: &str) -> WorkerId {
