@@ -160,6 +160,8 @@ pub struct ProxyCore {
     pub(super) syncs: HashMap<u64, ClientSync>,
     pub(super) inflight: HashMap<u64, Inflight>,
     pub(super) repairs: usize,
+    /// Damaged replicas being rebuilt: (list, worker).
+    pub(super) rebuilding: std::collections::HashSet<(ListId, WorkerId)>,
     /// Client syncs in progress per client connection.
     pub(super) pending_by_client: HashMap<Bytes, usize>,
     /// Change bytes held by client syncs in progress.
@@ -183,6 +185,7 @@ impl ProxyCore {
             syncs: HashMap::new(),
             inflight: HashMap::new(),
             repairs: 0,
+            rebuilding: std::collections::HashSet::new(),
             pending_by_client: HashMap::new(),
             pending_bytes: 0,
             overloaded: 0,
@@ -384,6 +387,7 @@ impl ProxyCore {
             Header::Synced { .. } | Header::Error { .. } | Header::EchoOk { .. } => {
                 self.on_reply(&route, msg, now, out);
             }
+            Header::Repair { list, .. } => self.on_repair_request(&route, list, now, out),
             Header::Pong { .. } => {}
             other => debug!(op = other.op(), "ignoring worker message"),
         }

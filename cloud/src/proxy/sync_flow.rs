@@ -209,7 +209,7 @@ impl ProxyCore {
             }
             Purpose::RepairFetch { list, target, .. } => {
                 if !ok || msg.changes.is_empty() {
-                    self.repairs = self.repairs.saturating_sub(1);
+                    self.finish_repair(list, &target);
                     return;
                 }
                 let push_id = self.fresh_id();
@@ -220,11 +220,11 @@ impl ProxyCore {
                 // `have` = the source's heads: the target answers (almost) nothing.
                 let push = sync_msg(push_id, list, heads, msg.changes);
                 if !self.send_to_worker(&target, purpose, push_id, push, now, out) {
-                    self.repairs = self.repairs.saturating_sub(1);
+                    self.finish_repair(list, &target);
                 }
             }
             Purpose::RepairPush { list, target } => {
-                self.repairs = self.repairs.saturating_sub(1);
+                self.finish_repair(list, &target);
                 if !ok || !missing.is_empty() {
                     debug!(%list, worker = %target, "read repair incomplete: {err_text}");
                 }
@@ -350,8 +350,9 @@ impl ProxyCore {
                         sync.quorum.on_fill_failed(&target, heads, missing);
                     }
                 }
-                Purpose::RepairFetch { .. } | Purpose::RepairPush { .. } => {
-                    self.repairs = self.repairs.saturating_sub(1);
+                Purpose::RepairFetch { list, target, .. }
+                | Purpose::RepairPush { list, target } => {
+                    self.finish_repair(list, &target);
                 }
                 Purpose::Echo {
                     client, client_id, ..

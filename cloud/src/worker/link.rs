@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 use zeromq::{SocketRecv, SocketSend};
 
+use super::repair::REPAIRS_PER_HEARTBEAT;
 use super::store_thread::{StoreHandle, SyncJob};
 use crate::secret::{fresh_nonce, ClusterSecret};
 use crate::transport::{decode_frames, to_zmq};
@@ -227,7 +228,17 @@ impl Session {
                     }
                     // Heartbeats only once admitted: before, the proxy
                     // does not know us and the handshake is under way.
-                    self.welcomed.then(|| Message::new(Header::Heartbeat {
+                    if !self.welcomed {
+                        continue;
+                    }
+                    // Ask for the rebuild of lists found damaged here.
+                    for list in self.store.damaged().some(REPAIRS_PER_HEARTBEAT) {
+                        let repair = Message::new(Header::Repair { id: self.fresh_id(), list });
+                        if !send(&mut tx, &repair).await {
+                            return End::SendFailed;
+                        }
+                    }
+                    Some(Message::new(Header::Heartbeat {
                         id: self.fresh_id(),
                         worker: self.cfg.worker.clone(),
                         stats: Some(self.store.stats()),

@@ -159,6 +159,10 @@ pub(super) fn one_of_each_op() -> Vec<Message> {
             nonce: Token([1; 32]),
             proof: None,
         }),
+        Message::new(Header::Repair {
+            id: 14,
+            list: list(2),
+        }),
         Message::new(Header::Auth {
             id: 12,
             worker: worker("w1"),

@@ -344,6 +344,14 @@ pub enum Header {
         /// How often the worker must send `heartbeat`, in milliseconds.
         heartbeat_ms: u64,
     },
+    /// A worker found its copy of `list` damaged and dropped it: please
+    /// rebuild it from the other replicas (no reply).
+    Repair {
+        /// Request id.
+        id: u64,
+        /// The list to rebuild on the sender.
+        list: ListId,
+    },
     /// Liveness, both directions; the proxy echoes each worker heartbeat.
     Heartbeat {
         /// Sender's id (the echo repeats it).
@@ -358,7 +366,7 @@ pub enum Header {
 
 impl Header {
     /// Every `op` name, in documentation order.
-    pub const OPS: [&'static str; 20] = [
+    pub const OPS: [&'static str; 21] = [
         "sync",
         "subscribe",
         "unsubscribe",
@@ -378,6 +386,7 @@ impl Header {
         "challenge",
         "auth",
         "welcome",
+        "repair",
         "heartbeat",
     ];
 
@@ -402,6 +411,7 @@ impl Header {
             | Header::Hello { id, .. }
             | Header::Challenge { id, .. }
             | Header::Auth { id, .. }
+            | Header::Repair { id, .. }
             | Header::Welcome { id, .. }
             | Header::Heartbeat { id, .. } => *id,
         }
@@ -428,6 +438,7 @@ impl Header {
             Header::Hello { .. } => "hello",
             Header::Challenge { .. } => "challenge",
             Header::Auth { .. } => "auth",
+            Header::Repair { .. } => "repair",
             Header::Welcome { .. } => "welcome",
             Header::Heartbeat { .. } => "heartbeat",
         }

@@ -142,6 +142,7 @@ fn header() -> impl Strategy<Value = Header> {
             proof: Token(proof),
         }),
         (id(), any::<u64>()).prop_map(|(id, heartbeat_ms)| Header::Welcome { id, heartbeat_ms }),
+        (id(), list_id()).prop_map(|(id, list)| Header::Repair { id, list }),
         (id(), worker_id()).prop_map(|(id, worker)| Header::Heartbeat {
             id,
             worker,
