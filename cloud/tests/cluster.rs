@@ -149,3 +149,36 @@ fn status_exits_2_when_the_proxy_is_unreachable() {
         .expect("run status");
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
+
+#[test]
+fn a_non_loopback_backend_without_a_secret_is_refused() {
+    // Before: `proxy` bound the backend on 0.0.0.0 by default, open to all.
+    let out = Command::new(BIN)
+        .args([
+            "proxy",
+            "--frontend",
+            "tcp://127.0.0.1:0",
+            "--backend",
+            "tcp://0.0.0.0:0",
+        ])
+        .env_remove("SHOPLIST_CLUSTER_SECRET")
+        .env_remove("SHOPLIST_CLUSTER_SECRET_FILE")
+        .output()
+        .expect("run proxy");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("without a cluster secret"),
+        "a clear error: {stderr}"
+    );
+}
+
+#[test]
+fn the_proxy_backend_defaults_to_loopback() {
+    let out = Command::new(BIN)
+        .args(["proxy", "--help"])
+        .output()
+        .expect("run proxy --help");
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("tcp://127.0.0.1:5556"), "{help}");
+}

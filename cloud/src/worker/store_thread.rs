@@ -191,7 +191,12 @@ fn store_loop(
                 if refused {
                     if let Ok(n) = store.quarantined() {
                         let n = u64::try_from(n).unwrap_or(0);
-                        counters.quarantined.store(n, Ordering::Relaxed);
+                        let before = counters.quarantined.swap(n, Ordering::Relaxed);
+                        if n > before {
+                            // A poison change: whatever Automerge allocated
+                            // before it panicked goes back to the system.
+                            trim_allocator();
+                        }
                     }
                 }
                 for ((_, reply), msg) in routes.into_iter().zip(replies) {
@@ -200,6 +205,7 @@ fn store_loop(
             }
             Err(_) => {
                 error!("store batch panicked; reopening the store");
+                trim_allocator();
                 for (id, reply) in routes {
                     let _ = reply.send(Message::error(id, ErrorCode::Internal, "storage failure"));
                 }
@@ -212,6 +218,15 @@ fn store_loop(
                 }
             }
         }
+    }
+}
+
+/// Give freed heap memory back to the system (glibc keeps it otherwise).
+fn trim_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
@@ -456,7 +471,11 @@ mod tests {
             "the other list is stored: {:?}",
             replies[1].header
         );
-        assert!(damaged.contains(&list), "queued for its rebuild: {:?}", replies[0]);
+        assert!(
+            damaged.contains(&list),
+            "queued for its rebuild: {:?}",
+            replies[0]
+        );
         // The damaged copy is gone: the write names what it lacks instead.
         assert!(
             matches!(&replies[0].header, Header::Synced { missing, .. } if !missing.is_empty()),
