@@ -4,10 +4,13 @@
 //! - [`store_thread`]: the SQLite replica on its own thread, group commit.
 //! - [`link`]: a DEALER per proxy endpoint with hello, heartbeats and
 //!   rebuild-on-silence.
+//! - [`memory`]: what a change that crashes Automerge may cost (trim, or
+//!   restart the process in place).
 //! - [`repair`]: damaged lists found (quick_check, scrub, use), dropped and
 //!   rebuilt from the other replicas.
 
 pub mod link;
+pub mod memory;
 pub mod repair;
 pub mod store_thread;
 

@@ -23,6 +23,7 @@ use engine::{ChangeHash, ListId};
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, error, warn};
 
+use super::memory::MemoryWatch;
 use super::repair::{Damaged, Repairs};
 use crate::quorum::{MAX_REPLY_BYTES, MAX_REPLY_CHANGES};
 
@@ -149,6 +150,7 @@ fn store_loop(
     counters: Arc<Counters>,
     mut repairs: Repairs,
 ) {
+    let mut memory = MemoryWatch::default();
     loop {
         // Scrub while idle; block only when there is nothing to scrub.
         let first = if repairs.scrubbing() {
@@ -166,6 +168,7 @@ fn store_loop(
                 Err(_) => return,
             }
         };
+        memory.tick();
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -188,24 +191,22 @@ fn store_loop(
                         }
                     )
                 });
+                let mut poisoned = false;
                 if refused {
                     if let Ok(n) = store.quarantined() {
                         let n = u64::try_from(n).unwrap_or(0);
-                        let before = counters.quarantined.swap(n, Ordering::Relaxed);
-                        if n > before {
-                            // A poison change: whatever Automerge allocated
-                            // before it panicked goes back to the system.
-                            trim_allocator();
-                        }
+                        poisoned = n > counters.quarantined.swap(n, Ordering::Relaxed);
                     }
                 }
                 for ((_, reply), msg) in routes.into_iter().zip(replies) {
                     let _ = reply.send(msg);
                 }
+                if poisoned {
+                    memory.after_poison();
+                }
             }
             Err(_) => {
                 error!("store batch panicked; reopening the store");
-                trim_allocator();
                 for (id, reply) in routes {
                     let _ = reply.send(Message::error(id, ErrorCode::Internal, "storage failure"));
                 }
@@ -218,15 +219,6 @@ fn store_loop(
                 }
             }
         }
-    }
-}
-
-/// Give freed heap memory back to the system (glibc keeps it otherwise).
-fn trim_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free memory; it has no preconditions.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 
