@@ -3,7 +3,7 @@
 use automerge::ChangeHash;
 use serde::Serialize;
 
-use super::edit::ChangeMessage;
+use super::edit::{describe_message, ChangeMessage};
 use super::ShoppingList;
 
 /// One change in the history.
@@ -34,7 +34,7 @@ impl ShoppingList {
                     .as_deref()
                     .and_then(|s| serde_json::from_str(s).ok());
                 let (by, what) = match parsed {
-                    Some(msg) => (msg.by.clone(), describe(&msg)),
+                    Some(msg) => (msg.by.clone(), describe_message(&msg)),
                     None => (
                         actor.chars().take(8).collect(),
                         m.message.as_deref().unwrap_or("(no message)").to_string(),
@@ -54,16 +54,4 @@ impl ShoppingList {
 
 fn hex_hash(h: &ChangeHash) -> String {
     crate::ids::hash_to_hex(h)
-}
-
-fn describe(m: &ChangeMessage) -> String {
-    let item = m.item.as_deref().unwrap_or("");
-    match (m.op.as_str(), m.n) {
-        ("create", _) => format!("created list {item:?}"),
-        ("add", Some(n)) => format!("add {n} × {item}"),
-        ("buy", Some(n)) => format!("bought {n} × {item}"),
-        ("rm", _) => format!("removed {item}"),
-        ("rename", _) => format!("renamed list to {item:?}"),
-        (op, _) => format!("{op} {item}"),
-    }
 }

@@ -78,7 +78,8 @@ mod semantics {
     }
 
     /// Row 3: one removes an item, the other edits it → the item stays, with
-    /// the edit (add/update wins).
+    /// the edit (add/update wins); the quantities the removal saw are gone
+    /// (row 7).
     #[test]
     fn update_wins_over_concurrent_remove() {
         let (mut a, mut b) = two_devices();
@@ -88,7 +89,7 @@ mod semantics {
         b.add_item("bread", 2, &ctx("b")).unwrap();
         sync_pair(&mut a, &mut b);
         let v = a.view();
-        assert_eq!(item(&v, "bread").map(|i| i.needed), Some(3), "{v:?}");
+        assert_eq!(item(&v, "bread").map(|i| i.needed), Some(2), "{v:?}");
         // A buy is an edit too.
         a.remove_item("bread", &ctx("a")).unwrap();
         sync_pair(&mut a, &mut b);
@@ -99,7 +100,8 @@ mod semantics {
         b.buy_item("jam", Some(1), &ctx("b")).unwrap();
         sync_pair(&mut a, &mut b);
         let jam = item(&a.view(), "jam").cloned().unwrap();
-        assert_eq!((jam.needed, jam.acquired, jam.done), (1, 1, true));
+        assert_eq!((jam.needed, jam.acquired, jam.done), (0, 1, true));
+        assert_eq!(jam.bought_by, vec!["b".to_string()]);
     }
 
     /// Row 4: both remove → removed.
@@ -149,6 +151,32 @@ mod semantics {
         sync_pair(&mut a, &mut b);
         let apples = item(&b.view(), "apples").cloned().unwrap();
         assert_eq!((apples.needed, apples.acquired), (1, 0));
+    }
+
+    /// Row 7 (issue 12 defect 14): one removes an item (needed 2) while the
+    /// other concurrently adds 1 → the item stays with needed 1: a removal
+    /// clears the quantities it saw; only the concurrent addition survives
+    /// (observed-remove).
+    #[test]
+    fn remove_clears_what_it_saw_and_a_concurrent_add_survives() {
+        let (mut alice, mut bob) = two_devices();
+        alice.add_item("Milk", 2, &ctx("alice")).unwrap();
+        sync_pair(&mut alice, &mut bob);
+        alice.remove_item("milk", &ctx("alice")).unwrap();
+        bob.add_item("milk", 1, &ctx("bob")).unwrap();
+        sync_pair(&mut alice, &mut bob);
+        let milk = item(&alice.view(), "milk").cloned().unwrap();
+        assert_eq!((milk.acquired, milk.needed), (0, 1), "{milk:?}");
+        // Three devices: two concurrent removals clear the same entries once.
+        let mut carol = ShoppingList::from_doc(alice.doc().fork().with_actor(ActorId::random()));
+        alice.remove_item("milk", &ctx("alice")).unwrap();
+        carol.remove_item("milk", &ctx("carol")).unwrap();
+        bob.add_item("milk", 3, &ctx("bob")).unwrap();
+        sync_pair(&mut alice, &mut bob);
+        sync_pair(&mut alice, &mut carol);
+        sync_pair(&mut alice, &mut bob);
+        let milk = item(&alice.view(), "milk").cloned().unwrap();
+        assert_eq!((milk.acquired, milk.needed), (0, 3), "{milk:?}");
     }
 }
 
