@@ -20,6 +20,7 @@
 mod compaction;
 mod error;
 mod loaded;
+mod local_state;
 mod schema;
 mod sync_marks;
 
