@@ -59,7 +59,7 @@ pub enum SyncError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// `join` of a list the cloud does not have.
-    #[error("list {0} not found in the cloud")]
+    #[error("list {0} not found in the cloud; whoever shared it has to sync it first (`shoplist sync`, or `shoplist share` which syncs before printing the URL)")]
     NotFound(ListId),
     /// The cloud refused some of our changes for a reason resending cannot fix.
     #[error("the cloud rejected {count} change(s) of list {list}: {detail}")]

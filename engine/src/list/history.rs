@@ -19,6 +19,11 @@ pub struct HistoryEntry {
     pub time_ms: i64,
     /// What happened, e.g. `add 2 × Milk`.
     pub what: String,
+    /// The kind of edit: `create`, `add`, `buy`, `unbuy`, `rm`, `rename`,
+    /// `undo` (empty when the change carries no readable message).
+    pub op: String,
+    /// The item or name the edit was about, as typed.
+    pub item: Option<String>,
 }
 
 impl ShoppingList {
@@ -33,11 +38,18 @@ impl ShoppingList {
                     .message
                     .as_deref()
                     .and_then(|s| serde_json::from_str(s).ok());
-                let (by, what) = match parsed {
-                    Some(msg) => (msg.by.clone(), describe_message(&msg)),
+                let (by, what, op, item) = match parsed {
+                    Some(msg) => (
+                        msg.by.clone(),
+                        describe_message(&msg),
+                        msg.op.clone(),
+                        msg.item.clone(),
+                    ),
                     None => (
                         actor.chars().take(8).collect(),
                         m.message.as_deref().unwrap_or("(no message)").to_string(),
+                        String::new(),
+                        None,
                     ),
                 };
                 HistoryEntry {
@@ -46,6 +58,8 @@ impl ShoppingList {
                     actor,
                     time_ms: m.timestamp,
                     what,
+                    op,
+                    item,
                 }
             })
             .collect()

@@ -31,7 +31,7 @@ use automerge::transaction::Transactable;
 use automerge::{ChangeHash, ObjId, ReadDoc, ScalarValue, Value, ROOT};
 
 use super::edit::{describe_message, live_token, ChangeMessage, EditContext};
-use super::quantities::{entries, BUYS, LEGACY_ACQUIRED, LEGACY_NEEDED, NEEDS};
+use super::quantities::{entries, BUYERS, BUYS, LEGACY_ACQUIRED, LEGACY_NEEDED, NEEDS};
 use super::{ListError, ShoppingList};
 
 /// What `undo` reverted.
@@ -183,6 +183,17 @@ impl ShoppingList {
         })
     }
 
+    /// Whether `obj` is an item's `needs`, `buys` or `buyers` map.
+    fn is_contribution_map(&self, obj: &ObjId) -> bool {
+        let Ok(mut parents) = self.doc.parents(obj) else {
+            return false;
+        };
+        matches!(
+            parents.next().map(|p| p.prop),
+            Some(automerge::Prop::Map(k)) if [NEEDS, BUYS, BUYERS].contains(&k.as_str())
+        )
+    }
+
     /// How to revert what the change did to `obj[key]`, if anything.
     fn revert_for(
         &self,
@@ -204,6 +215,11 @@ impl ShoppingList {
         };
         if e.incremented != 0 {
             return (!now.is_empty()).then(|| Revert::Increment(e.incremented.saturating_neg()));
+        }
+        if !e.wrote.is_empty() && self.is_contribution_map(obj) {
+            // A contribution key is written once; a later write to it can
+            // only be an undo restoring it, so it goes whatever wrote last.
+            return (!now.is_empty()).then_some(Revert::Delete);
         }
         if !e.wrote.is_empty() {
             if !now.iter().any(|id| e.wrote.contains(id)) {

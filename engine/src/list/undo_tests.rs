@@ -61,6 +61,11 @@ fn undo_of_a_removal_brings_the_item_back_with_its_quantities() {
     assert_eq!(qty(&l, "napkins"), Some((1, 3)));
     let names = l.view().items[0].bought_by.clone();
     assert_eq!(names, vec!["ann".to_string()]);
+    // Walking further back after an undo of the removal: the buy, the add.
+    assert_eq!(l.undo_last(&c).unwrap().what, "bought 1 × napkins");
+    assert_eq!(qty(&l, "napkins"), Some((0, 3)));
+    assert_eq!(l.undo_last(&c).unwrap().what, "add 3 × Napkins");
+    assert_eq!(qty(&l, "napkins"), None);
 }
 
 #[test]
