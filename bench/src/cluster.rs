@@ -51,8 +51,9 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(l.local_addr()?.port())
 }
 
-/// Spawn this executable as `args`, stderr to `log`, dying with its parent.
-fn spawn_self(args: &[String], log: &Path) -> anyhow::Result<Child> {
+/// Spawn this executable as `args`, stderr to `log`, dying with its parent;
+/// the cluster secret is read from `secret` (a file, never the command line).
+fn spawn_self(args: &[String], log: &Path, secret: &Path) -> anyhow::Result<Child> {
     let exe = std::env::current_exe().context("cannot find this program's path")?;
     let log = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
     let mut cmd = Command::new(exe);
@@ -61,6 +62,7 @@ fn spawn_self(args: &[String], log: &Path) -> anyhow::Result<Child> {
         .stdout(Stdio::null())
         .stderr(Stdio::from(log))
         .env("NO_COLOR", "1")
+        .env(cloud::secret::SECRET_FILE_ENV, secret)
         .env(
             "RUST_LOG",
             std::env::var("SHOPLIST_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
@@ -104,6 +106,7 @@ impl Cluster {
             .tempdir()
             .context("cannot create the cluster's temp dir")?;
         let root = dir.path().to_path_buf();
+        let (_, secret) = cloud::secret::ClusterSecret::load_or_create(&root)?;
         let frontend = format!("tcp://127.0.0.1:{}", free_port()?);
         let backend = format!("tcp://127.0.0.1:{}", free_port()?);
         let proxy_args: Vec<String> = vec![
@@ -119,7 +122,7 @@ impl Cluster {
             "--read-quorum".into(),
             spec.read_quorum.to_string(),
         ];
-        let proxy = spawn_self(&proxy_args, &root.join("proxy.log"))?;
+        let proxy = spawn_self(&proxy_args, &root.join("proxy.log"), &secret)?;
         let mut cluster = Cluster {
             dir: Some(dir),
             frontend,
@@ -139,7 +142,7 @@ impl Cluster {
                 "--cache-lists".into(),
                 spec.cache_lists.to_string(),
             ];
-            let child = spawn_self(&args, &root.join(format!("{id}.log")))?;
+            let child = spawn_self(&args, &root.join(format!("{id}.log")), &secret)?;
             cluster.workers.push((id, child));
         }
         cluster.wait_ready(spec.workers).await?;

@@ -61,6 +61,7 @@ async fn run_role(role: Role) -> anyhow::Result<()> {
                 replicas,
                 write_quorum,
                 read_quorum,
+                secret: cloud::secret::ClusterSecret::configured(None)?,
                 ..Default::default()
             };
             cloud::proxy::run(cfg, &frontend, &backend, true).await
@@ -77,6 +78,7 @@ async fn run_role(role: Role) -> anyhow::Result<()> {
                 data_dir,
                 cache_lists,
                 heartbeat: Duration::from_millis(500),
+                secret: cloud::secret::ClusterSecret::configured(None)?,
             };
             cloud::worker::run(cfg).await
         }

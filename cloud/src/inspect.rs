@@ -1,13 +1,15 @@
 //! `shoplist-cloud status` and `shoplist-cloud where`: ask a proxy at its
 //! client endpoint and print the answer (DESIGN §7).
 //!
-//! JSON shapes: `status` → `{"workers":[{"id","alive","share"}]}`,
+//! JSON shapes: `status` → `{"workers":[{"id","alive","share",
+//! "authenticated","heartbeat_age_ms","lists_repaired","quarantined",
+//! "overloaded"}]}`,
 //! `where` → `{"list","replicas":[worker ids]}`. Exit code 2 when the proxy
 //! cannot be reached (or does not answer in time), 1 for other errors.
 
 use std::time::Duration;
 
-use engine::protocol::{Header, Message};
+use engine::protocol::{Header, Message, WorkerStatus};
 use engine::ListId;
 use serde_json::json;
 
@@ -60,25 +62,52 @@ pub async fn status(proxy: &str, json_out: bool, timeout: Duration) -> Result<St
     let Header::ClusterStatusOk { workers, .. } = &reply.header else {
         return Err(unexpected(&reply));
     };
+    Ok(render_status(workers, json_out))
+}
+
+/// The `status` output for `workers`: one JSON document, or a table.
+pub fn render_status(workers: &[WorkerStatus], json_out: bool) -> String {
     if json_out {
         let workers: Vec<_> = workers
             .iter()
-            .map(|w| json!({"id": w.id, "alive": w.alive, "share": w.share}))
+            .map(|w| {
+                json!({
+                    "id": w.id,
+                    "alive": w.alive,
+                    "share": w.share,
+                    "authenticated": w.authenticated,
+                    "heartbeat_age_ms": w.heartbeat_age_ms,
+                    "lists_repaired": w.stats.lists_repaired,
+                    "quarantined": w.stats.quarantined,
+                    "overloaded": w.stats.overloaded,
+                })
+            })
             .collect();
-        return Ok(json!({ "workers": workers }).to_string());
+        return json!({ "workers": workers }).to_string();
     }
     let live = workers.iter().filter(|w| w.alive).count();
     let mut out = format!("{live} of {} workers live\n", workers.len());
+    out.push_str(&format!(
+        "{:<24} {:<5} {:>7} {:<5} {:>9} {:>8} {:>11} {:>10}\n",
+        "worker", "state", "share", "auth", "heard", "repaired", "quarantined", "overloaded"
+    ));
     for w in workers {
         let state = if w.alive { "alive" } else { "dead" };
+        let auth = if w.authenticated { "yes" } else { "no" };
+        let heard = format!("{:.1}s ago", w.heartbeat_age_ms as f64 / 1000.0);
         out.push_str(&format!(
-            "{:<24} {:<5} {:>6.2}%\n",
-            w.id,
+            "{:<24} {:<5} {:>6.2}% {:<5} {:>9} {:>8} {:>11} {:>10}\n",
+            w.id.as_str(),
             state,
-            w.share * 100.0
+            w.share * 100.0,
+            auth,
+            heard,
+            w.stats.lists_repaired,
+            w.stats.quarantined,
+            w.stats.overloaded,
         ));
     }
-    Ok(out.trim_end().to_string())
+    out.trim_end().to_string()
 }
 
 /// `where LIST`: the text to print on stdout.
@@ -107,4 +136,56 @@ pub async fn where_list(
     }
     let names: Vec<&str> = replicas.iter().map(|w| w.as_str()).collect();
     Ok(format!("{list}: {}", names.join(", ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine::protocol::WorkerStats;
+    use engine::WorkerId;
+
+    fn workers() -> Vec<WorkerStatus> {
+        vec![
+            WorkerStatus {
+                id: WorkerId::parse("worker-1").unwrap(),
+                alive: true,
+                share: 0.5,
+                authenticated: true,
+                heartbeat_age_ms: 120,
+                stats: WorkerStats {
+                    lists_repaired: 1,
+                    quarantined: 2,
+                    overloaded: 3,
+                },
+            },
+            WorkerStatus {
+                id: WorkerId::parse("worker-2").unwrap(),
+                alive: false,
+                share: 0.0,
+                authenticated: false,
+                heartbeat_age_ms: 9000,
+                stats: WorkerStats::default(),
+            },
+        ]
+    }
+
+    #[test]
+    fn status_shows_authentication_heartbeat_age_and_counters() {
+        let text = render_status(&workers(), false);
+        assert_eq!(
+            text,
+            "1 of 2 workers live\n\
+             worker                   state   share auth      heard repaired quarantined overloaded\n\
+             worker-1                 alive  50.00% yes    0.1s ago        1           2          3\n\
+             worker-2                 dead    0.00% no     9.0s ago        0           0          0"
+        );
+        let doc: serde_json::Value =
+            serde_json::from_str(&render_status(&workers(), true)).unwrap();
+        let w1 = &doc["workers"][0];
+        assert_eq!(w1["authenticated"], true);
+        assert_eq!(w1["heartbeat_age_ms"], 120);
+        assert_eq!(w1["lists_repaired"], 1);
+        assert_eq!(w1["quarantined"], 2);
+        assert_eq!(w1["overloaded"], 3);
+    }
 }

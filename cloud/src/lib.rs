@@ -9,6 +9,7 @@
 //! Logic without sockets (unit-tested with plain inputs and `now`):
 //!
 //! - [`ring`]: the hash ring with virtual nodes; preference lists; shares.
+//! - [`admission`]: the worker handshake: challenges, proofs (PROTOCOL §7.1).
 //! - [`membership`]: workers' routes and liveness (hello, heartbeats, timeouts).
 //! - [`quorum`]: one client `sync`'s quorum tracker; the union of replies.
 //! - [`repair`]: fill and read-repair decisions.
@@ -17,6 +18,7 @@
 //!
 //! Adapters (zeromq, SQLite, processes):
 //!
+//! - [`secret`]: the cluster secret (file or environment) and HMAC proofs.
 //! - [`transport`]: envelopes, codec glue, DEALER connect and backoff.
 //! - [`proxy`]: the proxy process (two ROUTERs around the core).
 //! - [`worker`]: the worker process (store thread, links to proxies).
@@ -24,6 +26,7 @@
 //! - [`inspect`]: the `status` and `where` commands.
 //! - [`up`]: the local cluster supervisor.
 
+pub mod admission;
 pub mod client;
 pub mod inspect;
 pub mod membership;
@@ -31,6 +34,7 @@ pub mod proxy;
 pub mod quorum;
 pub mod repair;
 pub mod ring;
+pub mod secret;
 pub mod subscriptions;
 pub mod transport;
 pub mod up;

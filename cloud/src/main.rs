@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use cloud::proxy::ProxyConfig;
+use cloud::secret::ClusterSecret;
 use cloud::up::UpConfig;
 use cloud::worker::WorkerConfig;
 use engine::WorkerId;
@@ -28,9 +29,14 @@ enum Command {
         /// Client endpoint to bind.
         #[arg(long, default_value = "tcp://0.0.0.0:5555")]
         frontend: String,
-        /// Worker endpoint to bind.
-        #[arg(long, default_value = "tcp://0.0.0.0:5556")]
+        /// Worker endpoint to bind. Loopback by default: only this machine's
+        /// workers may connect. A non-loopback backend needs a cluster secret.
+        #[arg(long, default_value = "tcp://127.0.0.1:5556")]
         backend: String,
+        /// File holding the cluster secret workers must prove (else
+        /// SHOPLIST_CLUSTER_SECRET_FILE, else SHOPLIST_CLUSTER_SECRET).
+        #[arg(long)]
+        secret_file: Option<PathBuf>,
         /// Replicas per list (N).
         #[arg(long, default_value_t = 3)]
         replicas: usize,
@@ -68,6 +74,10 @@ enum Command {
         /// Lists kept decoded in memory.
         #[arg(long, default_value_t = 1000)]
         cache_lists: usize,
+        /// File holding the cluster secret (else SHOPLIST_CLUSTER_SECRET_FILE,
+        /// else SHOPLIST_CLUSTER_SECRET).
+        #[arg(long)]
+        secret_file: Option<PathBuf>,
     },
     /// Run a proxy and workers on this machine, as separate processes.
     Up {
@@ -144,8 +154,13 @@ async fn main() -> ExitCode {
             heartbeat_ms,
             worker_timeout_ms,
             no_guard,
+            secret_file,
         } => {
             init_tracing("info");
+            let secret = match ClusterSecret::configured(secret_file.as_deref()) {
+                Ok(secret) => secret,
+                Err(e) => return fail(e, 1),
+            };
             if replicas == 0 || write_quorum == 0 || read_quorum == 0 {
                 return fail(
                     "--replicas, --write-quorum and --read-quorum must be at least 1",
@@ -162,6 +177,7 @@ async fn main() -> ExitCode {
                 timeout: Duration::from_millis(timeout_ms.max(1)),
                 heartbeat: Duration::from_millis(heartbeat_ms.max(10)),
                 worker_timeout: Duration::from_millis(worker_timeout_ms.max(10)),
+                secret,
                 ..ProxyConfig::default()
             };
             match cloud::proxy::run(cfg, &frontend, &backend, !no_guard).await {
@@ -174,8 +190,13 @@ async fn main() -> ExitCode {
             proxy,
             data_dir,
             cache_lists,
+            secret_file,
         } => {
             init_tracing("info");
+            let secret = match ClusterSecret::configured(secret_file.as_deref()) {
+                Ok(secret) => secret,
+                Err(e) => return fail(e, 1),
+            };
             let id = match WorkerId::parse(&id) {
                 Ok(id) => id,
                 Err(e) => return fail(e, 1),
@@ -186,6 +207,7 @@ async fn main() -> ExitCode {
                 data_dir,
                 cache_lists,
                 heartbeat: Duration::from_millis(500),
+                secret,
             };
             match cloud::worker::run(cfg).await {
                 Ok(()) => ExitCode::SUCCESS,

@@ -1,9 +1,13 @@
 //! Which workers the proxy knows, how to reach them, and which are live
 //! (DESIGN §6 "Membership", PROTOCOL.md §7).
 //!
-//! A worker joins with `hello`: the proxy records its current ROUTER routing
-//! id (a newer `hello` for the same worker id replaces the old route, which is
-//! how a worker that rebuilt its socket is found again). Any message from the
+//! A worker joins once it is admitted (with a cluster secret, after its
+//! `auth` proof checked out, PROTOCOL §7.1; without one, on `hello`): the
+//! proxy records its current ROUTER routing id. A newer admitted connection
+//! for the same worker id replaces the old route, which is how a worker that
+//! rebuilt its socket is found again; the old route is forgotten, so nothing
+//! more is sent to it or accepted from it. Only admitted routes are ever
+//! registered here. Any message from the
 //! registered route refreshes it; a worker silent for longer than the timeout
 //! is dead (off the ring) until it speaks again. Sans-IO: every method takes
 //! `now` and reports what changed; the caller updates the [`Ring`].
@@ -14,6 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use engine::protocol::WorkerStats;
 use engine::WorkerId;
 
 /// What the proxy knows about one worker.
@@ -25,6 +30,10 @@ pub struct Member {
     pub last_seen: Instant,
     /// Whether it is counted live (on the ring).
     pub alive: bool,
+    /// Whether its route proved the cluster secret.
+    pub authenticated: bool,
+    /// Its counters, from its latest heartbeat.
+    pub stats: WorkerStats,
 }
 
 /// A change of liveness the ring must follow.
@@ -63,8 +72,14 @@ impl Membership {
         }
     }
 
-    /// A `hello` from `worker` arrived on `route`.
-    pub fn on_hello(&mut self, worker: &WorkerId, route: Bytes, now: Instant) -> Vec<Liveness> {
+    /// `worker` was admitted on `route` (`authenticated`: by its proof).
+    pub fn admit(
+        &mut self,
+        worker: &WorkerId,
+        route: Bytes,
+        authenticated: bool,
+        now: Instant,
+    ) -> Vec<Liveness> {
         let mut changes = Vec::new();
         // Another worker id that claimed this route before is gone from it.
         if let Some(prev) = self.by_route.get(&route).cloned() {
@@ -84,6 +99,7 @@ impl Membership {
                     m.route = route.clone();
                 }
                 m.last_seen = now;
+                m.authenticated = authenticated;
                 !std::mem::replace(&mut m.alive, true)
             }
             None => {
@@ -93,6 +109,8 @@ impl Membership {
                         route: route.clone(),
                         last_seen: now,
                         alive: true,
+                        authenticated,
+                        stats: WorkerStats::default(),
                     },
                 );
                 true
@@ -115,6 +133,17 @@ impl Membership {
         match self.members.get(worker) {
             Some(m) if m.route == *route => HeartbeatOutcome::Echo(self.touch(route, now)),
             _ => HeartbeatOutcome::NotFound,
+        }
+    }
+
+    /// The counters a heartbeat on `route` carried.
+    pub fn record_stats(&mut self, route: &Bytes, stats: WorkerStats) {
+        if let Some(m) = self
+            .by_route
+            .get(route)
+            .and_then(|w| self.members.get_mut(w))
+        {
+            m.stats = stats;
         }
     }
 
@@ -174,10 +203,10 @@ mod tests {
         let t0 = Instant::now();
         let mut m = Membership::new(Duration::from_secs(2));
         assert_eq!(
-            m.on_hello(&w("a"), route("r1"), t0),
+            m.admit(&w("a"), route("r1"), true, t0),
             vec![Liveness::Joined(w("a"))]
         );
-        assert!(m.on_hello(&w("a"), route("r1"), t0).is_empty());
+        assert!(m.admit(&w("a"), route("r1"), true, t0).is_empty());
         assert!(m.tick(t0 + Duration::from_secs(1)).is_empty());
         assert_eq!(
             m.tick(t0 + Duration::from_secs(3)),
@@ -193,8 +222,8 @@ mod tests {
     fn newer_hello_replaces_the_route() {
         let t0 = Instant::now();
         let mut m = Membership::new(Duration::from_secs(2));
-        m.on_hello(&w("a"), route("old"), t0);
-        m.on_hello(&w("a"), route("new"), t0);
+        m.admit(&w("a"), route("old"), true, t0);
+        m.admit(&w("a"), route("new"), true, t0);
         assert_eq!(m.route_of(&w("a")), Some(&route("new")));
         assert!(m.worker_of(&route("old")).is_none());
         // A heartbeat on the stale route is refused, so the worker says hello.
@@ -212,8 +241,8 @@ mod tests {
     fn a_route_reused_by_another_worker_moves() {
         let t0 = Instant::now();
         let mut m = Membership::new(Duration::from_secs(2));
-        m.on_hello(&w("a"), route("r"), t0);
-        let changes = m.on_hello(&w("b"), route("r"), t0);
+        m.admit(&w("a"), route("r"), true, t0);
+        let changes = m.admit(&w("b"), route("r"), true, t0);
         assert_eq!(
             changes,
             vec![Liveness::Left(w("a")), Liveness::Joined(w("b"))]

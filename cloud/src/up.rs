@@ -5,7 +5,8 @@
 //! `worker-i` and data in `DIR/worker-i`), restarts any child that dies (with
 //! exponential backoff, reset after a minute of uptime), and on Ctrl-C or
 //! SIGTERM stops every child by pid (SIGTERM, then SIGKILL after a grace
-//! period) and waits for it. On Linux children also get `PR_SET_PDEATHSIG`,
+//! period) and waits for it. The cluster secret lives in `DIR/cluster.secret`
+//! (created on first start, mode 0600); children read it from that file. On Linux children also get `PR_SET_PDEATHSIG`,
 //! so a `kill -9` of the supervisor does not leave them behind.
 
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::secret::ClusterSecret;
 use crate::transport::dealer::Backoff;
 
 /// Time a child gets to exit after SIGTERM before SIGKILL.
@@ -49,6 +51,10 @@ pub async fn run(cfg: UpConfig) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("cannot find this program's path")?;
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
+    // Every process of the cluster proves this secret (PROTOCOL §7.1); the
+    // children get the file's path, never the secret itself.
+    let (_, secret_file) = ClusterSecret::load_or_create(&cfg.data_dir)?;
+    let secret_file = secret_file.to_string_lossy().into_owned();
     let mut specs: Vec<(String, Vec<String>)> = vec![(
         "proxy".into(),
         vec![
@@ -57,6 +63,8 @@ pub async fn run(cfg: UpConfig) -> anyhow::Result<()> {
             cfg.frontend.clone(),
             "--backend".into(),
             cfg.backend.clone(),
+            "--secret-file".into(),
+            secret_file.clone(),
         ],
     )];
     for i in 1..=cfg.workers {
@@ -71,6 +79,8 @@ pub async fn run(cfg: UpConfig) -> anyhow::Result<()> {
                 connectable(&cfg.backend),
                 "--data-dir".into(),
                 dir.to_string_lossy().into_owned(),
+                "--secret-file".into(),
+                secret_file.clone(),
             ],
         ));
     }

@@ -272,6 +272,7 @@ fn wire_seeds() -> Vec<(String, Vec<u8>)> {
                 id: 6,
                 worker,
                 lists_hint: Some(10),
+                nonce: None,
             }),
         ),
     ];

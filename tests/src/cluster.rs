@@ -65,6 +65,26 @@ pub struct Cluster {
     opts: ClusterOptions,
 }
 
+/// A fresh random cluster secret in `root/cluster.secret` (hex, mode 0600).
+fn write_secret(root: &Path) -> PathBuf {
+    use rand::RngCore;
+    let mut raw = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut raw);
+    let text: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let path = root.join("cluster.secret");
+    if let Err(e) = std::fs::write(&path, text) {
+        panic!("cannot write {}: {e}", path.display());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(e) = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)) {
+            panic!("cannot restrict {}: {e}", path.display());
+        }
+    }
+    path
+}
+
 impl Cluster {
     /// Starts a proxy and `workers` workers (ids `w0`, `w1`, ...) on fresh
     /// loopback ports and waits until `status` shows every worker alive.
@@ -133,7 +153,13 @@ impl Cluster {
         }
         let (frontend_port, backend_port) = (free_port(), free_port());
         let program = binary(CLOUD_BIN);
+        let secret = write_secret(&root);
         let mut env = vec![
+            // Every process proves the cluster secret (PROTOCOL §7.1).
+            (
+                "SHOPLIST_CLUSTER_SECRET_FILE".to_string(),
+                secret.display().to_string(),
+            ),
             (
                 "RUST_LOG".to_string(),
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
@@ -223,6 +249,11 @@ impl Cluster {
     /// The temp dir holding logs (`logs/`) and worker data (`w0/`, ...).
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The cluster secret's file (its workers prove it).
+    pub fn secret_file(&self) -> PathBuf {
+        self.root.join("cluster.secret")
     }
 
     /// How many workers the cluster was started with.

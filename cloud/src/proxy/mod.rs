@@ -1,7 +1,11 @@
 //! The proxy process: two ROUTER sockets around a [`ProxyCore`].
 //!
 //! - frontend ROUTER (clients, default `tcp://0.0.0.0:5555`),
-//! - backend ROUTER (workers, default `tcp://0.0.0.0:5556`).
+//! - backend ROUTER (workers, default `tcp://127.0.0.1:5556`; a backend on
+//!   any other address is refused unless a cluster secret is configured,
+//!   DESIGN §5). The backend's guard also refuses ZMTP peers that choose
+//!   their own routing identity, so no connection can take over an
+//!   admitted worker's route.
 //!
 //! One reader task per socket feeds an event channel; the main loop hands
 //! each event and a 25 ms tick to the sans-IO core and passes the resulting
@@ -60,11 +64,12 @@ pub async fn tcp_addr(endpoint: &str) -> anyhow::Result<Option<SocketAddr>> {
 pub async fn bind(
     endpoint: &str,
     guarded: bool,
+    guard: GuardConfig,
 ) -> anyhow::Result<(RouterSocket, Option<GuardHandle>)> {
     let mut socket = RouterSocket::new();
     if guarded {
         if let Some(public) = tcp_addr(endpoint).await? {
-            let guard = bind_guarded(&mut socket, public, GuardConfig::default())
+            let guard = bind_guarded(&mut socket, public, guard)
                 .await
                 .with_context(|| format!("cannot bind {endpoint}"))?;
             return Ok((socket, Some(guard)));
@@ -85,12 +90,28 @@ pub async fn run(
     backend: &str,
     guarded: bool,
 ) -> anyhow::Result<()> {
-    let (front, _front_guard) = bind(frontend, guarded).await?;
-    let (back, _back_guard) = bind(backend, guarded).await?;
+    if cfg.secret.is_none() {
+        if let Some(addr) = tcp_addr(backend).await? {
+            if !addr.ip().is_loopback() {
+                anyhow::bail!(
+                    "refusing to bind the worker backend on {backend} without a cluster secret: \
+                     anyone who reaches it could join the ring. Set --secret-file or \
+                     SHOPLIST_CLUSTER_SECRET_FILE, or bind 127.0.0.1"
+                );
+            }
+            warn!(
+                backend,
+                "no cluster secret: any local process may join as a worker"
+            );
+        }
+    }
+    let (front, _front_guard) = bind(frontend, guarded, GuardConfig::frontend()).await?;
+    let (back, _back_guard) = bind(backend, guarded, GuardConfig::backend()).await?;
     info!(
         frontend,
         backend,
         guarded,
+        authenticated_workers = cfg.secret.is_some(),
         n = cfg.replicas,
         w = cfg.write_quorum,
         r = cfg.read_quorum,

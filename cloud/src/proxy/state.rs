@@ -16,9 +16,11 @@ use engine::protocol::{ErrorCode, Header, Message, WorkerStatus};
 use engine::{ChangeHash, ListId, WorkerId};
 use tracing::{debug, info, warn};
 
+use crate::admission::{Admission, HelloOutcome};
 use crate::membership::{HeartbeatOutcome, Liveness, Membership};
 use crate::quorum::SyncQuorum;
 use crate::ring::Ring;
+use crate::secret::ClusterSecret;
 use crate::subscriptions::{SubscriptionLimits, Subscriptions};
 use crate::transport::decode_frames;
 use crate::transport::envelope::Envelope;
@@ -47,6 +49,9 @@ pub struct ProxyConfig {
     pub max_pending: usize,
     /// Background repair transfers in flight at once.
     pub max_repairs: usize,
+    /// The cluster secret workers must prove (PROTOCOL §7.1); `None` admits
+    /// every `hello` (allowed only on a loopback backend).
+    pub secret: Option<ClusterSecret>,
 }
 
 impl Default for ProxyConfig {
@@ -61,6 +66,7 @@ impl Default for ProxyConfig {
             subscriptions: SubscriptionLimits::default(),
             max_pending: 10_000,
             max_repairs: 256,
+            secret: None,
         }
     }
 }
@@ -141,6 +147,7 @@ pub struct ProxyCore {
     pub(super) cfg: ProxyConfig,
     pub(super) ring: Ring,
     pub(super) members: Membership,
+    pub(super) admission: Admission,
     pub(super) subs: Subscriptions,
     pub(super) syncs: HashMap<u64, ClientSync>,
     pub(super) inflight: HashMap<u64, Inflight>,
@@ -154,6 +161,7 @@ impl ProxyCore {
     pub fn new(cfg: ProxyConfig) -> Self {
         ProxyCore {
             members: Membership::new(cfg.worker_timeout),
+            admission: Admission::new(cfg.secret.clone()),
             subs: Subscriptions::new(cfg.subscriptions),
             ring: Ring::new(),
             syncs: HashMap::new(),
@@ -225,7 +233,7 @@ impl ProxyCore {
             Header::Ping { id } => Message::new(Header::Pong { id }),
             Header::ClusterStatus { id } => Message::new(Header::ClusterStatusOk {
                 id,
-                workers: self.status(),
+                workers: self.status(now),
             }),
             Header::Echo { id, list } => {
                 self.start_echo(env, id, list, msg.changes, now, out);
@@ -245,8 +253,9 @@ impl ProxyCore {
         out.push(Effect::ToClient(env, reply));
     }
 
-    /// Every known worker with liveness and ring share.
-    pub fn status(&self) -> Vec<WorkerStatus> {
+    /// Every known worker with liveness, ring share, authentication, the
+    /// age of its last message and its own counters, as of `now`.
+    pub fn status(&self, now: Instant) -> Vec<WorkerStatus> {
         let shares: HashMap<WorkerId, f64> = self.ring.shares().into_iter().collect();
         self.members
             .members()
@@ -258,6 +267,12 @@ impl ProxyCore {
                 } else {
                     0.0
                 },
+                authenticated: m.authenticated,
+                heartbeat_age_ms: u64::try_from(
+                    now.saturating_duration_since(m.last_seen).as_millis(),
+                )
+                .unwrap_or(u64::MAX),
+                stats: m.stats,
             })
             .collect()
     }
@@ -280,22 +295,48 @@ impl ProxyCore {
             }
         };
         match msg.header {
-            Header::Hello { id, worker, .. } => {
-                let changes = self.members.on_hello(&worker, route.clone(), now);
-                self.apply(changes);
-                let heartbeat_ms = self.cfg.heartbeat.as_millis() as u64;
-                out.push(Effect::ToWorker(
-                    route,
-                    Message::new(Header::Welcome { id, heartbeat_ms }),
-                ));
+            Header::Hello {
+                id, worker, nonce, ..
+            } => match self
+                .admission
+                .on_hello(route.clone(), id, &worker, nonce, now)
+            {
+                HelloOutcome::AdmitOpen => self.admit(&worker, route, id, false, now, out),
+                HelloOutcome::Challenge(challenge) => {
+                    debug!(worker = %worker, "challenging a backend connection");
+                    out.push(Effect::ToWorker(route, Message::new(challenge)));
+                }
+            },
+            Header::Auth { id, worker, proof } => {
+                match self.admission.on_auth(&route, &worker, &proof, now) {
+                    Ok(()) => self.admit(&worker, route, id, true, now, out),
+                    Err(refusal) => {
+                        warn!(
+                            worker = %worker,
+                            refused = self.admission.refused(),
+                            "backend connection refused: {refusal}; it is not in the ring"
+                        );
+                        out.push(Effect::ToWorker(
+                            route,
+                            Message::error(id, ErrorCode::Unauthorized, refusal.to_string()),
+                        ));
+                    }
+                }
             }
-            Header::Heartbeat { id, worker } => {
+            Header::Heartbeat { id, worker, stats } => {
                 match self.members.on_heartbeat(&worker, &route, now) {
                     HeartbeatOutcome::Echo(joined) => {
                         self.apply(joined);
+                        if let Some(stats) = stats {
+                            self.members.record_stats(&route, stats);
+                        }
                         out.push(Effect::ToWorker(
                             route,
-                            Message::new(Header::Heartbeat { id, worker }),
+                            Message::new(Header::Heartbeat {
+                                id,
+                                worker,
+                                stats: None,
+                            }),
                         ));
                     }
                     HeartbeatOutcome::NotFound => out.push(Effect::ToWorker(
@@ -312,6 +353,29 @@ impl ProxyCore {
         }
     }
 
+    /// Register `worker` on `route` and welcome it (after its proof, or at
+    /// once on a proxy without a secret).
+    fn admit(
+        &mut self,
+        worker: &WorkerId,
+        route: Bytes,
+        id: u64,
+        authenticated: bool,
+        now: Instant,
+        out: &mut Vec<Effect>,
+    ) {
+        info!(worker = %worker, authenticated, "worker admitted");
+        let changes = self
+            .members
+            .admit(worker, route.clone(), authenticated, now);
+        self.apply(changes);
+        let heartbeat_ms = self.cfg.heartbeat.as_millis() as u64;
+        out.push(Effect::ToWorker(
+            route,
+            Message::new(Header::Welcome { id, heartbeat_ms }),
+        ));
+    }
+
     /// A client connection turned out to be gone (a send to it failed).
     pub fn on_client_gone(&mut self, route: &Bytes) {
         self.subs.drop_client(route);
@@ -321,6 +385,7 @@ impl ProxyCore {
     pub fn on_tick(&mut self, now: Instant, out: &mut Vec<Effect>) {
         let left = self.members.tick(now);
         self.apply(left);
+        self.admission.expire(now);
         if self.next_expiry.is_none_or(|t| now >= t) {
             self.subs.expire(now);
             self.next_expiry = Some(now + SUBSCRIPTION_SWEEP);

@@ -80,6 +80,10 @@ pub struct GuardConfig {
     pub idle_timeout: Duration,
     /// Most simultaneous connections; more are closed at once.
     pub max_connections: usize,
+    /// Whether a peer may choose its routing identity (READY `Identity`).
+    /// Off for the worker backend: a chosen identity takes over the route
+    /// of the connection that had it.
+    pub allow_identity: bool,
 }
 
 impl Default for GuardConfig {
@@ -89,6 +93,22 @@ impl Default for GuardConfig {
             handshake_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(60),
             max_connections: 1024,
+            allow_identity: true,
+        }
+    }
+}
+
+impl GuardConfig {
+    /// The clients' port.
+    pub fn frontend() -> Self {
+        Self::default()
+    }
+
+    /// The workers' port: no chosen identities.
+    pub fn backend() -> Self {
+        Self {
+            allow_identity: false,
+            ..Self::default()
         }
     }
 }

@@ -1,8 +1,12 @@
 //! One worker's supervised connection to one proxy (PROTOCOL.md §7).
 //!
-//! A DEALER connects to the proxy's backend and says `hello`; the proxy
-//! answers `welcome {heartbeat_ms}`; the worker then sends `heartbeat` every
-//! `heartbeat_ms` and the proxy echoes each. zeromq 0.7 DEALERs never
+//! A DEALER connects to the proxy's backend and says `hello`. With a cluster
+//! secret, the proxy answers `challenge`: the worker checks the proxy's
+//! proof over its own nonce (it never serves a proxy that cannot prove the
+//! secret) and answers `auth` with its proof over the proxy's nonce
+//! (PROTOCOL §7.1). The proxy then answers `welcome {heartbeat_ms}`; the
+//! worker sends `heartbeat` every `heartbeat_ms` and the proxy echoes each.
+//! Until welcomed by a proxy that proved itself, requests are not served. zeromq 0.7 DEALERs never
 //! reconnect after the proxy restarts, so when nothing has arrived for
 //! [`SILENCE_FACTOR`] × `heartbeat_ms` (or a send fails) the socket is
 //! dropped and rebuilt, and `hello` is sent again. Requests go to the store
@@ -11,13 +15,14 @@
 
 use std::time::{Duration, Instant};
 
-use engine::protocol::{ErrorCode, Header, Message};
+use engine::protocol::{ErrorCode, Header, Message, Token};
 use engine::WorkerId;
 use tokio::sync::mpsc;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 use zeromq::{SocketRecv, SocketSend};
 
 use super::store_thread::{StoreHandle, SyncJob};
+use crate::secret::{fresh_nonce, ClusterSecret};
 use crate::transport::dealer::{connect, Backoff};
 use crate::transport::{decode_frames, to_zmq};
 
@@ -39,13 +44,45 @@ pub struct LinkConfig {
     pub heartbeat: Duration,
     /// Bound on one connect attempt.
     pub connect_timeout: Duration,
+    /// The cluster secret to prove (and to demand of the proxy).
+    pub secret: Option<ClusterSecret>,
 }
+
+/// Pause after the proxy refused our proof or failed to prove itself: a
+/// misconfiguration, not a blip, so do not hammer it.
+const REFUSED_PAUSE: Duration = Duration::from_secs(5);
 
 /// Why a session ended.
 enum End {
     Silent,
     SendFailed,
     RecvFailed,
+    /// The proxy refused our proof, or could not prove the secret itself.
+    Untrusted,
+}
+
+/// What one message from the proxy asks of the session.
+#[derive(Default)]
+struct Step {
+    reply: Option<Message>,
+    heartbeat: Option<Duration>,
+    end: Option<End>,
+}
+
+impl Step {
+    fn reply(msg: Message) -> Self {
+        Step {
+            reply: Some(msg),
+            ..Step::default()
+        }
+    }
+
+    fn end(end: End) -> Self {
+        Step {
+            end: Some(end),
+            ..Step::default()
+        }
+    }
 }
 
 /// Serve one proxy forever, rebuilding the socket whenever it goes quiet.
@@ -60,6 +97,8 @@ pub async fn run_link(cfg: LinkConfig, store: StoreHandle) {
         next_id: 1,
         in_flight: 0,
         welcomed: false,
+        nonce: None,
+        proxy_proved: false,
     };
     loop {
         let socket = match connect(&cfg.endpoint, cfg.connect_timeout).await {
@@ -70,18 +109,22 @@ pub async fn run_link(cfg: LinkConfig, store: StoreHandle) {
                 continue;
             }
         };
-        session.welcomed = false;
         let end = session.serve(socket, &mut reply_rx).await;
         let why = match end {
             End::Silent => "proxy silent",
             End::SendFailed => "send failed",
             End::RecvFailed => "receive failed",
+            End::Untrusted => "no mutual authentication",
         };
         warn!(endpoint = %cfg.endpoint, "{why}; rebuilding the socket");
         if session.welcomed {
             backoff.reset();
         }
-        tokio::time::sleep(backoff.next_delay()).await;
+        let pause = match end {
+            End::Untrusted => REFUSED_PAUSE,
+            _ => backoff.next_delay(),
+        };
+        tokio::time::sleep(pause).await;
     }
 }
 
@@ -93,6 +136,10 @@ struct Session {
     next_id: u64,
     in_flight: usize,
     welcomed: bool,
+    /// This socket's nonce for the proxy's proof (with a secret).
+    nonce: Option<Token>,
+    /// Whether the proxy proved the secret on this socket.
+    proxy_proved: bool,
 }
 
 impl Session {
@@ -102,11 +149,17 @@ impl Session {
         id
     }
 
+    /// A `hello` with a fresh nonce (when we have a secret); resets what
+    /// this socket has proved.
     fn hello(&mut self) -> Message {
+        self.nonce = self.cfg.secret.as_ref().map(|_| fresh_nonce());
+        self.proxy_proved = false;
+        self.welcomed = false;
         Message::new(Header::Hello {
             id: self.fresh_id(),
             worker: self.cfg.worker.clone(),
             lists_hint: None,
+            nonce: self.nonce,
         })
     }
 
@@ -130,12 +183,15 @@ impl Session {
                     Ok(zm) => {
                         last_heard = Instant::now();
                         let frames = zm.into_vec();
-                        let (reply, new_hb) = self.handle(&frames);
-                        if let Some(hb) = new_hb {
+                        let step = self.handle(&frames);
+                        if let Some(end) = step.end {
+                            return end;
+                        }
+                        if let Some(hb) = step.heartbeat {
                             ticker = tokio::time::interval(hb);
                             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                         }
-                        reply
+                        step.reply
                     }
                     Err(e) => {
                         warn!("receive from proxy failed: {e}");
@@ -150,9 +206,12 @@ impl Session {
                     if last_heard.elapsed() > self.heartbeat * SILENCE_FACTOR {
                         return End::Silent;
                     }
-                    Some(Message::new(Header::Heartbeat {
+                    // Heartbeats only once admitted: before, the proxy
+                    // does not know us and the handshake is under way.
+                    self.welcomed.then(|| Message::new(Header::Heartbeat {
                         id: self.fresh_id(),
                         worker: self.cfg.worker.clone(),
+                        stats: Some(self.store.stats()),
                     }))
                 }
             };
@@ -164,18 +223,44 @@ impl Session {
         }
     }
 
-    /// One message from the proxy: the reply to send now, if any, and a new
-    /// heartbeat interval, if the proxy set one.
-    fn handle(&mut self, frames: &[bytes::Bytes]) -> (Option<Message>, Option<Duration>) {
+    /// One message from the proxy: what to send back, a new heartbeat
+    /// interval, or the end of this socket.
+    fn handle(&mut self, frames: &[bytes::Bytes]) -> Step {
         let msg = match decode_frames(frames) {
             Ok(m) => m,
-            Err(reply) => return (Some(*reply), None),
+            Err(reply) => return Step::reply(*reply),
         };
         match msg.header {
+            Header::Challenge { nonce, proof, .. } => self.on_challenge(nonce, proof),
+            Header::Welcome { heartbeat_ms, .. } => self.on_welcome(heartbeat_ms),
+            Header::Error {
+                code: ErrorCode::Unauthorized,
+                message,
+                ..
+            } => {
+                error!(endpoint = %self.cfg.endpoint, "the proxy refused our cluster secret: {message}");
+                Step::end(End::Untrusted)
+            }
+            Header::Error {
+                code: ErrorCode::NotFound,
+                ..
+            } if self.welcomed => {
+                info!("proxy does not know us; saying hello again");
+                Step::reply(self.hello())
+            }
+            Header::Error { code, message, .. } => {
+                warn!("proxy reported {code}: {message}");
+                Step::default()
+            }
+            Header::Heartbeat { .. } | Header::Pong { .. } => Step::default(),
+            _ if !self.welcomed => {
+                debug!(op = msg.header.op(), "request before welcome; ignored");
+                Step::default()
+            }
             Header::Sync { id, list, have } => {
                 if self.in_flight >= MAX_IN_FLIGHT {
-                    let busy = Message::error(id, ErrorCode::Overloaded, "worker busy");
-                    return (Some(busy), None);
+                    self.store.count_overloaded();
+                    return Step::reply(Message::error(id, ErrorCode::Overloaded, "worker busy"));
                 }
                 let job = SyncJob {
                     id,
@@ -187,54 +272,73 @@ impl Session {
                 match self.store.submit(job) {
                     Ok(()) => {
                         self.in_flight += 1;
-                        (None, None)
+                        Step::default()
                     }
-                    Err(_) => (
-                        Some(Message::error(id, ErrorCode::Internal, "store unavailable")),
-                        None,
-                    ),
+                    Err(_) => {
+                        Step::reply(Message::error(id, ErrorCode::Internal, "store unavailable"))
+                    }
                 }
             }
-            Header::Ping { id } => (Some(Message::new(Header::Pong { id })), None),
+            Header::Ping { id } => Step::reply(Message::new(Header::Pong { id })),
             // The benchmark's transport probe: answered here, store untouched.
-            Header::Echo { id, list } => (
-                Some(Message::with_changes(
-                    Header::EchoOk { id, list },
-                    msg.changes,
-                )),
-                None,
-            ),
-            Header::Welcome { heartbeat_ms, .. } => {
-                let ms = heartbeat_ms.clamp(HEARTBEAT_RANGE.0, HEARTBEAT_RANGE.1);
-                if !self.welcomed {
-                    info!(endpoint = %self.cfg.endpoint, heartbeat_ms = ms, "welcomed by proxy");
-                }
-                self.welcomed = true;
-                let hb = Duration::from_millis(ms);
-                let changed = hb != self.heartbeat;
-                self.heartbeat = hb;
-                (None, changed.then_some(hb))
-            }
-            Header::Heartbeat { .. } | Header::Pong { .. } => (None, None),
-            Header::Error {
-                code: ErrorCode::NotFound,
-                ..
-            } => {
-                info!("proxy does not know us; saying hello again");
-                (Some(self.hello()), None)
-            }
-            Header::Error { code, message, .. } => {
-                warn!("proxy reported {code}: {message}");
-                (None, None)
-            }
-            other => (
-                Some(Message::error(
-                    other.id(),
-                    ErrorCode::UnknownOp,
-                    format!("a worker does not serve `{}`", other.op()),
-                )),
-                None,
-            ),
+            Header::Echo { id, list } => Step::reply(Message::with_changes(
+                Header::EchoOk { id, list },
+                msg.changes,
+            )),
+            other => Step::reply(Message::error(
+                other.id(),
+                ErrorCode::UnknownOp,
+                format!("a worker does not serve `{}`", other.op()),
+            )),
+        }
+    }
+
+    /// The proxy's `challenge`: check its proof, answer with ours.
+    fn on_challenge(&mut self, proxy_nonce: Token, proof: Option<Token>) -> Step {
+        let (Some(secret), Some(ours)) = (&self.cfg.secret, self.nonce) else {
+            error!(
+                endpoint = %self.cfg.endpoint,
+                "the proxy demands the cluster secret and this worker has none \
+                 (set SHOPLIST_CLUSTER_SECRET_FILE)"
+            );
+            return Step::end(End::Untrusted);
+        };
+        let worker = &self.cfg.worker;
+        let proved = proof.is_some_and(|p| secret.verify_proxy(worker, &ours, &proxy_nonce, &p));
+        if !proved {
+            error!(endpoint = %self.cfg.endpoint, "the proxy could not prove the cluster secret; not serving it");
+            return Step::end(End::Untrusted);
+        }
+        let proof = secret.worker_proof(worker, &proxy_nonce, Some(&ours));
+        let worker = worker.clone();
+        self.proxy_proved = true;
+        Step::reply(Message::new(Header::Auth {
+            id: self.fresh_id(),
+            worker,
+            proof,
+        }))
+    }
+
+    /// The proxy's `welcome`: serve it (if it proved the secret we hold).
+    fn on_welcome(&mut self, heartbeat_ms: u64) -> Step {
+        if self.cfg.secret.is_some() && !self.proxy_proved {
+            error!(
+                endpoint = %self.cfg.endpoint,
+                "welcomed by a proxy that never proved the cluster secret; not serving it"
+            );
+            return Step::end(End::Untrusted);
+        }
+        let ms = heartbeat_ms.clamp(HEARTBEAT_RANGE.0, HEARTBEAT_RANGE.1);
+        if !self.welcomed {
+            info!(endpoint = %self.cfg.endpoint, heartbeat_ms = ms, "welcomed by proxy");
+        }
+        self.welcomed = true;
+        let hb = Duration::from_millis(ms);
+        let changed = hb != self.heartbeat;
+        self.heartbeat = hb;
+        Step {
+            heartbeat: changed.then_some(hb),
+            ..Step::default()
         }
     }
 }

@@ -31,6 +31,9 @@ pub struct WorkerConfig {
     pub cache_lists: usize,
     /// Heartbeat interval until a proxy's `welcome` says otherwise.
     pub heartbeat: Duration,
+    /// The cluster secret (PROTOCOL §7.1); `None` only for open loopback
+    /// clusters.
+    pub secret: Option<crate::secret::ClusterSecret>,
 }
 
 /// Run the worker until the process is stopped.
@@ -54,6 +57,7 @@ pub async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
             endpoint: endpoint.clone(),
             heartbeat: cfg.heartbeat,
             connect_timeout: Duration::from_secs(1),
+            secret: cfg.secret.clone(),
         };
         links.push(tokio::spawn(run_link(link, store.clone())));
     }

@@ -12,10 +12,12 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
 
 use bytes::Bytes;
-use engine::protocol::{ErrorCode, Header, Message};
+use engine::protocol::{ErrorCode, Header, Message, WorkerStats};
 use engine::store::{Store, StoreError, StoreOptions};
 use engine::{ChangeHash, ListId};
 use tokio::sync::mpsc::UnboundedSender;
@@ -41,10 +43,29 @@ pub struct SyncJob {
     pub reply: UnboundedSender<Message>,
 }
 
+/// The worker's counters (reported in heartbeats, shown by `status`).
+#[derive(Debug, Default)]
+pub struct Counters {
+    lists_repaired: AtomicU64,
+    quarantined: AtomicU64,
+    overloaded: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> WorkerStats {
+        WorkerStats {
+            lists_repaired: self.lists_repaired.load(Ordering::Relaxed),
+            quarantined: self.quarantined.load(Ordering::Relaxed),
+            overloaded: self.overloaded.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// A handle to submit jobs to the store thread.
 #[derive(Debug, Clone)]
 pub struct StoreHandle {
     tx: std_mpsc::Sender<SyncJob>,
+    counters: Arc<Counters>,
 }
 
 impl StoreHandle {
@@ -52,21 +73,35 @@ impl StoreHandle {
     pub fn submit(&self, job: SyncJob) -> Result<(), SyncJob> {
         self.tx.send(job).map_err(|e| e.0)
     }
+
+    /// The worker's counters now.
+    pub fn stats(&self) -> WorkerStats {
+        self.counters.snapshot()
+    }
+
+    /// Count one request answered `overloaded`.
+    pub fn count_overloaded(&self) {
+        self.counters.overloaded.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Open the store at `path` and start its thread.
 pub fn spawn(path: &Path, opts: StoreOptions) -> Result<StoreHandle, StoreError> {
     let store = Store::open_with(path, opts.clone())?;
+    let counters = Arc::new(Counters::default());
+    let quarantined = u64::try_from(store.quarantined()?).unwrap_or(0);
+    counters.quarantined.store(quarantined, Ordering::Relaxed);
     let (tx, rx) = std_mpsc::channel::<SyncJob>();
     let path = path.to_path_buf();
+    let thread_counters = counters.clone();
     std::thread::Builder::new()
         .name("replica-store".into())
-        .spawn(move || store_loop(store, path, opts, rx))
+        .spawn(move || store_loop(store, path, opts, rx, thread_counters))
         .map_err(|e| StoreError::Corrupt {
             list: ListId::new_random(),
             detail: format!("cannot start the store thread: {e}"),
         })?;
-    Ok(StoreHandle { tx })
+    Ok(StoreHandle { tx, counters })
 }
 
 fn store_loop(
@@ -74,6 +109,7 @@ fn store_loop(
     path: PathBuf,
     opts: StoreOptions,
     rx: std_mpsc::Receiver<SyncJob>,
+    counters: Arc<Counters>,
 ) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -87,6 +123,21 @@ fn store_loop(
             batch.iter().map(|j| (j.id, j.reply.clone())).collect();
         match catch_unwind(AssertUnwindSafe(|| process_batch(&mut store, &batch))) {
             Ok(replies) => {
+                let refused = replies.iter().any(|m| {
+                    matches!(
+                        m.header,
+                        Header::Error {
+                            code: ErrorCode::BadChange,
+                            ..
+                        }
+                    )
+                });
+                if refused {
+                    if let Ok(n) = store.quarantined() {
+                        let n = u64::try_from(n).unwrap_or(0);
+                        counters.quarantined.store(n, Ordering::Relaxed);
+                    }
+                }
                 for ((_, reply), msg) in routes.into_iter().zip(replies) {
                     let _ = reply.send(msg);
                 }

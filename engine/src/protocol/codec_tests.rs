@@ -91,16 +91,29 @@ pub(super) fn one_of_each_op() -> Vec<Message> {
                     id: worker("w1"),
                     alive: true,
                     share: 0.625,
+                    authenticated: true,
+                    heartbeat_age_ms: 120,
+                    stats: WorkerStats {
+                        lists_repaired: 1,
+                        quarantined: 2,
+                        overloaded: 3,
+                    },
                 },
                 WorkerStatus {
                     id: worker("w2"),
                     alive: true,
                     share: 0.375,
+                    authenticated: false,
+                    heartbeat_age_ms: 0,
+                    stats: WorkerStats::default(),
                 },
                 WorkerStatus {
                     id: worker("w3"),
                     alive: false,
                     share: 0.0,
+                    authenticated: false,
+                    heartbeat_age_ms: 0,
+                    stats: WorkerStats::default(),
                 },
             ],
         }),
@@ -120,11 +133,28 @@ pub(super) fn one_of_each_op() -> Vec<Message> {
             id: 10,
             worker: worker("w1"),
             lists_hint: Some(42),
+            nonce: Some(Token([7; 32])),
         }),
         Message::new(Header::Hello {
             id: 11,
             worker: worker("w1"),
             lists_hint: None,
+            nonce: None,
+        }),
+        Message::new(Header::Challenge {
+            id: 11,
+            nonce: Token([1; 32]),
+            proof: Some(Token([2; 32])),
+        }),
+        Message::new(Header::Challenge {
+            id: 11,
+            nonce: Token([1; 32]),
+            proof: None,
+        }),
+        Message::new(Header::Auth {
+            id: 12,
+            worker: worker("w1"),
+            proof: Token([3; 32]),
         }),
         Message::new(Header::Welcome {
             id: 10,
@@ -133,6 +163,16 @@ pub(super) fn one_of_each_op() -> Vec<Message> {
         Message::new(Header::Heartbeat {
             id: 12,
             worker: worker("w1"),
+            stats: Some(WorkerStats {
+                lists_repaired: 0,
+                quarantined: 5,
+                overloaded: 9,
+            }),
+        }),
+        Message::new(Header::Heartbeat {
+            id: 13,
+            worker: worker("w1"),
+            stats: None,
         }),
     ]
 }

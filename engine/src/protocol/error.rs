@@ -42,13 +42,16 @@ pub enum ErrorCode {
     NotFound,
     /// The replier sheds load; retry later.
     Overloaded,
+    /// A worker's `auth` proof does not match the cluster secret (PROTOCOL
+    /// §7.1); the connection is not admitted.
+    Unauthorized,
     /// A bug or an unexpected local failure on the replier.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::BadFrame,
         ErrorCode::TooLarge,
         ErrorCode::BadHeader,
@@ -61,6 +64,7 @@ impl ErrorCode {
         ErrorCode::Timeout,
         ErrorCode::NotFound,
         ErrorCode::Overloaded,
+        ErrorCode::Unauthorized,
         ErrorCode::Internal,
     ];
 
@@ -79,6 +83,7 @@ impl ErrorCode {
             ErrorCode::Timeout => "timeout",
             ErrorCode::NotFound => "not_found",
             ErrorCode::Overloaded => "overloaded",
+            ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Internal => "internal",
         }
     }

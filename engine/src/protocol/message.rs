@@ -81,6 +81,59 @@ pub struct WorkerStatus {
     /// Its share of the hash ring, in `[0, 1]`; shares of live workers sum to 1.
     /// Must be finite. JSON decoders may differ from it in the last bit.
     pub share: f64,
+    /// Whether its connection proved the cluster secret (PROTOCOL §7.1);
+    /// `false` only on a proxy that runs without a secret.
+    #[serde(default)]
+    pub authenticated: bool,
+    /// Milliseconds since the proxy last heard from it.
+    #[serde(default)]
+    pub heartbeat_age_ms: u64,
+    /// The worker's own counters, from its latest heartbeat.
+    #[serde(default)]
+    pub stats: WorkerStats,
+}
+
+/// A worker's counters since it started, carried in its heartbeats and
+/// shown by `shoplist-cloud status`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerStats {
+    /// Lists found damaged in its store and rebuilt from other replicas.
+    #[serde(default)]
+    pub lists_repaired: u64,
+    /// Changes it refused and quarantined (poison input).
+    #[serde(default)]
+    pub quarantined: u64,
+    /// Requests it answered `overloaded`.
+    #[serde(default)]
+    pub overloaded: u64,
+}
+
+/// 32 random bytes or a MAC, written as 64 hex characters on the wire.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Token(pub [u8; 32]);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Nonces and MACs are not secrets, but keep logs short.
+        write!(f, "Token({}…)", hex::encode(&self.0[..4]))
+    }
+}
+
+impl Serialize for Token {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Token {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let text = String::deserialize(d)?;
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(&text, &mut out)
+            .map_err(|e| D::Error::custom(format!("bad 32-byte hex token: {e}")))?;
+        Ok(Token(out))
+    }
 }
 
 /// The JSON header of a message (frame 0), one variant per `op`.
@@ -233,6 +286,30 @@ pub enum Header {
         /// Roughly how many lists it stores (informational).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         lists_hint: Option<u64>,
+        /// The worker's fresh random challenge for the proxy (PROTOCOL
+        /// §7.1); absent from a worker without a cluster secret.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nonce: Option<Token>,
+    },
+    /// The proxy's answer to `hello` when it has a cluster secret: prove it.
+    Challenge {
+        /// The `hello`'s id.
+        id: u64,
+        /// The proxy's fresh random challenge for the worker.
+        nonce: Token,
+        /// The proxy's proof over the worker's nonce (absent if the `hello`
+        /// carried none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        proof: Option<Token>,
+    },
+    /// The worker's proof over the proxy's nonce.
+    Auth {
+        /// Request id.
+        id: u64,
+        /// The worker's id (as in its `hello`).
+        worker: WorkerId,
+        /// HMAC-SHA256 proof (PROTOCOL §7.1).
+        proof: Token,
     },
     /// The proxy's reply to `hello`.
     Welcome {
@@ -247,12 +324,15 @@ pub enum Header {
         id: u64,
         /// The worker the heartbeat is about.
         worker: WorkerId,
+        /// The worker's counters (worker → proxy; absent in the echo).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stats: Option<WorkerStats>,
     },
 }
 
 impl Header {
     /// Every `op` name, in documentation order.
-    pub const OPS: [&'static str; 18] = [
+    pub const OPS: [&'static str; 20] = [
         "sync",
         "subscribe",
         "unsubscribe",
@@ -269,6 +349,8 @@ impl Header {
         "notify",
         "error",
         "hello",
+        "challenge",
+        "auth",
         "welcome",
         "heartbeat",
     ];
@@ -292,6 +374,8 @@ impl Header {
             | Header::Notify { id, .. }
             | Header::Error { id, .. }
             | Header::Hello { id, .. }
+            | Header::Challenge { id, .. }
+            | Header::Auth { id, .. }
             | Header::Welcome { id, .. }
             | Header::Heartbeat { id, .. } => *id,
         }
@@ -316,6 +400,8 @@ impl Header {
             Header::Notify { .. } => "notify",
             Header::Error { .. } => "error",
             Header::Hello { .. } => "hello",
+            Header::Challenge { .. } => "challenge",
+            Header::Auth { .. } => "auth",
             Header::Welcome { .. } => "welcome",
             Header::Heartbeat { .. } => "heartbeat",
         }

@@ -13,7 +13,7 @@
 //! ## Layout
 //!
 //! - [`message`]: [`Message`] and [`Header`] (one variant per `op`),
-//!   [`Rejected`], [`WorkerStatus`].
+//!   [`Rejected`], [`WorkerStatus`], [`WorkerStats`], [`Token`].
 //! - [`codec`]: [`encode`], [`decode`], [`peek_id`].
 //! - [`limits`]: [`Limits`], checked before anything is parsed.
 //! - [`error`]: [`ErrorCode`] (the wire codes) and [`ProtocolError`].
@@ -44,4 +44,4 @@ mod proptests;
 pub use codec::{decode, encode, peek_id, PROTOCOL_VERSION};
 pub use error::{ErrorCode, ProtocolError};
 pub use limits::Limits;
-pub use message::{Header, Message, Rejected, WorkerStatus};
+pub use message::{Header, Message, Rejected, Token, WorkerStats, WorkerStatus};

@@ -41,6 +41,13 @@ fn worker_status() -> impl Strategy<Value = WorkerStatus> {
         id,
         alive,
         share: f64::from(k) / 1000.0,
+        authenticated: alive,
+        heartbeat_age_ms: u64::from(k),
+        stats: WorkerStats {
+            lists_repaired: u64::from(k),
+            quarantined: 1,
+            overloaded: 2,
+        },
     })
 }
 
@@ -98,15 +105,36 @@ fn header() -> impl Strategy<Value = Header> {
                 answered,
                 needed
             }),
-        (id(), worker_id(), any::<Option<u64>>()).prop_map(|(id, worker, lists_hint)| {
-            Header::Hello {
+        (
+            id(),
+            worker_id(),
+            any::<Option<u64>>(),
+            any::<Option<[u8; 32]>>()
+        )
+            .prop_map(|(id, worker, lists_hint, nonce)| Header::Hello {
                 id,
                 worker,
                 lists_hint,
+                nonce: nonce.map(Token),
+            }),
+        (id(), any::<[u8; 32]>(), any::<Option<[u8; 32]>>()).prop_map(|(id, nonce, proof)| {
+            Header::Challenge {
+                id,
+                nonce: Token(nonce),
+                proof: proof.map(Token),
             }
         }),
+        (id(), worker_id(), any::<[u8; 32]>()).prop_map(|(id, worker, proof)| Header::Auth {
+            id,
+            worker,
+            proof: Token(proof),
+        }),
         (id(), any::<u64>()).prop_map(|(id, heartbeat_ms)| Header::Welcome { id, heartbeat_ms }),
-        (id(), worker_id()).prop_map(|(id, worker)| Header::Heartbeat { id, worker }),
+        (id(), worker_id()).prop_map(|(id, worker)| Header::Heartbeat {
+            id,
+            worker,
+            stats: None,
+        }),
     ]
 }
 

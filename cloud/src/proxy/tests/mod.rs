@@ -8,8 +8,10 @@ use engine::protocol::{encode, ErrorCode, Header, Message};
 use engine::{ChangeHash, ListId, WorkerId};
 
 use super::{Effect, ProxyConfig, ProxyCore};
+use crate::secret::{fresh_nonce, ClusterSecret};
 use crate::transport::envelope::Envelope;
 
+mod auth;
 mod echo;
 mod sync;
 
@@ -29,19 +31,77 @@ pub(super) fn client(s: &str) -> Envelope {
     Envelope::dealer(route(s))
 }
 
-/// A proxy with workers a, b, c (routes "ra", "rb", "rc").
-pub(super) fn cluster(now: Instant) -> ProxyCore {
-    let mut core = ProxyCore::new(ProxyConfig::default());
+/// The secret of the test clusters.
+pub(super) fn secret() -> ClusterSecret {
+    ClusterSecret::from_bytes(b"the-test-cluster-secret", "test").unwrap()
+}
+
+/// A proxy that demands [`secret`].
+pub(super) fn secured() -> ProxyCore {
+    ProxyCore::new(ProxyConfig {
+        secret: Some(secret()),
+        ..ProxyConfig::default()
+    })
+}
+
+/// Runs the worker side of the handshake (PROTOCOL §7.1) for `name` on
+/// `route` with `key`; returns the proxy's last answer (`welcome` when
+/// admitted).
+pub(super) fn handshake(
+    core: &mut ProxyCore,
+    key: &ClusterSecret,
+    name: &str,
+    route: Bytes,
+    now: Instant,
+) -> Message {
+    let nonce = fresh_nonce();
+    let hello = Message::new(Header::Hello {
+        id: 1,
+        worker: w(name),
+        lists_hint: None,
+        nonce: Some(nonce),
+    });
     let mut out = Vec::new();
-    for name in ["a", "b", "c"] {
-        let hello = Message::new(Header::Hello {
-            id: 1,
-            worker: w(name),
-            lists_hint: None,
-        });
-        core.on_worker(route(&format!("r{name}")), &encode(&hello), now, &mut out);
+    core.on_worker(route.clone(), &encode(&hello), now, &mut out);
+    let challenge = match out.as_slice() {
+        [Effect::ToWorker(r, m)] if *r == route => m.clone(),
+        other => panic!("expected one challenge, got {other:?}"),
+    };
+    let Header::Challenge {
+        nonce: proxy_nonce,
+        proof,
+        ..
+    } = challenge.header
+    else {
+        panic!("expected a challenge, got {challenge:?}");
+    };
+    assert!(
+        secret().verify_proxy(&w(name), &nonce, &proxy_nonce, &proof.expect("proxy proof")),
+        "the proxy proves the secret"
+    );
+    let auth = Message::new(Header::Auth {
+        id: 2,
+        worker: w(name),
+        proof: key.worker_proof(&w(name), &proxy_nonce, Some(&nonce)),
+    });
+    out.clear();
+    core.on_worker(route.clone(), &encode(&auth), now, &mut out);
+    match out.as_slice() {
+        [Effect::ToWorker(r, m)] if *r == route => m.clone(),
+        other => panic!("expected one answer to auth, got {other:?}"),
     }
-    assert_eq!(out.len(), 3, "one welcome each");
+}
+
+/// A proxy with authenticated workers a, b, c (routes "ra", "rb", "rc").
+pub(super) fn cluster(now: Instant) -> ProxyCore {
+    let mut core = secured();
+    for name in ["a", "b", "c"] {
+        let welcome = handshake(&mut core, &secret(), name, route(&format!("r{name}")), now);
+        assert!(
+            matches!(welcome.header, Header::Welcome { .. }),
+            "{welcome:?}"
+        );
+    }
     core
 }
 
@@ -120,6 +180,7 @@ fn silent_worker_leaves_the_ring_and_requests_are_rerouted() {
             id: 1,
             worker: w(name),
             lists_hint: None,
+            nonce: None,
         });
         core.on_worker(route(name), &encode(&hello), now, &mut out);
     }
@@ -128,11 +189,12 @@ fn silent_worker_leaves_the_ring_and_requests_are_rerouted() {
         let hb = Message::new(Header::Heartbeat {
             id: 2,
             worker: w(name),
+            stats: None,
         });
         core.on_worker(route(name), &encode(&hb), later, &mut out);
     }
     core.on_tick(later, &mut out);
-    let status = core.status();
+    let status = core.status(later);
     assert!(status
         .iter()
         .any(|s| s.id == w("d") && !s.alive && s.share == 0.0));
@@ -144,9 +206,10 @@ fn silent_worker_leaves_the_ring_and_requests_are_rerouted() {
     let hb = Message::new(Header::Heartbeat {
         id: 3,
         worker: w("d"),
+        stats: None,
     });
     core.on_worker(route("d"), &encode(&hb), later, &mut out);
-    assert!(core.status().iter().all(|s| s.alive));
+    assert!(core.status(later).iter().all(|s| s.alive));
 }
 
 #[test]
@@ -157,6 +220,7 @@ fn heartbeat_from_an_unknown_worker_gets_not_found() {
     let hb = Message::new(Header::Heartbeat {
         id: 5,
         worker: w("zz"),
+        stats: None,
     });
     core.on_worker(route("rz"), &encode(&hb), now, &mut out);
     assert!(

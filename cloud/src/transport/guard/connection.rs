@@ -9,7 +9,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
-use super::inspector::{Rejection, Verdict, ZmtpInspector, GREETING_LEN};
+use super::inspector::{Rejection, Verdict, ZmtpInspector, MAX_HELD};
 use super::{Counters, GuardConfig};
 
 /// Read buffer per direction. Large enough for bulk transfers, small enough
@@ -99,10 +99,10 @@ async fn pump_inbound(
     cfg: &GuardConfig,
     handshake_deadline: Option<Instant>,
 ) -> Inbound {
-    let mut inspector = ZmtpInspector::new(cfg.max_frame);
+    let mut inspector = ZmtpInspector::with_identity(cfg.max_frame, cfg.allow_identity);
     let mut buf = vec![0u8; BUF_SIZE];
-    // buf[..held] are bytes the inspector holds back (a partial greeting or
-    // frame header, at most GREETING_LEN bytes).
+    // buf[..held] are bytes the inspector holds back (a partial greeting,
+    // frame header or READY command, at most MAX_HELD bytes).
     let mut held = 0usize;
     loop {
         let idle_deadline = deadline_after(Instant::now(), cfg.idle_timeout);
@@ -132,7 +132,7 @@ async fn pump_inbound(
                 let end = held + fresh;
                 buf.copy_within(release..end, 0);
                 held = end - release;
-                debug_assert!(held <= GREETING_LEN);
+                debug_assert!(held <= MAX_HELD);
             }
         }
     }

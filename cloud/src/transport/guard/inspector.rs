@@ -13,7 +13,12 @@
 //!    checked), version major `3`, mechanism `NULL` (zero padded to 20 bytes);
 //!    the as-server byte and the 31 filler bytes are not checked;
 //! 2. the handshake: the first frame is a command (flags `0x04` or `0x06`) named
-//!    `READY`, at most [`MAX_HANDSHAKE_COMMAND`] bytes long;
+//!    `READY`, at most [`MAX_HANDSHAKE_COMMAND`] bytes long, whose properties
+//!    are well formed; unless identities are allowed, it must not carry a
+//!    non-empty `Identity` (a ZeroMQ ROUTER gives the newest connection with
+//!    a chosen identity that identity's route: a peer that knew a worker's
+//!    route could take it over). The whole READY command is held back until
+//!    it is checked;
 //! 3. every frame after that: flags use only bits 0–2, a command never has
 //!    MORE set, a LONG length fits in 63 bits, and no declared length exceeds
 //!    the configured `max_frame`.
@@ -67,6 +72,9 @@ pub enum Rejection {
     /// The first frame after the greeting is not a READY command, or is too
     /// long for one.
     BadHandshake,
+    /// The READY command names its own routing identity where that is not
+    /// allowed.
+    IdentityNotAllowed,
     /// A frame declares more bytes than allowed (or more than 2^63 - 1).
     FrameTooLarge {
         /// The length the frame header claims.
@@ -91,7 +99,12 @@ impl fmt::Display for Rejection {
             Rejection::UnsupportedVersion(v) => write!(f, "unsupported ZMTP major version {v}"),
             Rejection::UnsupportedMechanism => f.write_str("security mechanism is not NULL"),
             Rejection::BadFlags(b) => write!(f, "invalid frame flags {b:#04x}"),
-            Rejection::BadHandshake => f.write_str("first frame is not a READY command"),
+            Rejection::BadHandshake => {
+                f.write_str("first frame is not a well-formed READY command")
+            }
+            Rejection::IdentityNotAllowed => {
+                f.write_str("READY carries a routing identity, which this port does not allow")
+            }
             Rejection::FrameTooLarge { declared, limit } => {
                 write!(f, "frame claims {declared} bytes, limit {limit}")
             }
@@ -108,12 +121,14 @@ enum State {
     Flags,
     /// Collecting a frame's length field.
     Length { flags: u8, buf: [u8; 8], got: usize },
-    /// Inside a frame body with `remaining` bytes to go. `ready_matched` is
-    /// `Some(n)` while checking the handshake command's name: `n` bytes of
-    /// [`READY_PREFIX`] matched so far.
-    Body {
-        remaining: u64,
-        ready_matched: Option<usize>,
+    /// Inside a frame body with `remaining` bytes to go.
+    Body { remaining: u64 },
+    /// Collecting the handshake command (held back until checked):
+    /// `header` bytes of frame header, then `body`, `remaining` to go.
+    Handshake {
+        header: usize,
+        body: Vec<u8>,
+        remaining: usize,
     },
     /// Rejected: every later call repeats the rejection.
     Rejected(Rejection),
@@ -130,12 +145,25 @@ pub struct ZmtpInspector {
     handshake_done: bool,
     /// Whether the first frame after the greeting has started.
     first_frame_seen: bool,
+    /// Whether READY may carry a non-empty `Identity`.
+    allow_identity: bool,
 }
+
+/// Most bytes [`ZmtpInspector`] ever holds back: a READY command with its
+/// frame header.
+pub const MAX_HELD: usize = MAX_HANDSHAKE_COMMAND as usize + 9;
 
 impl ZmtpInspector {
     /// A checker for a fresh connection, allowing frames of up to
-    /// `max_frame` bytes once the handshake is done.
+    /// `max_frame` bytes once the handshake is done, and READY commands that
+    /// name a routing identity.
     pub fn new(max_frame: u64) -> Self {
+        Self::with_identity(max_frame, true)
+    }
+
+    /// As [`ZmtpInspector::new`]; with `allow_identity` false, a READY that
+    /// names a non-empty routing identity is rejected.
+    pub fn with_identity(max_frame: u64, allow_identity: bool) -> Self {
         Self {
             state: State::Greeting {
                 buf: [0; GREETING_LEN],
@@ -145,6 +173,7 @@ impl ZmtpInspector {
             held: 0,
             handshake_done: false,
             first_frame_seen: false,
+            allow_identity,
         }
     }
 
@@ -171,6 +200,7 @@ impl ZmtpInspector {
         self.held = match &self.state {
             State::Greeting { got, .. } => *got,
             State::Length { got, .. } => 1 + *got,
+            State::Handshake { header, body, .. } => *header + body.len(),
             State::Flags | State::Body { .. } | State::Rejected(_) => 0,
         };
         Verdict::Forward(total - self.held)
@@ -218,36 +248,44 @@ impl ZmtpInspector {
                     } else {
                         u64::from(buf[0])
                     };
-                    self.start_body(declared)?;
+                    self.start_body(declared, 1 + width)?;
                 }
                 Ok(take)
             }
-            State::Body {
-                remaining,
-                ready_matched,
-            } => {
+            State::Body { remaining } => {
                 let take = usize::try_from(*remaining)
                     .unwrap_or(usize::MAX)
                     .min(input.len());
-                if let Some(matched) = ready_matched {
-                    let want = &READY_PREFIX[*matched..];
-                    let n = want.len().min(take);
-                    if input[..n] != want[..n] {
-                        return Err(Rejection::BadHandshake);
-                    }
-                    *matched += n;
-                }
                 *remaining -= take as u64;
                 if *remaining == 0 {
-                    self.end_frame()?;
+                    self.state = State::Flags;
+                }
+                Ok(take)
+            }
+            State::Handshake {
+                body, remaining, ..
+            } => {
+                let take = (*remaining).min(input.len());
+                body.extend_from_slice(&input[..take]);
+                *remaining -= take;
+                // Fail fast on a wrong command name.
+                let n = body.len().min(READY_PREFIX.len());
+                if body[..n] != READY_PREFIX[..n] {
+                    return Err(Rejection::BadHandshake);
+                }
+                if *remaining == 0 {
+                    check_ready(body, self.allow_identity)?;
+                    self.handshake_done = true;
+                    self.state = State::Flags;
                 }
                 Ok(take)
             }
         }
     }
 
-    /// A complete, declared length: check it and enter the body.
-    fn start_body(&mut self, declared: u64) -> Result<(), Rejection> {
+    /// A complete, declared length (after a `header`-byte frame header):
+    /// check it and enter the body.
+    fn start_body(&mut self, declared: u64, header: usize) -> Result<(), Rejection> {
         // ZMTP: the most significant bit of a long length must be 0.
         let limit = if self.first_frame_seen {
             self.max_frame
@@ -258,40 +296,57 @@ impl ZmtpInspector {
         if declared > limit {
             return Err(Rejection::FrameTooLarge { declared, limit });
         }
-        let ready_matched = if self.first_frame_seen {
-            None
-        } else {
+        if !self.first_frame_seen {
+            self.first_frame_seen = true;
             if declared < READY_PREFIX.len() as u64 {
                 return Err(Rejection::BadHandshake);
             }
-            Some(0)
-        };
-        self.first_frame_seen = true;
-        self.state = State::Body {
-            remaining: declared,
-            ready_matched,
-        };
-        if declared == 0 {
-            self.end_frame()?;
+            // declared <= MAX_HANDSHAKE_COMMAND here, so it fits.
+            let remaining = usize::try_from(declared).map_err(|_| Rejection::BadHandshake)?;
+            self.state = State::Handshake {
+                header,
+                body: Vec::with_capacity(remaining),
+                remaining,
+            };
+            return Ok(());
         }
-        Ok(())
-    }
-
-    /// The current frame's body is complete.
-    fn end_frame(&mut self) -> Result<(), Rejection> {
-        if let State::Body {
-            ready_matched: Some(matched),
-            ..
-        } = self.state
-        {
-            if matched != READY_PREFIX.len() {
-                return Err(Rejection::BadHandshake);
+        self.state = if declared == 0 {
+            State::Flags
+        } else {
+            State::Body {
+                remaining: declared,
             }
-            self.handshake_done = true;
-        }
-        self.state = State::Flags;
+        };
         Ok(())
     }
+}
+
+/// Checks a complete READY command body: its name, then properties as ZMTP
+/// 3 lays them out (a 1-byte name length, the name, a 4-byte big-endian
+/// value length, the value) exactly filling the body.
+fn check_ready(body: &[u8], allow_identity: bool) -> Result<(), Rejection> {
+    let mut rest = body
+        .strip_prefix(READY_PREFIX)
+        .ok_or(Rejection::BadHandshake)?;
+    while let Some((&name_len, after)) = rest.split_first() {
+        let name_len = usize::from(name_len);
+        if after.len() < name_len + 4 {
+            return Err(Rejection::BadHandshake);
+        }
+        let (name, after) = after.split_at(name_len);
+        let (len_bytes, after) = after.split_at(4);
+        let value_len =
+            u32::from_be_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]);
+        let value_len = usize::try_from(value_len).map_err(|_| Rejection::BadHandshake)?;
+        if after.len() < value_len {
+            return Err(Rejection::BadHandshake);
+        }
+        if !allow_identity && value_len > 0 && name.eq_ignore_ascii_case(b"Identity") {
+            return Err(Rejection::IdentityNotAllowed);
+        }
+        rest = &after[value_len..];
+    }
+    Ok(())
 }
 
 /// Checks a complete greeting (signature, version major, mechanism).
@@ -371,7 +426,7 @@ mod tests {
             match inspector.feed(piece) {
                 Verdict::Forward(n) => {
                     forwarded.extend(pending.drain(..n));
-                    assert!(pending.len() <= GREETING_LEN, "held back too much");
+                    assert!(pending.len() <= MAX_HELD, "held back too much");
                 }
                 Verdict::Reject(r) => return (forwarded, Some(r)),
             }
@@ -390,15 +445,15 @@ mod tests {
     }
 
     #[test]
-    fn handshake_completes_after_ready_body() {
+    fn handshake_completes_after_ready_body_which_is_held_back_until_checked() {
         let mut inspector = ZmtpInspector::new(MAX);
         assert_eq!(inspector.feed(&greeting()), Verdict::Forward(GREETING_LEN));
         assert!(!inspector.handshake_complete());
         let ready = ready("ROUTER");
         let (head, tail) = ready.split_at(ready.len() - 1);
-        assert_eq!(inspector.feed(head), Verdict::Forward(head.len()));
+        assert_eq!(inspector.feed(head), Verdict::Forward(0));
         assert!(!inspector.handshake_complete());
-        assert_eq!(inspector.feed(tail), Verdict::Forward(1));
+        assert_eq!(inspector.feed(tail), Verdict::Forward(ready.len()));
         assert!(inspector.handshake_complete());
     }
 
@@ -535,5 +590,68 @@ mod tests {
         s.extend(short_frame(FLAG_COMMAND, b"\x04PING\x00\x00"));
         s.extend(short_frame(0, b"x"));
         assert_eq!(run(&s, 1, MAX), (s.clone(), None));
+    }
+
+    /// A READY command frame with `Socket-Type` DEALER and an `Identity`.
+    fn ready_with_identity(identity: &[u8]) -> Vec<u8> {
+        let mut frame = ready("DEALER");
+        let mut extra = vec![8u8];
+        extra.extend_from_slice(b"Identity");
+        extra.extend_from_slice(&(identity.len() as u32).to_be_bytes());
+        extra.extend_from_slice(identity);
+        frame[1] += extra.len() as u8;
+        frame.extend(extra);
+        frame
+    }
+
+    fn run_backend(stream: &[u8], chunk: usize) -> Option<Rejection> {
+        let mut inspector = ZmtpInspector::with_identity(MAX, false);
+        let mut forwarded = 0;
+        for piece in stream.chunks(chunk) {
+            match inspector.feed(piece) {
+                Verdict::Forward(n) => forwarded += n,
+                Verdict::Reject(r) => {
+                    // Nothing of the READY command reached the server.
+                    assert!(forwarded <= GREETING_LEN, "forwarded {forwarded} bytes");
+                    return Some(r);
+                }
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn a_chosen_identity_is_refused_where_not_allowed_and_held_back_until_checked() {
+        let mut s = greeting();
+        s.extend(ready_with_identity(b"route-of-w1"));
+        s.extend(short_frame(0, b"x"));
+        for chunk in [1, 5, 64, 70, s.len()] {
+            assert_eq!(
+                run_backend(&s, chunk),
+                Some(Rejection::IdentityNotAllowed),
+                "chunk {chunk}"
+            );
+            assert_eq!(run(&s, chunk, MAX), (s.clone(), None), "frontend allows it");
+        }
+        // An empty identity (libzmq sends one) is not a choice of route.
+        let mut s = greeting();
+        s.extend(ready_with_identity(b""));
+        s.extend(short_frame(0, b"x"));
+        assert_eq!(run_backend(&s, 3), None);
+        // Without any identity property.
+        let mut s = greeting();
+        s.extend(ready("DEALER"));
+        assert_eq!(run_backend(&s, 1), None);
+    }
+
+    #[test]
+    fn malformed_ready_properties_are_refused() {
+        let mut frame = ready("DEALER");
+        // Claim a longer value than the command holds.
+        let len_at = 2 + READY_PREFIX.len() + 1 + "Socket-Type".len();
+        frame[len_at + 3] = 200;
+        let mut s = greeting();
+        s.extend(frame);
+        assert_eq!(run(&s, 1, MAX).1, Some(Rejection::BadHandshake));
     }
 }
