@@ -244,6 +244,18 @@ where
     }
 }
 
+/// The error style of both binaries for a clap error: `None` for `--help`
+/// and `--version` (print [`clap::Error::render`] on stdout, exit 0), else
+/// one line without the `error: ` prefix, clap's tips kept (exit 1).
+pub fn usage_error_line(e: &clap::Error) -> Option<String> {
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => None,
+        _ => Some(one_line(&e.render().to_string())),
+    }
+}
+
 /// Condense clap's multi-line error to one line: the text before the first
 /// blank line, whitespace collapsed, without the `error: ` prefix, followed
 /// by clap's tips ("a similar subcommand exists: 'ls'").

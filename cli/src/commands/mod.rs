@@ -311,6 +311,16 @@ mod tests {
         assert_eq!(author_from_env(env(&[])), "me");
     }
 
+    /// Issue 12 deliverable 7: NO_COLOR set to anything non-empty means no
+    /// colour (https://no-color.org); non-terminals never get colour.
+    #[test]
+    fn no_color_turns_colour_off() {
+        use std::ffi::OsStr;
+        assert!(color_allowed(None));
+        assert!(color_allowed(Some(OsStr::new(""))));
+        assert!(!color_allowed(Some(OsStr::new("1"))));
+    }
+
     #[test]
     fn offline_errors_exit_2_and_others_exit_1() {
         use crate::sync_client::ClientError;
