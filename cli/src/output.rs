@@ -134,6 +134,9 @@ impl Render for StatusDoc {
                     n => format!("{n} edit(s) here not yet acknowledged by the cloud"),
                 };
                 let theirs = match e.cloud_ahead {
+                    Some(0) if e.last_synced_ms.is_none() => {
+                        "and the cloud does not have this list yet (`shoplist sync` or `shoplist share` puts it there)".to_string()
+                    }
                     Some(0) => "and this device has every edit the cloud has".to_string(),
                     Some(n) => format!(
                         "and the cloud has {n} edit(s) this device lacks (run `shoplist sync`)"

@@ -241,13 +241,13 @@ fn sync_and_join_without_a_cloud_exit_2_quickly_and_keep_the_edits() {
             "took {:?}",
             t.elapsed()
         );
-        assert_one_line_error(&out, 2, "unreachable");
+        assert_one_line_error(&out, 2, "cannot reach the cloud");
     }
     let out = d.run(&[
         "join",
         "shoplist://list/2b5b0e31-56cf-4b0f-8a39-2f3a1a2b3c4d",
     ]);
-    assert_one_line_error(&out, 2, "unreachable");
+    assert_one_line_error(&out, 2, "cannot reach the cloud");
     assert_eq!(d.snapshot(), before);
     let status = d.json(&["status"]);
     assert_eq!(

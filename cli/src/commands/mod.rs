@@ -57,6 +57,15 @@ impl CliError {
     /// The line shown to people: an offline error says that the edits are
     /// safe and how to start a cloud (issue 12 defect 9).
     pub fn user_message(&self) -> String {
+        if let CliError::Sync(SyncError::Client(crate::sync_client::ClientError::Unreachable {
+            endpoints,
+            detail,
+        })) = self
+        {
+            return format!(
+                "cannot reach the cloud at {endpoints} (gave up after retrying for a few seconds; last: {detail}); edits made here are safe on this device and go out with the next sync (is the cloud running? `shoplist-cloud up` starts one; `--cloud` / SHOPLIST_CLOUD choose it)"
+            );
+        }
         if self.exit_code() == 2 {
             format!(
                 "{self}; edits made here are safe on this device and go out with the next sync (is the cloud running? `shoplist-cloud up` starts one; `--cloud` / SHOPLIST_CLOUD choose it)"

@@ -98,13 +98,15 @@ pub fn status(ctx: &mut Ctx, list: Option<&str>) -> Result<(), CliError> {
         Some(l) => vec![ctx.resolve(l)?],
         None => ctx.store.list_ids()?,
     };
+    // Ask from the heads the cloud acknowledged (it knows them all), so the
+    // reply holds exactly what the cloud has beyond them: others' edits.
     let mut asks = Vec::with_capacity(ids.len());
     for id in &ids {
-        asks.push((*id, ctx.store.heads(*id)?));
+        asks.push((*id, ctx.store.acked_heads(*id)?));
     }
     let mut config = ClientConfig::new(ctx.cloud.clone()).with_budget(Duration::from_millis(1200));
     config.request_timeout = Duration::from_millis(600);
-    let ahead: Vec<Option<usize>> = runtime()?.block_on(async move {
+    let replies: Vec<Option<(Vec<engine::ChangeHash>, usize)>> = runtime()?.block_on(async move {
         let (client, _events) = SyncClient::start(config);
         let mut out = Vec::with_capacity(asks.len());
         let mut reachable = true;
@@ -114,7 +116,7 @@ pub fn status(ctx: &mut Ctx, list: Option<&str>) -> Result<(), CliError> {
                 continue;
             }
             match client.sync(id, &have, &[]).await {
-                Ok(reply) => out.push(Some(reply.changes.len())),
+                Ok(reply) => out.push(Some((reply.heads, reply.changes.len()))),
                 Err(e) => {
                     reachable = !e.is_offline();
                     out.push(None);
@@ -124,7 +126,16 @@ pub fn status(ctx: &mut Ctx, list: Option<&str>) -> Result<(), CliError> {
         out
     });
     let mut entries = Vec::with_capacity(ids.len());
-    for (id, ahead) in ids.into_iter().zip(ahead) {
+    for (id, reply) in ids.into_iter().zip(replies) {
+        let ahead = match reply {
+            Some((heads, n)) => {
+                let known = ctx
+                    .store
+                    .read(id, |_, g| heads.iter().all(|h| g.contains(h)))?;
+                Some(if known { 0 } else { n })
+            }
+            None => None,
+        };
         let seen = ctx.store.cloud_seen_at(id)?;
         entries.push(StatusEntry {
             id,
