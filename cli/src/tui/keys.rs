@@ -242,9 +242,37 @@ impl App {
         self.buy_now(id, name, qty, store);
     }
 
+    /// The still-needed item a shopper goes on with after `name` is done:
+    /// the next one below it, else the one above.
+    fn next_needed(&self, name: &str) -> Option<String> {
+        let items = self.items();
+        let pos = items.iter().position(|i| i.name == name)?;
+        let needed = |i: &&&crate::output::ItemDoc| !i.done && i.name != name;
+        items[pos + 1..]
+            .iter()
+            .find(needed)
+            .or_else(|| items[..pos].iter().rev().find(needed))
+            .map(|i| i.name.clone())
+    }
+
     pub(super) fn buy_now(&mut self, id: ListId, name: &str, qty: Option<i64>, store: &mut Store) {
         let ctx = self.ctx();
-        self.message = match store.edit(id, |l| l.buy(name, qty, &ctx)) {
+        let still = self
+            .items()
+            .iter()
+            .find(|i| i.name == name)
+            .map(|i| (i.needed - i.acquired).max(0))
+            .unwrap_or(0);
+        let next = self.next_needed(name);
+        let result = store.edit(id, |l| l.buy(name, qty, &ctx));
+        if let (Ok(b), Some(next)) = (&result, next) {
+            if b.qty > 0 && b.qty >= still {
+                // Done: it sinks to the bought section; the cursor goes on
+                // to the next item still needed instead of following it.
+                self.follow(&next);
+            }
+        }
+        self.message = match result {
             Ok(b) if b.qty == 0 => format!("{name}: nothing still needed"),
             Ok(b) if b.beyond_needed > 0 => format!(
                 "bought {} × {name} ({} more than needed) · u undoes",

@@ -157,6 +157,11 @@ impl App {
         self.item_key = key;
     }
 
+    /// Follow item `name` from the next reload on.
+    pub(super) fn follow(&mut self, name: &str) {
+        self.item_key = Some(engine::list::normalize(name));
+    }
+
     /// Re-read everything from the store (cheap: lists are cached and
     /// caught up with other processes' commits).
     pub fn reload(&mut self, store: &mut Store) -> Result<(), String> {

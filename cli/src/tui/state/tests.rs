@@ -60,9 +60,10 @@ fn create_add_buy_remove_rename_through_keys() {
         "{}",
         app.message
     );
-    // Bought, it sank below bread: the cursor followed it.
-    assert_eq!(app.selected_item().unwrap().name, "oat milk");
-    typed(&mut app, &mut store, "kxy");
+    // Bought, it sank below bread; the cursor went on to the item still
+    // needed.
+    assert_eq!(app.selected_item().unwrap().name, "bread");
+    typed(&mut app, &mut store, "xy");
     assert_eq!(app.items().len(), 1);
     assert!(app.message.contains("removed bread"), "{}", app.message);
     app.on_key(Key::Char('r'), &mut store);
@@ -154,6 +155,29 @@ fn mistakes_can_be_undone() {
     assert_eq!(counts(&app, "napkins"), Some((2, 2)));
     typed(&mut app, &mut store, "u");
     assert_eq!(counts(&app, "napkins"), Some((10, 2)));
+}
+
+/// On a shopping trip, `b` moves the cursor on to the next item still
+/// needed (the bought one sinks out of the way).
+#[test]
+fn buying_moves_on_to_the_next_needed_item() {
+    let (_dir, mut store, mut app) = setup();
+    typed(
+        &mut app,
+        &mut store,
+        "nL
+aa
+ab
+ac
+	",
+    );
+    assert_eq!(app.selected_item().unwrap().name, "a");
+    typed(&mut app, &mut store, "b");
+    assert_eq!(app.selected_item().unwrap().name, "b");
+    typed(&mut app, &mut store, "jb");
+    assert_eq!(app.selected_item().unwrap().name, "b");
+    typed(&mut app, &mut store, "b");
+    assert!(app.items().iter().all(|i| i.done));
 }
 
 /// Defect 8: quick-add keeps numbers in names; Esc never quits; a bad
