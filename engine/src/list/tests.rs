@@ -192,6 +192,8 @@ enum Op {
     Buy(u8, i64),
     Remove(u8),
     Rename(u8),
+    Unbuy(u8, i64),
+    Undo,
 }
 
 fn op_strategy(with_removes: bool) -> BoxedStrategy<Op> {
@@ -203,6 +205,8 @@ fn op_strategy(with_removes: bool) -> BoxedStrategy<Op> {
             2 => buy,
             1 => (0u8..5).prop_map(Op::Remove),
             1 => (0u8..3).prop_map(Op::Rename),
+            1 => (0u8..5, 1i64..3).prop_map(|(i, n)| Op::Unbuy(i, n)),
+            1 => Just(Op::Undo),
         ]
         .boxed()
     } else {
@@ -231,6 +235,14 @@ fn apply_op(l: &mut ShoppingList, op: &Op, who: &str) -> Option<(Change, String,
         }
         Op::Rename(i) => {
             l.rename(&format!("name{i}"), &c).ok()?;
+            ("", 0, 0)
+        }
+        Op::Unbuy(i, n) => {
+            l.unbuy_item(NAMES[*i as usize], Some(*n), &c).ok()?;
+            ("", 0, 0)
+        }
+        Op::Undo => {
+            l.undo_last(&c).ok()?;
             ("", 0, 0)
         }
     };
@@ -306,8 +318,9 @@ fn seeded_runner(name: &str) -> TestRunner {
     )
 }
 
-/// DESIGN §8: random edits on 3–4 replicas, exchanged in random orders with
-/// duplicates and delays, converge to identical heads and identical lists.
+/// DESIGN §8: random edits on 3–4 replicas (adds, buys, removals, renames,
+/// un-buys and undos), exchanged in random orders with duplicates and
+/// delays, converge to identical heads and identical lists.
 #[test]
 fn replicas_converge_under_random_delivery() {
     let mut runner = seeded_runner("replicas_converge_under_random_delivery");
