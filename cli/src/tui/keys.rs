@@ -8,7 +8,7 @@ use engine::store::Store;
 use engine::ListId;
 
 use super::prompt::PromptKind;
-use super::state::{App, Focus};
+use super::state::{App, Focus, Net};
 
 /// A key press, reduced to what the interactive mode uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,7 +142,14 @@ impl App {
             }
             Key::Char('s') if self.need_list() => {
                 if let Some(c) = &self.current {
-                    self.message = format!("share: {}", c.url);
+                    self.message = if c.pending > 0 && self.net != Net::Online {
+                        format!(
+                            "share: {} (works for others once this device is online and has synced the list)",
+                            c.url
+                        )
+                    } else {
+                        format!("share: {}", c.url)
+                    };
                 }
             }
             Key::Char('u') if self.need_list() => self.undo(store),

@@ -233,6 +233,30 @@ fn item_input_takes_an_explicit_quantity_and_category() {
     assert!(parse_item_input("milk x0").is_err());
 }
 
+/// Defect 6 in the TUI: offline, the share URL comes with when it works.
+#[test]
+fn sharing_offline_says_when_the_url_works() {
+    let (_dir, mut store, mut app) = setup();
+    app.net = Net::Offline;
+    typed(
+        &mut app, &mut store, "nL
+s",
+    );
+    assert!(
+        app.message.contains("once this device is online"),
+        "{}",
+        app.message
+    );
+    app.net = Net::Online;
+    typed(&mut app, &mut store, "s");
+    assert!(
+        app.message.starts_with("share: shoplist://list/"),
+        "{}",
+        app.message
+    );
+    assert!(!app.message.contains("once"), "{}", app.message);
+}
+
 /// Deliverable 3 in the TUI: delete asks first; archive toggles.
 #[test]
 fn lists_are_deleted_after_confirmation_and_archived() {
