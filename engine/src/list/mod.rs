@@ -30,11 +30,11 @@
 //! or update *rewrites* `live` with a fresh random value. In Automerge a delete
 //! only removes the values it has seen, so a concurrent update survives a
 //! concurrent removal: **add/update wins**. A product re-added after removal
-//! gets a fresh item key, so its counters start from zero instead of
+//! gets a fresh item key, so its quantities start from zero instead of
 //! resurrecting old counts.
 //!
 //! Reads fold: every conflicting value of every key is read with `get_all`,
-//! counters are summed over all conflicting values, and all live item objects
+//! contributions (and legacy counters) are summed, and all live item objects
 //! with the same normalized name are shown as one item whose quantities are
 //! the sums. So concurrent adds of the same product combine, and no quantity
 //! can silently vanish. See README "Merge semantics" for the table and

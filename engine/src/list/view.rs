@@ -2,9 +2,11 @@
 //!
 //! Reads go through `map_range`, one pass per object (Automerge 0.12 point
 //! lookups cost ~10 µs each); any key the pass reports as conflicting is read
-//! again with `get_all` and folded: counters summed, `live` present if any
-//! value is, objects under one key all visited. So no quantity can silently
-//! vanish, and the common, conflict-free case stays cheap.
+//! again with `get_all` and folded: legacy counters summed, `live` present
+//! if any value is, objects under one key all visited. Quantities are the
+//! sums of the contribution maps (`needs`, `buys`; see
+//! [`super::quantities`]), whose `buyers` give `bought_by`. So no quantity
+//! can silently vanish, and the common, conflict-free case stays cheap.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -23,9 +25,9 @@ pub struct ItemView {
     pub name: String,
     /// Normalized name: the product's identity.
     pub key: String,
-    /// Sum of every `needed` counter value in the group.
+    /// Sum of every `needs` contribution (and legacy counter) in the group.
     pub needed: i64,
-    /// Sum of every `acquired` counter value in the group.
+    /// Sum of every `buys` contribution (and legacy counter) in the group.
     pub acquired: i64,
     /// Derived: `acquired >= needed`.
     pub done: bool,
