@@ -202,6 +202,13 @@ fn draw_items(f: &mut Frame, app: &App, theme: Theme, area: Rect) {
         })
         .collect();
     let empty = app.rows.is_empty();
+    let mut rows = rows;
+    if empty && app.current.as_ref().is_some_and(|c| !c.items.is_empty()) {
+        rows.push(Row::new(vec![
+            Cell::from(""),
+            Cell::from("(everything is bought; H shows it)").style(theme.dim()),
+        ]));
+    }
     let table = Table::new(
         rows,
         [

@@ -272,14 +272,17 @@ impl App {
             .unwrap_or(0);
         let next = self.next_needed(name);
         let result = store.edit(id, |l| l.buy(name, qty, &ctx));
-        if let (Ok(b), Some(next)) = (&result, next) {
-            if b.qty > 0 && b.qty >= still {
-                // Done: it sinks to the bought section; the cursor goes on
-                // to the next item still needed instead of following it.
-                self.follow(&next);
-            }
+        let completes = matches!(&result, Ok(b) if b.qty > 0 && b.qty >= still);
+        if let (true, Some(next)) = (completes, &next) {
+            // Done: it sinks to the bought section; the cursor goes on to
+            // the next item still needed instead of following it.
+            self.follow(next);
         }
         self.message = match result {
+            Ok(b) if completes && next.is_none() => format!(
+                "bought {} × {name}: everything on the list is bought · u undoes",
+                b.qty
+            ),
             Ok(b) if b.qty == 0 => format!("{name}: nothing still needed"),
             Ok(b) if b.beyond_needed > 0 => format!(
                 "bought {} × {name} ({} more than needed) · u undoes",

@@ -130,3 +130,16 @@ fn bought_items_hidden_screen() {
     keys(&mut app, &mut store, "\tH");
     insta::assert_snapshot!(screen(&app));
 }
+
+/// The last item bought with bought items hidden: the pane says so
+/// instead of looking empty.
+#[test]
+fn everything_bought_screen() {
+    let (_dir, mut store, mut app) = family_list();
+    keys(&mut app, &mut store, "\tH");
+    for _ in 0..app.items().len() {
+        keys(&mut app, &mut store, "b");
+    }
+    assert!(app.items().is_empty());
+    insta::assert_snapshot!(screen(&app));
+}

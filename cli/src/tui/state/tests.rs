@@ -178,6 +178,11 @@ ac
     assert_eq!(app.selected_item().unwrap().name, "b");
     typed(&mut app, &mut store, "b");
     assert!(app.items().iter().all(|i| i.done));
+    assert!(
+        app.message.contains("everything on the list is bought"),
+        "{}",
+        app.message
+    );
 }
 
 /// Defect 8: quick-add keeps numbers in names; Esc never quits; a bad
