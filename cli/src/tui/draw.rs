@@ -15,7 +15,7 @@ use ratatui::Frame;
 use super::state::{App, Focus, ItemRow, Net};
 use crate::output::text::truncate;
 
-const HINTS: &str = "a add · b bought · B bought n · U un-buy · + one more · x remove · u undo · H hide bought · n new list · D delete list · A archive · s share · J join · Tab switch · ? help · q quit";
+const HINTS: &str = "? help · q quit · Tab pane · a add · b buy · B buy n · U un-buy · + more · x remove · u undo · H hide bought · n new list · s share";
 
 const HELP: &str = "\
 Lists pane (left) and items pane (right); Tab / ← → switch, ↑ ↓ / j k move.
