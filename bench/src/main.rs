@@ -183,22 +183,6 @@ async fn run_bench(args: Args) -> anyhow::Result<bool> {
     Ok(ok)
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -237,7 +221,7 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         tokio::select! {
             r = run_bench(args) => r,
-            _ = shutdown_signal() => Err(anyhow::anyhow!("interrupted")),
+            _ = shoplist_net::shutdown_signal() => Err(anyhow::anyhow!("interrupted")),
         }
     });
     // Device threads may still be blocked in a store call; do not wait.

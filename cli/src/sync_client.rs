@@ -13,9 +13,11 @@
 //!   endpoint: zeromq 0.7 DEALERs do not reliably reconnect after the peer
 //!   restarts, so a rebuilt socket is the only safe recovery (DESIGN §5).
 //!
-//! The caller side ([`SyncClient::request`]) owns the retry policy: a
-//! per-request timeout, exponential backoff while the cloud is unreachable,
-//! and a total budget after which it gives up with
+//! The socket handling (bounded connect, failover, rebuild) is the shared
+//! [`shoplist_net::SupervisedDealer`]. The caller side
+//! ([`SyncClient::request`]) owns the retry policy: a per-request timeout,
+//! jittered exponential backoff ([`shoplist_net::Backoff`]) while the cloud
+//! is unreachable, and a total budget after which it gives up with
 //! [`ClientError::Unreachable`] (or [`ClientError::Unavailable`] when the
 //! proxy answered but could not reach its quorum).
 
@@ -26,11 +28,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use engine::protocol::{ErrorCode, Header, Limits, Message, Rejected};
 use engine::{ChangeHash, ListId};
+use shoplist_net::{Backoff, BackoffPolicy};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep, timeout, Instant};
 
 /// The default cloud endpoint (where `shoplist-cloud up` listens).
 pub const DEFAULT_ENDPOINT: &str = "tcp://127.0.0.1:5555";
+
+/// Retries of one [`SyncClient::request`], at most (the budget usually ends
+/// it first).
+const MAX_RETRIES: usize = 32;
 
 /// Timeouts and retry policy of a client.
 #[derive(Debug, Clone)]
@@ -43,9 +50,10 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Total time one [`SyncClient::request`] may spend, retries included.
     pub budget: Duration,
-    /// First backoff delay between retries (doubles up to `backoff_max`).
+    /// First backoff delay between retries (jittered into
+    /// `[backoff_initial/2, backoff_initial)`; doubles up to `backoff_max`).
     pub backoff_initial: Duration,
-    /// Largest backoff delay.
+    /// Every backoff delay is below this.
     pub backoff_max: Duration,
     /// Limits applied when decoding replies.
     pub limits: Limits,
@@ -223,7 +231,12 @@ impl SyncClient {
     pub async fn request(&self, build: impl Fn(u64) -> Message) -> Result<Message, ClientError> {
         let cfg = &self.config;
         let deadline = Instant::now() + cfg.budget;
-        let mut backoff = cfg.backoff_initial;
+        let mut backoff = Backoff::new(BackoffPolicy {
+            first: cfg.backoff_initial,
+            ceiling: cfg.backoff_max,
+            max_attempts: MAX_RETRIES,
+            max_total: cfg.budget,
+        });
         loop {
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
             let (tx, rx) = oneshot::channel();
@@ -262,13 +275,14 @@ impl SyncClient {
                     self.unreachable(format!("no reply within {} ms", wait.as_millis()))
                 }
             };
-            let now = Instant::now();
-            if now + backoff >= deadline {
+            let Some(delay) = backoff.next_delay() else {
+                return Err(err);
+            };
+            if Instant::now() + delay >= deadline {
                 return Err(err);
             }
-            tracing::debug!(error = %err, ?backoff, "request failed; retrying");
-            sleep(backoff).await;
-            backoff = (backoff * 2).min(cfg.backoff_max);
+            tracing::debug!(error = %err, ?delay, "request failed; retrying");
+            sleep(delay).await;
         }
     }
 

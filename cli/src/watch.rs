@@ -14,7 +14,8 @@
 //!   list is synced (pushes may have been missed). A new connection
 //!   ([`ClientEvent::Connected`]) does the same;
 //! - while the cloud is unreachable it reports [`WatchEvent::Offline`] and
-//!   retries with backoff; edits keep working locally meanwhile.
+//!   retries with jittered backoff ([`shoplist_net::Backoff`]); edits keep
+//!   working locally meanwhile.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -23,6 +24,7 @@ use std::time::Duration;
 use engine::store::Store;
 use engine::{ChangeHash, ListId};
 use serde::Serialize;
+use shoplist_net::{Backoff, BackoffPolicy};
 use tokio::sync::mpsc;
 use tokio::time::{interval, Instant, MissedTickBehavior};
 
@@ -36,8 +38,22 @@ pub struct WatchOptions {
     pub local_poll: Duration,
     /// How often the subscriptions are checked (a liveness probe too).
     pub recheck: Duration,
-    /// Longest wait between reconnection attempts while offline.
+    /// Longest wait between reconnection attempts while offline (every
+    /// wait is below it).
     pub offline_retry_max: Duration,
+}
+
+impl WatchOptions {
+    /// The backoff between reconnection attempts while offline. A round is
+    /// bounded; the watcher runs until stopped, so it starts another.
+    fn offline_backoff(&self) -> BackoffPolicy {
+        BackoffPolicy {
+            first: Duration::from_millis(250),
+            ceiling: self.offline_retry_max,
+            max_attempts: 64,
+            max_total: Duration::from_secs(600),
+        }
+    }
 }
 
 impl Default for WatchOptions {
@@ -103,7 +119,7 @@ pub struct Watcher {
     online: Option<bool>,
     full_round_due: bool,
     retry_at: Instant,
-    retry_backoff: Duration,
+    retry_backoff: Backoff,
     next_recheck: Instant,
     subscribed: HashSet<ListId>,
     /// Local heads at the last push attempt, so a failing list is not
@@ -121,6 +137,7 @@ impl Watcher {
         opts: WatchOptions,
     ) -> Self {
         let now = Instant::now();
+        let retry_backoff = Backoff::new(opts.offline_backoff());
         Watcher {
             store,
             client,
@@ -130,7 +147,7 @@ impl Watcher {
             online: None,
             full_round_due: true,
             retry_at: now,
-            retry_backoff: Duration::from_millis(250),
+            retry_backoff,
             next_recheck: now,
             subscribed: HashSet::new(),
             attempted: HashMap::new(),
@@ -175,7 +192,7 @@ impl Watcher {
         }
         self.online = Some(online);
         if online {
-            self.retry_backoff = Duration::from_millis(250);
+            self.retry_backoff.reset();
             sink(WatchEvent::Online);
         } else {
             self.subscribed.clear();
@@ -188,8 +205,14 @@ impl Watcher {
     fn went_offline(&mut self, e: &SyncError, sink: &mut impl FnMut(WatchEvent)) {
         self.set_online(false, &e.to_string(), sink);
         self.full_round_due = true;
-        self.retry_at = Instant::now() + self.retry_backoff;
-        self.retry_backoff = (self.retry_backoff * 2).min(self.opts.offline_retry_max);
+        let delay = self.retry_backoff.next_delay().unwrap_or_else(|| {
+            // A long outage used up a round: start another.
+            self.retry_backoff.reset();
+            self.retry_backoff
+                .next_delay()
+                .unwrap_or(self.opts.offline_retry_max)
+        });
+        self.retry_at = Instant::now() + delay;
     }
 
     async fn on_tick(&mut self, sink: &mut impl FnMut(WatchEvent)) {

@@ -4,16 +4,16 @@
 //! One DEALER, requests numbered from 1, replies matched by `id` (anything
 //! else that arrives meanwhile, e.g. a `notify` or a late reply, is skipped),
 //! a deadline per request. zeromq 0.7 DEALERs do not reconnect after the
-//! proxy restarts, so after a timeout or a send failure the socket is dropped
-//! and the next request connects afresh.
+//! proxy restarts, so after a timeout or a send or receive failure the socket
+//! is dropped and the next request connects afresh (the shared
+//! [`SupervisedDealer`]).
 
 use std::time::Duration;
 
 use engine::protocol::Message;
+use shoplist_net::SupervisedDealer;
 use tokio::time::Instant;
-use zeromq::{DealerSocket, SocketRecv, SocketSend};
 
-use crate::transport::dealer::connect;
 use crate::transport::{decode_frames, to_zmq};
 
 /// Why a request got no reply.
@@ -35,8 +35,8 @@ pub enum ClientError {
 /// A client of one proxy endpoint.
 pub struct Client {
     endpoint: String,
+    socket: SupervisedDealer,
     timeout: Duration,
-    socket: Option<DealerSocket>,
     next_id: u64,
 }
 
@@ -44,7 +44,7 @@ impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
             .field("endpoint", &self.endpoint)
-            .field("connected", &self.socket.is_some())
+            .field("connected", &self.socket.is_connected())
             .finish()
     }
 }
@@ -52,10 +52,11 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// A client; it connects on the first request.
     pub fn new(endpoint: impl Into<String>, timeout: Duration) -> Self {
+        let endpoint = endpoint.into();
         Client {
-            endpoint: endpoint.into(),
+            socket: SupervisedDealer::new(vec![endpoint.clone()], timeout),
+            endpoint,
             timeout,
-            socket: None,
             next_id: 1,
         }
     }
@@ -72,24 +73,19 @@ impl Client {
             endpoint: endpoint.to_string(),
             detail,
         };
-        if self.socket.is_none() {
-            let s = connect(&self.endpoint, self.timeout)
-                .await
-                .map_err(|e| unreachable(&self.endpoint, e.to_string()))?;
-            self.socket = Some(s);
-        }
-        let Some(socket) = self.socket.as_mut() else {
-            return Err(unreachable(&self.endpoint, "no socket".into()));
-        };
+        self.socket
+            .connect()
+            .await
+            .map_err(|e| unreachable(&self.endpoint, e.to_string()))?;
         let Some(zm) = to_zmq(&make(id)) else {
             return Err(unreachable(&self.endpoint, "empty message".into()));
         };
-        if let Err(e) = socket.send(zm).await {
-            self.socket = None;
-            return Err(unreachable(&self.endpoint, e.to_string()));
-        }
+        self.socket
+            .send(zm)
+            .await
+            .map_err(|e| unreachable(&self.endpoint, e.to_string()))?;
         loop {
-            let got = tokio::time::timeout_at(deadline, socket.recv()).await;
+            let got = tokio::time::timeout_at(deadline, self.socket.recv()).await;
             match got {
                 Ok(Ok(zm)) => {
                     let frames = zm.into_vec();
@@ -101,12 +97,9 @@ impl Client {
                         return Ok(msg);
                     }
                 }
-                Ok(Err(e)) => {
-                    self.socket = None;
-                    return Err(unreachable(&self.endpoint, e.to_string()));
-                }
+                Ok(Err(e)) => return Err(unreachable(&self.endpoint, e.to_string())),
                 Err(_) => {
-                    self.socket = None;
+                    self.socket.rebuild();
                     return Err(ClientError::Timeout(self.endpoint.clone()));
                 }
             }

@@ -3,13 +3,14 @@
 //!
 //! JSON shapes: `status` → `{"workers":[{"id","alive","share",
 //! "authenticated","heartbeat_age_ms","lists_repaired","quarantined",
-//! "overloaded"}]}`,
+//! "overloaded"}],"proxy":{"connections","evicted_idle","evicted_per_source",
+//! "window_pauses","overloaded","workers_refused"}}`,
 //! `where` → `{"list","replicas":[worker ids]}`. Exit code 2 when the proxy
 //! cannot be reached (or does not answer in time), 1 for other errors.
 
 use std::time::Duration;
 
-use engine::protocol::{Header, Message, WorkerStatus};
+use engine::protocol::{Header, Message, ProxyStats, WorkerStatus};
 use engine::ListId;
 use serde_json::json;
 
@@ -59,14 +60,18 @@ pub async fn status(proxy: &str, json_out: bool, timeout: Duration) -> Result<St
         Message::new(Header::ClusterStatus { id })
     })
     .await?;
-    let Header::ClusterStatusOk { workers, .. } = &reply.header else {
+    let Header::ClusterStatusOk { workers, proxy, .. } = &reply.header else {
         return Err(unexpected(&reply));
     };
-    Ok(render_status(workers, json_out))
+    Ok(render_status(workers, proxy.as_ref(), json_out))
 }
 
 /// The `status` output for `workers`: one JSON document, or a table.
-pub fn render_status(workers: &[WorkerStatus], json_out: bool) -> String {
+pub fn render_status(
+    workers: &[WorkerStatus],
+    proxy: Option<&ProxyStats>,
+    json_out: bool,
+) -> String {
     if json_out {
         let workers: Vec<_> = workers
             .iter()
@@ -83,7 +88,11 @@ pub fn render_status(workers: &[WorkerStatus], json_out: bool) -> String {
                 })
             })
             .collect();
-        return json!({ "workers": workers }).to_string();
+        let mut doc = json!({ "workers": workers });
+        if let Some(p) = proxy {
+            doc["proxy"] = json!(p);
+        }
+        return doc.to_string();
     }
     let live = workers.iter().filter(|w| w.alive).count();
     let mut out = format!("{live} of {} workers live\n", workers.len());
@@ -105,6 +114,18 @@ pub fn render_status(workers: &[WorkerStatus], json_out: bool) -> String {
             w.stats.lists_repaired,
             w.stats.quarantined,
             w.stats.overloaded,
+        ));
+    }
+    if let Some(p) = proxy {
+        out.push_str(&format!(
+            "proxy: {} client connections; evicted {} (cap) + {} (per address); \
+             {} window pauses; {} overloaded replies; {} worker proofs refused\n",
+            p.connections,
+            p.evicted_idle,
+            p.evicted_per_source,
+            p.window_pauses,
+            p.overloaded,
+            p.workers_refused
         ));
     }
     out.trim_end().to_string()
@@ -196,7 +217,7 @@ mod tests {
 
     #[test]
     fn status_shows_authentication_heartbeat_age_and_counters() {
-        let text = render_status(&workers(), false);
+        let text = render_status(&workers(), None, false);
         assert_eq!(
             text,
             "1 of 2 workers live\n\
@@ -205,13 +226,26 @@ mod tests {
              worker-2                 dead    0.00% no     9.0s ago        0           0          0"
         );
         let doc: serde_json::Value =
-            serde_json::from_str(&render_status(&workers(), true)).unwrap();
+            serde_json::from_str(&render_status(&workers(), None, true)).unwrap();
         let w1 = &doc["workers"][0];
         assert_eq!(w1["authenticated"], true);
         assert_eq!(w1["heartbeat_age_ms"], 120);
         assert_eq!(w1["lists_repaired"], 1);
         assert_eq!(w1["quarantined"], 2);
         assert_eq!(w1["overloaded"], 3);
+        let stats = ProxyStats {
+            connections: 7,
+            window_pauses: 2,
+            ..ProxyStats::default()
+        };
+        let text = render_status(&workers(), Some(&stats), false);
+        assert!(text.ends_with(
+            "proxy: 7 client connections; evicted 0 (cap) + 0 (per address); \
+             2 window pauses; 0 overloaded replies; 0 worker proofs refused"
+        ));
+        let doc: serde_json::Value =
+            serde_json::from_str(&render_status(&workers(), Some(&stats), true)).unwrap();
+        assert_eq!(doc["proxy"]["window_pauses"], 2);
     }
 }
 

@@ -18,13 +18,21 @@ use tokio::process::{Child, Command};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use shoplist_net::{shutdown_signal, Backoff, BackoffPolicy};
+
 use crate::secret::ClusterSecret;
-use crate::transport::dealer::Backoff;
 
 /// Time a child gets to exit after SIGTERM before SIGKILL.
 const GRACE: Duration = Duration::from_secs(5);
 /// Uptime after which a child's restart backoff starts over.
 const HEALTHY: Duration = Duration::from_secs(60);
+/// Delays between restarts of a child that keeps dying.
+const RESTART_BACKOFF: BackoffPolicy = BackoffPolicy {
+    first: Duration::from_millis(200),
+    ceiling: Duration::from_secs(10),
+    max_attempts: 30,
+    max_total: Duration::from_secs(300),
+};
 
 /// The `up` subcommand's settings.
 #[derive(Debug, Clone)]
@@ -130,35 +138,13 @@ pub async fn run(cfg: UpConfig) -> anyhow::Result<()> {
         cfg.workers,
         cfg.data_dir.display()
     );
-    wait_for_stop_signal().await;
+    shutdown_signal().await;
     info!("stopping the cluster");
     let _ = stop_tx.send(true);
     for t in tasks {
         let _ = t.await;
     }
     Ok(())
-}
-
-async fn wait_for_stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 fn spawn_child(exe: &PathBuf, args: &[String]) -> std::io::Result<Child> {
@@ -178,7 +164,7 @@ fn spawn_child(exe: &PathBuf, args: &[String]) -> std::io::Result<Child> {
 
 /// Keep one child running until `stop` turns true; then stop it by pid.
 async fn supervise(exe: PathBuf, name: String, args: Vec<String>, mut stop: watch::Receiver<bool>) {
-    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+    let mut backoff = Backoff::new(RESTART_BACKOFF);
     loop {
         if *stop.borrow() {
             return;
@@ -188,7 +174,7 @@ async fn supervise(exe: PathBuf, name: String, args: Vec<String>, mut stop: watc
             Ok(c) => c,
             Err(e) => {
                 warn!(%name, "cannot start: {e}");
-                if sleep_or_stop(backoff.next_delay(), &mut stop).await {
+                if sleep_or_stop(restart_delay(&name, &mut backoff), &mut stop).await {
                     return;
                 }
                 continue;
@@ -202,7 +188,7 @@ async fn supervise(exe: PathBuf, name: String, args: Vec<String>, mut stop: watc
                 if started.elapsed() > HEALTHY {
                     backoff.reset();
                 }
-                if sleep_or_stop(backoff.next_delay(), &mut stop).await {
+                if sleep_or_stop(restart_delay(&name, &mut backoff), &mut stop).await {
                     return;
                 }
             }
@@ -212,6 +198,18 @@ async fn supervise(exe: PathBuf, name: String, args: Vec<String>, mut stop: watc
             }
         }
     }
+}
+
+/// The wait before the next restart. A child that used up a round of
+/// restarts keeps being restarted (the cluster runs until stopped), with a
+/// warning and a new round.
+fn restart_delay(name: &str, backoff: &mut Backoff) -> Duration {
+    if let Some(d) = backoff.next_delay() {
+        return d;
+    }
+    warn!(%name, restarts = backoff.attempts(), "keeps dying; still restarting");
+    backoff.reset();
+    backoff.next_delay().unwrap_or(RESTART_BACKOFF.ceiling)
 }
 
 /// Sleep, or return true early if asked to stop.

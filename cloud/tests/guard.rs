@@ -196,29 +196,170 @@ async fn idle_client_is_closed_after_idle_timeout() {
     wait_stats(&guard, "one timeout", |s| s.timed_out == 1).await;
 }
 
+/// A raw TCP connection from `source` (an address of 127.0.0.0/8) that
+/// completes the ZMTP handshake as a DEALER and then stays silent.
+async fn idle_from(guard: &GuardHandle, source: [u8; 4]) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(SocketAddr::from((source, 0)))
+        .expect("bind a loopback source address");
+    let mut stream = socket.connect(guard.public_addr).await.expect("connect");
+    let mut bytes = greeting();
+    bytes.extend(ready_dealer());
+    stream.write_all(&bytes).await.expect("handshake");
+    stream
+}
+
+/// Whether the guard has closed `stream` (EOF or reset) within `within`.
+async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    let mut sink = vec![0u8; 4096];
+    let deadline = Instant::now() + within;
+    loop {
+        match timeout(
+            deadline.saturating_duration_since(Instant::now()),
+            stream.read(&mut sink),
+        )
+        .await
+        {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue, // the server's greeting and READY
+            Err(_) => return false,
+        }
+    }
+}
+
 #[tokio::test]
-async fn connection_beyond_cap_is_closed_at_once() {
+async fn at_the_cap_the_least_recently_active_connection_is_evicted_not_the_newcomer() {
+    // Before: the connection beyond the cap was refused, so a crowd of idle
+    // connections locked everyone else out.
     let cfg = GuardConfig {
         max_connections: 2,
         handshake_timeout: Duration::from_secs(30),
         ..GuardConfig::default()
     };
     let guard = echo_router(cfg).await;
-    let first = TcpStream::connect(guard.public_addr).await.unwrap();
-    let _second = TcpStream::connect(guard.public_addr).await.unwrap();
-    wait_stats(&guard, "two admitted", |s| s.accepted == 2).await;
+    let mut idle = idle_from(&guard, [127, 0, 0, 2]).await;
+    wait_stats(&guard, "first admitted", |s| s.accepted == 1).await;
+    let mut active = dealer(&guard).await;
+    round_trip(&mut active, vec![Bytes::from_static(b"hi")]).await;
 
-    let mut third = TcpStream::connect(guard.public_addr).await.unwrap();
-    // Far sooner than the 30 s handshake timeout: refused by the cap.
-    expect_closed(&mut third, Duration::from_secs(2)).await;
-    assert_eq!(guard.stats().rejected_cap, 1);
+    // A third arrives: the idle one goes, the active one stays.
+    let mut newcomer = dealer(&guard).await;
+    assert!(
+        closed_within(&mut idle, SOON).await,
+        "the idle connection was evicted"
+    );
+    round_trip(&mut newcomer, vec![Bytes::from_static(b"new")]).await;
+    round_trip(&mut active, vec![Bytes::from_static(b"still here")]).await;
+    let stats = guard.stats();
+    assert_eq!(stats.evicted_idle, 1, "{stats:?}");
+    assert_eq!(stats.active, 2, "{stats:?}");
+}
 
-    // A slot frees when a connection ends.
-    drop(first);
-    wait_stats(&guard, "slot freed", |s| s.active == 1).await;
-    let _fourth = TcpStream::connect(guard.public_addr).await.unwrap();
-    wait_stats(&guard, "fourth admitted", |s| s.accepted == 3).await;
-    assert_eq!(guard.stats().rejected_cap, 1);
+#[tokio::test]
+async fn two_thousand_idle_connections_from_one_address_never_keep_another_address_out() {
+    let guard = echo_router(GuardConfig::default()).await;
+    let mut crowd = Vec::new();
+    for _ in 0..2000 {
+        crowd.push(idle_from(&guard, [127, 0, 0, 3]).await);
+    }
+    wait_stats(&guard, "all 2,000 accepted", |s| s.accepted == 2000).await;
+    let stats = guard.stats();
+    assert_eq!(stats.active, 256, "per-source cap: {stats:?}");
+    assert_eq!(stats.evicted_per_source, 2000 - 256, "{stats:?}");
+    // A client at 127.0.0.1 gets in and is served, every time.
+    for i in 0..15u8 {
+        let mut client = dealer(&guard).await;
+        round_trip(&mut client, vec![Bytes::from(vec![i; 8])]).await;
+    }
+    assert_eq!(guard.stats().evicted_per_source, 2000 - 256);
+}
+
+#[tokio::test]
+async fn replies_and_pushes_keep_a_connection_alive() {
+    // The idle timeout counts traffic either way (PROTOCOL §9): a client
+    // that only receives (e.g. `notify` pushes) is not cut.
+    let cfg = GuardConfig {
+        idle_timeout: Duration::from_millis(400),
+        ..GuardConfig::default()
+    };
+    let mut router = RouterSocket::new();
+    let guard = bind_guarded(&mut router, "127.0.0.1:0".parse().unwrap(), cfg)
+        .await
+        .expect("bind");
+    let mut client = dealer(&guard).await;
+    // One message so the router learns the client's routing id.
+    client
+        .send(ZmqMessage::from("subscribe"))
+        .await
+        .expect("send");
+    let first = timeout(SOON, router.recv())
+        .await
+        .expect("in time")
+        .expect("recv");
+    let route = first.into_vec()[0].clone();
+    // Push every 100 ms for 1.2 s (three idle timeouts) while the client
+    // sends nothing; every push must arrive.
+    for i in 0..12u8 {
+        let mut push = ZmqMessage::from(route.clone());
+        push.push_back(Bytes::from(vec![i]));
+        router.send(push).await.expect("push");
+        let got = timeout(SOON, client.recv())
+            .await
+            .expect("push in time")
+            .expect("recv");
+        assert_eq!(got.into_vec(), vec![Bytes::from(vec![i])]);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(guard.stats().timed_out, 0);
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_its_replies_is_paused_and_stalls_only_itself() {
+    let mut router = RouterSocket::new();
+    let guard = bind_guarded(
+        &mut router,
+        "127.0.0.1:0".parse().unwrap(),
+        GuardConfig::default(),
+    )
+    .await
+    .expect("bind");
+    let received = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = received.clone();
+    tokio::spawn(async move {
+        while let Ok(message) = router.recv().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if router.send(message).await.is_err() {
+                break;
+            }
+        }
+    });
+    // 20,000 messages of 4 KiB, replies never read.
+    let mut flood = TcpStream::connect(guard.public_addr).await.unwrap();
+    let mut bytes = greeting();
+    bytes.extend(ready_dealer());
+    flood.write_all(&bytes).await.unwrap();
+    let mut frame = vec![0x02];
+    frame.extend(4096u64.to_be_bytes());
+    frame.extend(vec![0x42u8; 4096]);
+    let write_all = async {
+        for _ in 0..20_000 {
+            flood.write_all(&frame).await?;
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    // The guard stops reading it, so the writes cannot all complete.
+    let finished = timeout(Duration::from_secs(3), write_all).await;
+    assert!(
+        finished.is_err(),
+        "all 20,000 were accepted: nothing held them back"
+    );
+    let through = received.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(through < 20_000, "{through} reached the server");
+    assert!(guard.stats().window_pauses >= 1, "{:?}", guard.stats());
+    // Everyone else is served meanwhile.
+    let mut other = dealer(&guard).await;
+    round_trip(&mut other, vec![Bytes::from_static(b"ok")]).await;
 }
 
 #[tokio::test]

@@ -281,6 +281,16 @@ impl Cluster {
         }
     }
 
+    /// The proxy's pid, while it runs.
+    pub fn proxy_pid(&self) -> Option<u32> {
+        self.proxy.pid()
+    }
+
+    /// Worker `i`'s pid, while it runs.
+    pub fn worker_pid(&self, i: usize) -> Option<u32> {
+        self.workers.get(i).and_then(Service::pid)
+    }
+
     /// SIGKILLs worker `i` (and reaps it).
     pub fn kill_worker(&mut self, i: usize) {
         self.workers[i].kill();

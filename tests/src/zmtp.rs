@@ -36,3 +36,41 @@ pub fn huge_length_attack() -> Vec<u8> {
     bytes.extend(long_frame_header(1 << 44));
     bytes
 }
+
+/// One ZMTP data frame carrying `body`; `more` if another frame of the same
+/// message follows.
+pub fn data_frame(body: &[u8], more: bool) -> Vec<u8> {
+    let more = u8::from(more);
+    let mut frame = if body.len() <= 255 {
+        vec![more, body.len() as u8]
+    } else {
+        let mut h = vec![0x02 | more];
+        h.extend_from_slice(&(body.len() as u64).to_be_bytes());
+        h
+    };
+    frame.extend_from_slice(body);
+    frame
+}
+
+/// One multipart message (a DEALER's: no envelope) as ZMTP frames.
+pub fn message(frames: &[&[u8]]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for (i, f) in frames.iter().enumerate() {
+        bytes.extend(data_frame(f, i + 1 < frames.len()));
+    }
+    bytes
+}
+
+/// A process's resident memory now and at its peak, in KiB, from
+/// `/proc/PID/status` (`VmRSS`, `VmHWM`); `None` if unreadable.
+pub fn rss_kib(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}

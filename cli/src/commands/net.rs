@@ -195,29 +195,6 @@ fn print_event(json: bool, ev: &WatchEvent) {
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 /// The client settings of a long-running watcher: shorter budgets, since
 /// the watcher retries on its own.
 pub fn watch_client_config(cloud: Vec<String>) -> ClientConfig {
@@ -234,7 +211,7 @@ fn watch_forever(ctx: &mut Ctx, only: Option<Vec<ListId>>) -> Result<(), CliErro
         let (client, events) = SyncClient::start(config);
         let watcher = Watcher::new(store, client, events, only, WatchOptions::default());
         watcher
-            .run(|ev| print_event(json, &ev), shutdown_signal())
+            .run(|ev| print_event(json, &ev), shoplist_net::shutdown_signal())
             .await;
     });
     Ok(())

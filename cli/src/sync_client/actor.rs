@@ -1,17 +1,16 @@
 //! The connection actor behind [`SyncClient`](super::SyncClient): owns the
-//! DEALER socket, matches replies to pending requests by id, forwards
-//! `notify` pushes, and rebuilds the socket (moving to the next endpoint)
-//! whenever a request timed out or the socket failed.
+//! DEALER (a [`SupervisedDealer`] over the configured endpoints), matches
+//! replies to pending requests by id, forwards `notify` pushes, and rebuilds
+//! the socket (moving to the next endpoint) whenever a request timed out or
+//! the socket failed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use std::time::Duration;
-
 use engine::protocol::{decode, encode, Header, Limits, Message};
+use shoplist_net::SupervisedDealer;
 use tokio::sync::mpsc;
-use tokio::time::timeout;
-use zeromq::{DealerSocket, Socket, SocketOptions, SocketRecv, SocketSend, ZmqMessage, ZmqResult};
+use zeromq::ZmqMessage;
 
 use super::{ClientConfig, ClientEvent, Cmd, Reply};
 
@@ -32,39 +31,12 @@ fn from_zmq(m: ZmqMessage, limits: &Limits) -> Option<Message> {
     }
 }
 
-/// A fresh DEALER connected to `endpoint`, or why not.
-async fn connect(endpoint: &str, connect_timeout: Duration) -> Result<DealerSocket, String> {
-    let mut opts = SocketOptions::default();
-    opts.connect_timeout(connect_timeout);
-    let mut socket = DealerSocket::with_options(opts);
-    match timeout(
-        connect_timeout + Duration::from_millis(50),
-        socket.connect(endpoint),
-    )
-    .await
-    {
-        Ok(Ok(())) => Ok(socket),
-        Ok(Err(e)) => Err(format!("{endpoint}: {e}")),
-        Err(_) => Err(format!("{endpoint}: connect timed out")),
-    }
-}
-
 /// The task state. See the module docs.
 pub(super) struct Actor {
     config: Arc<ClientConfig>,
-    /// Index into `config.endpoints` of the endpoint in use (or next to try).
-    endpoint: usize,
-    socket: Option<DealerSocket>,
+    dealer: SupervisedDealer,
     pending: HashMap<u64, Reply>,
     events: mpsc::UnboundedSender<ClientEvent>,
-}
-
-/// Receive from the socket, or wait forever when there is none.
-async fn recv_opt(socket: &mut Option<DealerSocket>) -> ZmqResult<ZmqMessage> {
-    match socket {
-        Some(s) => s.recv().await,
-        None => std::future::pending().await,
-    }
 }
 
 impl Actor {
@@ -72,20 +44,13 @@ impl Actor {
         config: Arc<ClientConfig>,
         events: mpsc::UnboundedSender<ClientEvent>,
     ) -> Self {
+        let dealer = SupervisedDealer::new(config.endpoints.clone(), config.connect_timeout);
         Actor {
             config,
-            endpoint: 0,
-            socket: None,
+            dealer,
             pending: HashMap::new(),
             events,
         }
-    }
-
-    fn endpoint_name(&self) -> String {
-        let eps = &self.config.endpoints;
-        eps.get(self.endpoint % eps.len().max(1))
-            .cloned()
-            .unwrap_or_default()
     }
 
     /// Run until every [`SyncClient`](super::SyncClient) handle is dropped.
@@ -97,44 +62,41 @@ impl Actor {
                     Some(Cmd::Request { msg, reply }) => self.send(msg, reply).await,
                     Some(Cmd::TimedOut { id }) => {
                         if self.pending.contains_key(&id) {
-                            self.drop_socket(format!("request {id} timed out"));
+                            let dropped = self.dealer.rebuild();
+                            self.lost(dropped, format!("request {id} timed out"));
                         }
                     }
                 },
-                got = recv_opt(&mut self.socket) => match got {
+                got = self.dealer.recv() => match got {
                     Ok(m) => self.on_message(m),
-                    Err(e) => self.drop_socket(format!("receive failed: {e}")),
+                    Err(e) => self.lost(e.endpoint().map(str::to_string), e.to_string()),
                 },
             }
         }
     }
 
-    /// Forget the socket and every request in flight on it (their callers see
-    /// a dropped reply and retry), and fail over to the next endpoint.
-    fn drop_socket(&mut self, reason: String) {
-        if self.socket.take().is_some() {
-            let _ = self.events.send(ClientEvent::Disconnected {
-                endpoint: self.endpoint_name(),
-                reason,
-            });
+    /// The socket to `dropped` is gone (the dealer has already moved to the
+    /// next endpoint): report it and forget every request in flight on it
+    /// (their callers see a dropped reply and retry).
+    fn lost(&mut self, dropped: Option<String>, reason: String) {
+        if let Some(endpoint) = dropped {
+            let _ = self
+                .events
+                .send(ClientEvent::Disconnected { endpoint, reason });
         }
         self.pending.clear();
-        self.endpoint = self.endpoint.wrapping_add(1);
     }
 
     async fn send(&mut self, msg: Message, reply: Reply) {
-        if self.socket.is_none() {
-            let endpoint = self.endpoint_name();
-            match connect(&endpoint, self.config.connect_timeout).await {
-                Ok(s) => {
-                    self.socket = Some(s);
-                    let _ = self.events.send(ClientEvent::Connected { endpoint });
-                }
-                Err(detail) => {
-                    self.endpoint = self.endpoint.wrapping_add(1);
-                    let _ = reply.send(Err(detail));
-                    return;
-                }
+        match self.dealer.connect().await {
+            Ok(true) => {
+                let endpoint = self.dealer.endpoint().to_string();
+                let _ = self.events.send(ClientEvent::Connected { endpoint });
+            }
+            Ok(false) => {}
+            Err(e) => {
+                let _ = reply.send(Err(e.to_string()));
+                return;
             }
         }
         let Some(frames) = to_zmq(&msg) else {
@@ -142,17 +104,14 @@ impl Actor {
             return;
         };
         let id = msg.id();
-        let sent = match self.socket.as_mut() {
-            Some(s) => s.send(frames).await.map_err(|e| e.to_string()),
-            None => Err("not connected".into()),
-        };
-        match sent {
+        match self.dealer.send(frames).await {
             Ok(()) => {
                 self.pending.insert(id, reply);
             }
             Err(e) => {
-                self.drop_socket(format!("send failed: {e}"));
-                let _ = reply.send(Err(e));
+                let detail = e.to_string();
+                self.lost(e.endpoint().map(str::to_string), detail.clone());
+                let _ = reply.send(Err(detail));
             }
         }
     }

@@ -13,6 +13,7 @@
 //! the state machine. A failed send to a client drops its subscriptions.
 
 mod echo;
+mod rebuild;
 mod state;
 mod sync_flow;
 #[cfg(test)]
@@ -23,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bytes::Bytes;
+use engine::protocol::ProxyStats;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 use zeromq::{RouterSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
@@ -105,7 +107,7 @@ pub async fn run(
             );
         }
     }
-    let (front, _front_guard) = bind(frontend, guarded, GuardConfig::frontend()).await?;
+    let (front, front_guard) = bind(frontend, guarded, GuardConfig::frontend()).await?;
     let (back, _back_guard) = bind(backend, guarded, GuardConfig::backend()).await?;
     info!(
         frontend,
@@ -149,7 +151,19 @@ pub async fn run(
                     Event::ClientGone(route) => core.on_client_gone(&route),
                 }
             }
-            _ = tick.tick() => core.on_tick(Instant::now(), &mut out),
+            _ = tick.tick() => {
+                if let Some(guard) = &front_guard {
+                    let g = guard.stats();
+                    core.set_guard_stats(ProxyStats {
+                        connections: g.active,
+                        evicted_idle: g.evicted_idle,
+                        evicted_per_source: g.evicted_per_source,
+                        window_pauses: g.window_pauses,
+                        ..ProxyStats::default()
+                    });
+                }
+                core.on_tick(Instant::now(), &mut out)
+            }
         }
         for effect in out.drain(..) {
             let (queue, env, msg) = match effect {

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use engine::protocol::{ErrorCode, Header, Message, WorkerStatus};
+use engine::protocol::{ErrorCode, Header, Message, ProxyStats, WorkerStatus};
 use engine::{ChangeHash, ListId, WorkerId};
 use tracing::{debug, info, warn};
 
@@ -47,6 +47,12 @@ pub struct ProxyConfig {
     pub subscriptions: SubscriptionLimits,
     /// Client syncs in progress before new ones get `overloaded`.
     pub max_pending: usize,
+    /// Client syncs in progress from one connection before its new ones get
+    /// `overloaded`.
+    pub max_pending_per_client: usize,
+    /// Change bytes held by client syncs in progress before new writes get
+    /// `overloaded`.
+    pub max_pending_bytes: usize,
     /// Background repair transfers in flight at once.
     pub max_repairs: usize,
     /// The cluster secret workers must prove (PROTOCOL §7.1); `None` admits
@@ -65,6 +71,8 @@ impl Default for ProxyConfig {
             worker_timeout: Duration::from_millis(2000),
             subscriptions: SubscriptionLimits::default(),
             max_pending: 10_000,
+            max_pending_per_client: 64,
+            max_pending_bytes: 64 * 1024 * 1024,
             max_repairs: 256,
             secret: None,
         }
@@ -152,6 +160,16 @@ pub struct ProxyCore {
     pub(super) syncs: HashMap<u64, ClientSync>,
     pub(super) inflight: HashMap<u64, Inflight>,
     pub(super) repairs: usize,
+    /// Damaged replicas being rebuilt: (list, worker).
+    pub(super) rebuilding: std::collections::HashSet<(ListId, WorkerId)>,
+    /// Client syncs in progress per client connection.
+    pub(super) pending_by_client: HashMap<Bytes, usize>,
+    /// Change bytes held by client syncs in progress.
+    pub(super) pending_bytes: usize,
+    /// Requests answered `overloaded` since the start.
+    pub(super) overloaded: u64,
+    /// The frontend guard's counters, as the adapter last set them.
+    guard_stats: ProxyStats,
     next_id: u64,
     next_expiry: Option<Instant>,
 }
@@ -167,6 +185,11 @@ impl ProxyCore {
             syncs: HashMap::new(),
             inflight: HashMap::new(),
             repairs: 0,
+            rebuilding: std::collections::HashSet::new(),
+            pending_by_client: HashMap::new(),
+            pending_bytes: 0,
+            overloaded: 0,
+            guard_stats: ProxyStats::default(),
             next_id: 1,
             next_expiry: None,
             cfg,
@@ -234,6 +257,7 @@ impl ProxyCore {
             Header::ClusterStatus { id } => Message::new(Header::ClusterStatusOk {
                 id,
                 workers: self.status(now),
+                proxy: Some(self.proxy_stats()),
             }),
             Header::Echo { id, list } => {
                 self.start_echo(env, id, list, msg.changes, now, out);
@@ -251,6 +275,21 @@ impl ProxyCore {
             ),
         };
         out.push(Effect::ToClient(env, reply));
+    }
+
+    /// The proxy's own counters: the core's, plus the frontend guard's as
+    /// last reported by the adapter ([`ProxyCore::set_guard_stats`]).
+    pub fn proxy_stats(&self) -> ProxyStats {
+        ProxyStats {
+            overloaded: self.overloaded,
+            workers_refused: self.admission.refused(),
+            ..self.guard_stats
+        }
+    }
+
+    /// The frontend guard's counters (connections, evictions, pauses).
+    pub fn set_guard_stats(&mut self, stats: ProxyStats) {
+        self.guard_stats = stats;
     }
 
     /// Every known worker with liveness, ring share, authentication, the
@@ -348,6 +387,7 @@ impl ProxyCore {
             Header::Synced { .. } | Header::Error { .. } | Header::EchoOk { .. } => {
                 self.on_reply(&route, msg, now, out);
             }
+            Header::Repair { list, .. } => self.on_repair_request(&route, list, now, out),
             Header::Pong { .. } => {}
             other => debug!(op = other.op(), "ignoring worker message"),
         }

@@ -65,9 +65,25 @@ impl ProxyCore {
         } else {
             self.cfg.read_quorum
         };
-        if self.syncs.len() >= self.cfg.max_pending {
-            let reply =
-                Message::error(client_id, ErrorCode::Overloaded, "too many syncs in flight");
+        let bytes: usize = changes.iter().map(|c| c.len()).sum();
+        let mine = self
+            .pending_by_client
+            .get(&client.route)
+            .copied()
+            .unwrap_or(0);
+        let refusal = if self.syncs.len() >= self.cfg.max_pending {
+            Some("too many syncs in flight")
+        } else if mine >= self.cfg.max_pending_per_client {
+            Some("too many syncs in flight on this connection")
+        } else if bytes > 0 && self.pending_bytes + bytes > self.cfg.max_pending_bytes {
+            Some("too many change bytes in flight")
+        } else {
+            None
+        };
+        if let Some(why) = refusal {
+            self.overloaded += 1;
+            debug!(overloaded = self.overloaded, "{why}");
+            let reply = Message::error(client_id, ErrorCode::Overloaded, why);
             out.push(Effect::ToClient(client, reply));
             return;
         }
@@ -90,6 +106,11 @@ impl ProxyCore {
                 quorum.on_failed(worker, false, "no route".into());
             }
         }
+        *self
+            .pending_by_client
+            .entry(client.route.clone())
+            .or_insert(0) += 1;
+        self.pending_bytes += bytes;
         self.syncs.insert(
             req,
             ClientSync {
@@ -188,7 +209,7 @@ impl ProxyCore {
             }
             Purpose::RepairFetch { list, target, .. } => {
                 if !ok || msg.changes.is_empty() {
-                    self.repairs = self.repairs.saturating_sub(1);
+                    self.finish_repair(list, &target);
                     return;
                 }
                 let push_id = self.fresh_id();
@@ -199,11 +220,11 @@ impl ProxyCore {
                 // `have` = the source's heads: the target answers (almost) nothing.
                 let push = sync_msg(push_id, list, heads, msg.changes);
                 if !self.send_to_worker(&target, purpose, push_id, push, now, out) {
-                    self.repairs = self.repairs.saturating_sub(1);
+                    self.finish_repair(list, &target);
                 }
             }
             Purpose::RepairPush { list, target } => {
-                self.repairs = self.repairs.saturating_sub(1);
+                self.finish_repair(list, &target);
                 if !ok || !missing.is_empty() {
                     debug!(%list, worker = %target, "read repair incomplete: {err_text}");
                 }
@@ -247,7 +268,9 @@ impl ProxyCore {
         if sync.replied && (timed_out || sync.quorum.all_resolved()) {
             let list = sync.list;
             let responders = sync.quorum.responders();
-            self.syncs.remove(&req);
+            if let Some(done) = self.syncs.remove(&req) {
+                self.release(&done);
+            }
             for t in plan_read_repair(&responders) {
                 if self.repairs >= self.cfg.max_repairs {
                     debug!("repair budget exhausted; skipping");
@@ -327,8 +350,9 @@ impl ProxyCore {
                         sync.quorum.on_fill_failed(&target, heads, missing);
                     }
                 }
-                Purpose::RepairFetch { .. } | Purpose::RepairPush { .. } => {
-                    self.repairs = self.repairs.saturating_sub(1);
+                Purpose::RepairFetch { list, target, .. }
+                | Purpose::RepairPush { list, target } => {
+                    self.finish_repair(list, &target);
                 }
                 Purpose::Echo {
                     client, client_id, ..
@@ -346,6 +370,20 @@ impl ProxyCore {
             .collect();
         for req in due {
             self.advance(req, now, out);
+        }
+    }
+}
+
+impl ProxyCore {
+    /// Forget what a finished client sync counted against the caps.
+    fn release(&mut self, done: &ClientSync) {
+        let bytes: usize = done.changes.iter().map(|c| c.len()).sum();
+        self.pending_bytes = self.pending_bytes.saturating_sub(bytes);
+        if let Some(n) = self.pending_by_client.get_mut(&done.client.route) {
+            *n -= 1;
+            if *n == 0 {
+                self.pending_by_client.remove(&done.client.route);
+            }
         }
     }
 }

@@ -23,10 +23,23 @@
 //! are copied as they are.
 //!
 //! The guard also closes connections that do not finish the handshake within
-//! [`GuardConfig::handshake_timeout`] or stay silent for
-//! [`GuardConfig::idle_timeout`] (peers keep busy connections alive with the
-//! application heartbeats of PROTOCOL §7), and refuses connections beyond
-//! [`GuardConfig::max_connections`] by closing them at once.
+//! [`GuardConfig::handshake_timeout`] or see no traffic either way for
+//! [`GuardConfig::idle_timeout`] (replies and `notify` pushes count as
+//! activity). No crowd can lock others out (DESIGN §5): a source address
+//! holds at most [`GuardConfig::max_per_source`] connections, and a new
+//! connection beyond either cap evicts the least recently active one (of its
+//! own address, else of all) instead of being refused.
+//!
+//! Memory stays bounded whatever clients send (PROTOCOL §9): a client may
+//! have at most [`GuardConfig::max_unanswered`] requests whose replies the
+//! server has not yet produced (the guard stops reading it until replies
+//! come out, so a client that never reads its replies stalls only itself),
+//! a message of [`GuardConfig::big_message`] bytes or more needs one of the
+//! guard's [`GuardConfig::big_lanes`] before the frame that makes it big is
+//! released, held until the reply to that message came out (or, without a
+//! window, until the message has passed). A whole message holds one lane,
+//! so lanes cannot deadlock; at most `big_lanes` big messages are inside
+//! the server at once.
 //!
 //! # Use
 //!
@@ -47,10 +60,12 @@
 //! # }
 //! ```
 //!
-//! Layout: [`inspector`] is the sans-IO checker, `connection` relays one
-//! connection, this file owns the listener, the cap and the statistics.
+//! Layout: [`inspector`] is the sans-IO checker, [`crowd`] the sans-IO
+//! choice of whom to evict, `connection` relays one connection, this file
+//! owns the listener and the statistics.
 
 mod connection;
+pub mod crowd;
 pub mod inspector;
 
 pub use inspector::{Rejection, Verdict, ZmtpInspector};
@@ -63,6 +78,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::{JoinHandle, JoinSet};
+
+use self::connection::Shared;
+use self::crowd::{Crowd, Eviction};
 
 /// Limits the guard enforces on each connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,12 +96,24 @@ pub struct GuardConfig {
     /// Longest silence from the client after which its connection is closed.
     /// `Duration::MAX` disables it.
     pub idle_timeout: Duration,
-    /// Most simultaneous connections; more are closed at once.
+    /// Most simultaneous connections; a new one beyond this evicts the
+    /// least recently active.
     pub max_connections: usize,
+    /// Most simultaneous connections from one source IP address; a new one
+    /// beyond this evicts that address's least recently active.
+    pub max_per_source: usize,
     /// Whether a peer may choose its routing identity (READY `Identity`).
     /// Off for the worker backend: a chosen identity takes over the route
     /// of the connection that had it.
     pub allow_identity: bool,
+    /// Requests a client may have in flight (sent, reply not yet produced by
+    /// the server) before the guard stops reading it. `None` for ports where
+    /// the peer answers requests rather than makes them (the backend).
+    pub max_unanswered: Option<u64>,
+    /// Messages at least this long (all frames) need a big-message lane.
+    pub big_message: u64,
+    /// Big messages admitted at once, guard-wide.
+    pub big_lanes: usize,
 }
 
 impl Default for GuardConfig {
@@ -93,7 +123,11 @@ impl Default for GuardConfig {
             handshake_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(60),
             max_connections: 1024,
+            max_per_source: 256,
             allow_identity: true,
+            max_unanswered: Some(64),
+            big_message: 1024 * 1024,
+            big_lanes: 1,
         }
     }
 }
@@ -104,10 +138,12 @@ impl GuardConfig {
         Self::default()
     }
 
-    /// The workers' port: no chosen identities.
+    /// The workers' port: no chosen identities; workers answer requests,
+    /// so no request window.
     pub fn backend() -> Self {
         Self {
             allow_identity: false,
+            max_unanswered: None,
             ..Self::default()
         }
     }
@@ -120,8 +156,13 @@ pub struct GuardStats {
     pub accepted: u64,
     /// Admitted connections still open.
     pub active: u64,
-    /// Connections closed at once because the cap was reached.
-    pub rejected_cap: u64,
+    /// Connections closed to make room under `max_connections`.
+    pub evicted_idle: u64,
+    /// Connections closed to make room under `max_per_source`.
+    pub evicted_per_source: u64,
+    /// Times a client's reading was paused because it had `max_unanswered`
+    /// requests in flight.
+    pub window_pauses: u64,
     /// Connections closed because a frame claimed more than `max_frame`.
     pub rejected_oversize: u64,
     /// Connections closed for any other ZMTP violation (bad greeting,
@@ -138,7 +179,9 @@ pub struct GuardStats {
 struct Counters {
     accepted: AtomicU64,
     active: AtomicU64,
-    rejected_cap: AtomicU64,
+    evicted_idle: AtomicU64,
+    evicted_per_source: AtomicU64,
+    window_pauses: AtomicU64,
     rejected_oversize: AtomicU64,
     rejected_protocol: AtomicU64,
     timed_out: AtomicU64,
@@ -155,7 +198,9 @@ impl Counters {
         GuardStats {
             accepted: get(&self.accepted),
             active: get(&self.active),
-            rejected_cap: get(&self.rejected_cap),
+            evicted_idle: get(&self.evicted_idle),
+            evicted_per_source: get(&self.evicted_per_source),
+            window_pauses: get(&self.window_pauses),
             rejected_oversize: get(&self.rejected_oversize),
             rejected_protocol: get(&self.rejected_protocol),
             timed_out: get(&self.timed_out),
@@ -275,34 +320,52 @@ async fn accept_loop(
     cfg: Arc<GuardConfig>,
     counters: Arc<Counters>,
 ) {
-    let slots = Arc::new(Semaphore::new(cfg.max_connections));
+    let lanes = Arc::new(Semaphore::new(
+        cfg.big_lanes.clamp(1, Semaphore::MAX_PERMITS),
+    ));
+    let epoch = tokio::time::Instant::now();
+    let mut crowd = Crowd::new(cfg.max_connections, cfg.max_per_source);
+    let mut aborts = std::collections::HashMap::new();
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((client, peer)) => match slots.clone().try_acquire_owned() {
-                    Ok(permit) => {
-                        Counters::bump(&counters.accepted);
-                        let (cfg, counters) = (cfg.clone(), counters.clone());
-                        connections.spawn(async move {
-                            counters.active.fetch_add(1, Ordering::Relaxed);
-                            connection::relay(client, peer, upstream, &cfg, &counters).await;
-                            counters.active.fetch_sub(1, Ordering::Relaxed);
-                            drop(permit);
-                        });
+                Ok((client, peer)) => {
+                    for (victim, why) in crowd.make_room(peer.ip()) {
+                        let counter = match why {
+                            Eviction::PerSource => &counters.evicted_per_source,
+                            Eviction::Total => &counters.evicted_idle,
+                        };
+                        Counters::bump(counter);
+                        tracing::info!(%peer, ?why, "guard evicted the least recently active connection");
+                        if let Some(abort) = aborts.remove(&victim) {
+                            tokio::task::AbortHandle::abort(&abort);
+                        }
                     }
-                    Err(_) => {
-                        Counters::bump(&counters.rejected_cap);
-                        tracing::warn!(%peer, cap = cfg.max_connections, "connection cap reached; closing new connection");
-                        drop(client);
-                    }
-                },
+                    Counters::bump(&counters.accepted);
+                    let shared = Arc::new(Shared::new(epoch));
+                    let (cfg, counters, lanes) = (cfg.clone(), counters.clone(), lanes.clone());
+                    let task_shared = shared.clone();
+                    let abort = connections.spawn(async move {
+                        connection::relay(client, peer, upstream, &cfg, &counters, &task_shared, &lanes).await;
+                    });
+                    crowd.admit(abort.id(), peer.ip(), shared);
+                    aborts.insert(abort.id(), abort);
+                }
                 Err(error) => {
                     tracing::warn!(%error, "accept failed");
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                 }
             },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            Some(done) = connections.join_next_with_id(), if !connections.is_empty() => {
+                let id = match done {
+                    Ok((id, ())) => id,
+                    Err(e) => e.id(),
+                };
+                crowd.remove(id);
+                aborts.remove(&id);
+            }
         }
+        counters.active.store(crowd.len() as u64, Ordering::Relaxed);
     }
 }

@@ -10,7 +10,7 @@
 //! header claiming a huge length aborts the process before any handshake
 //! ([`guard`]: a ZMTP-checking TCP relay in front of every listening port).
 
-pub mod dealer;
+pub mod dealer; // re-exports the shared `shoplist_net::connect_dealer`
 pub mod envelope;
 pub mod guard;
 

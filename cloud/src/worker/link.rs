@@ -17,21 +17,30 @@ use std::time::{Duration, Instant};
 
 use engine::protocol::{ErrorCode, Header, Message, Token};
 use engine::WorkerId;
+use shoplist_net::{connect_with_backoff, Backoff, BackoffPolicy, SilenceDetector};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 use zeromq::{SocketRecv, SocketSend};
 
+use super::repair::REPAIRS_PER_HEARTBEAT;
 use super::store_thread::{StoreHandle, SyncJob};
 use crate::secret::{fresh_nonce, ClusterSecret};
-use crate::transport::dealer::{connect, Backoff};
 use crate::transport::{decode_frames, to_zmq};
 
 /// Heartbeats missed before the proxy counts as gone.
 pub const SILENCE_FACTOR: u32 = 3;
 /// Requests queued at the store from this link before `overloaded`.
-pub const MAX_IN_FLIGHT: usize = 8192;
+pub const MAX_IN_FLIGHT: usize = 1024;
 /// Bounds on the heartbeat interval a proxy may ask for.
 const HEARTBEAT_RANGE: (u64, u64) = (20, 60_000);
+/// Delays between connect attempts; a round that runs out is logged and
+/// another started (a worker serves its proxy until stopped).
+const RECONNECT: BackoffPolicy = BackoffPolicy {
+    first: Duration::from_millis(50),
+    ceiling: Duration::from_secs(1),
+    max_attempts: 120,
+    max_total: Duration::from_secs(60),
+};
 
 /// What a link needs to know.
 #[derive(Debug, Clone)]
@@ -88,7 +97,7 @@ impl Step {
 /// Serve one proxy forever, rebuilding the socket whenever it goes quiet.
 pub async fn run_link(cfg: LinkConfig, store: StoreHandle) {
     let (reply_tx, mut reply_rx) = mpsc::unbounded_channel::<Message>();
-    let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
+    let mut backoff = Backoff::new(RECONNECT);
     let mut session = Session {
         cfg: cfg.clone(),
         store,
@@ -96,19 +105,21 @@ pub async fn run_link(cfg: LinkConfig, store: StoreHandle) {
         heartbeat: cfg.heartbeat,
         next_id: 1,
         in_flight: 0,
+        queued: std::collections::HashMap::new(),
         welcomed: false,
         nonce: None,
         proxy_proved: false,
     };
     loop {
-        let socket = match connect(&cfg.endpoint, cfg.connect_timeout).await {
-            Ok(s) => s,
-            Err(e) => {
-                debug!(endpoint = %cfg.endpoint, "connect failed: {e}");
-                tokio::time::sleep(backoff.next_delay()).await;
-                continue;
-            }
-        };
+        let socket =
+            match connect_with_backoff(&cfg.endpoint, cfg.connect_timeout, &mut backoff).await {
+                Ok(s) => s,
+                Err(e) => {
+                    warn!("proxy unreachable: {e}; still trying");
+                    backoff.reset();
+                    continue;
+                }
+            };
         let end = session.serve(socket, &mut reply_rx).await;
         let why = match end {
             End::Silent => "proxy silent",
@@ -122,7 +133,10 @@ pub async fn run_link(cfg: LinkConfig, store: StoreHandle) {
         }
         let pause = match end {
             End::Untrusted => REFUSED_PAUSE,
-            _ => backoff.next_delay(),
+            _ => backoff.next_delay().unwrap_or_else(|| {
+                backoff.reset();
+                backoff.next_delay().unwrap_or(RECONNECT.first)
+            }),
         };
         tokio::time::sleep(pause).await;
     }
@@ -135,6 +149,8 @@ struct Session {
     heartbeat: Duration,
     next_id: u64,
     in_flight: usize,
+    /// Change bytes of each request queued at the store, by request id.
+    queued: std::collections::HashMap<u64, usize>,
     welcomed: bool,
     /// This socket's nonce for the proxy's proof (with a secret).
     nonce: Option<Token>,
@@ -174,20 +190,21 @@ impl Session {
         if !send(&mut tx, &hello).await {
             return End::SendFailed;
         }
-        let mut last_heard = Instant::now();
+        let mut silence = SilenceDetector::new(self.heartbeat * SILENCE_FACTOR, Instant::now());
         let mut ticker = tokio::time::interval(self.heartbeat);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let outgoing: Option<Message> = tokio::select! {
                 r = rx.recv() => match r {
                     Ok(zm) => {
-                        last_heard = Instant::now();
+                        silence.heard(Instant::now());
                         let frames = zm.into_vec();
                         let step = self.handle(&frames);
                         if let Some(end) = step.end {
                             return end;
                         }
                         if let Some(hb) = step.heartbeat {
+                            silence.set_limit(hb * SILENCE_FACTOR);
                             ticker = tokio::time::interval(hb);
                             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                         }
@@ -200,15 +217,28 @@ impl Session {
                 },
                 Some(reply) = replies.recv() => {
                     self.in_flight = self.in_flight.saturating_sub(1);
+                    if let Some(bytes) = self.queued.remove(&reply.id()) {
+                        self.store.release(bytes);
+                    }
                     Some(reply)
                 }
                 _ = ticker.tick() => {
-                    if last_heard.elapsed() > self.heartbeat * SILENCE_FACTOR {
+                    if silence.is_silent(Instant::now()) {
                         return End::Silent;
                     }
                     // Heartbeats only once admitted: before, the proxy
                     // does not know us and the handshake is under way.
-                    self.welcomed.then(|| Message::new(Header::Heartbeat {
+                    if !self.welcomed {
+                        continue;
+                    }
+                    // Ask for the rebuild of lists found damaged here.
+                    for list in self.store.damaged().some(REPAIRS_PER_HEARTBEAT) {
+                        let repair = Message::new(Header::Repair { id: self.fresh_id(), list });
+                        if !send(&mut tx, &repair).await {
+                            return End::SendFailed;
+                        }
+                    }
+                    Some(Message::new(Header::Heartbeat {
                         id: self.fresh_id(),
                         worker: self.cfg.worker.clone(),
                         stats: Some(self.store.stats()),
@@ -258,7 +288,8 @@ impl Session {
                 Step::default()
             }
             Header::Sync { id, list, have } => {
-                if self.in_flight >= MAX_IN_FLIGHT {
+                let bytes: usize = msg.changes.iter().map(|c| c.len()).sum();
+                if self.in_flight >= MAX_IN_FLIGHT || !self.store.try_reserve(bytes) {
                     self.store.count_overloaded();
                     return Step::reply(Message::error(id, ErrorCode::Overloaded, "worker busy"));
                 }
@@ -272,9 +303,13 @@ impl Session {
                 match self.store.submit(job) {
                     Ok(()) => {
                         self.in_flight += 1;
+                        if let Some(old) = self.queued.insert(id, bytes) {
+                            self.store.release(old);
+                        }
                         Step::default()
                     }
                     Err(_) => {
+                        self.store.release(bytes);
                         Step::reply(Message::error(id, ErrorCode::Internal, "store unavailable"))
                     }
                 }

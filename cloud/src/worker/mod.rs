@@ -4,8 +4,11 @@
 //! - [`store_thread`]: the SQLite replica on its own thread, group commit.
 //! - [`link`]: a DEALER per proxy endpoint with hello, heartbeats and
 //!   rebuild-on-silence.
+//! - [`repair`]: damaged lists found (quick_check, scrub, use), dropped and
+//!   rebuilt from the other replicas.
 
 pub mod link;
+pub mod repair;
 pub mod store_thread;
 
 use std::path::PathBuf;

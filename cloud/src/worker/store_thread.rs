@@ -23,10 +23,14 @@ use engine::{ChangeHash, ListId};
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, error, warn};
 
+use super::repair::{Damaged, Repairs};
 use crate::quorum::{MAX_REPLY_BYTES, MAX_REPLY_CHANGES};
 
 /// Most requests committed in one transaction.
 pub const MAX_BATCH: usize = 256;
+/// Change bytes queued at the store, worker-wide, before requests are
+/// answered `overloaded`.
+pub const MAX_QUEUED_BYTES: usize = 64 * 1024 * 1024;
 
 /// One `sync` for the store, and where to send its reply.
 #[derive(Debug)]
@@ -46,7 +50,7 @@ pub struct SyncJob {
 /// The worker's counters (reported in heartbeats, shown by `status`).
 #[derive(Debug, Default)]
 pub struct Counters {
-    lists_repaired: AtomicU64,
+    pub(super) lists_repaired: AtomicU64,
     quarantined: AtomicU64,
     overloaded: AtomicU64,
 }
@@ -66,6 +70,8 @@ impl Counters {
 pub struct StoreHandle {
     tx: std_mpsc::Sender<SyncJob>,
     counters: Arc<Counters>,
+    queued_bytes: Arc<std::sync::atomic::AtomicUsize>,
+    damaged: Damaged,
 }
 
 impl StoreHandle {
@@ -77,6 +83,30 @@ impl StoreHandle {
     /// The worker's counters now.
     pub fn stats(&self) -> WorkerStats {
         self.counters.snapshot()
+    }
+
+    /// Reserve room for `bytes` of changes to queue; `false` (nothing
+    /// reserved) if the worker-wide bound would be passed.
+    pub fn try_reserve(&self, bytes: usize) -> bool {
+        self.queued_bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| {
+                (q + bytes <= MAX_QUEUED_BYTES).then_some(q + bytes)
+            })
+            .is_ok()
+    }
+
+    /// Give back what [`StoreHandle::try_reserve`] reserved.
+    pub fn release(&self, bytes: usize) {
+        let _ = self
+            .queued_bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| {
+                Some(q.saturating_sub(bytes))
+            });
+    }
+
+    /// The lists this replica dropped as damaged, awaiting their rebuild.
+    pub fn damaged(&self) -> &Damaged {
+        &self.damaged
     }
 
     /// Count one request answered `overloaded`.
@@ -93,15 +123,22 @@ pub fn spawn(path: &Path, opts: StoreOptions) -> Result<StoreHandle, StoreError>
     counters.quarantined.store(quarantined, Ordering::Relaxed);
     let (tx, rx) = std_mpsc::channel::<SyncJob>();
     let path = path.to_path_buf();
+    let damaged = Damaged::default();
+    let repairs = Repairs::at_start(&store, damaged.clone(), counters.clone());
     let thread_counters = counters.clone();
     std::thread::Builder::new()
         .name("replica-store".into())
-        .spawn(move || store_loop(store, path, opts, rx, thread_counters))
+        .spawn(move || store_loop(store, path, opts, rx, thread_counters, repairs))
         .map_err(|e| StoreError::Corrupt {
             list: ListId::new_random(),
             detail: format!("cannot start the store thread: {e}"),
         })?;
-    Ok(StoreHandle { tx, counters })
+    Ok(StoreHandle {
+        tx,
+        counters,
+        queued_bytes: Arc::default(),
+        damaged,
+    })
 }
 
 fn store_loop(
@@ -110,8 +147,25 @@ fn store_loop(
     opts: StoreOptions,
     rx: std_mpsc::Receiver<SyncJob>,
     counters: Arc<Counters>,
+    mut repairs: Repairs,
 ) {
-    while let Ok(first) = rx.recv() {
+    loop {
+        // Scrub while idle; block only when there is nothing to scrub.
+        let first = if repairs.scrubbing() {
+            match rx.try_recv() {
+                Ok(job) => job,
+                Err(std_mpsc::TryRecvError::Empty) => {
+                    repairs.scrub_slice(&mut store);
+                    continue;
+                }
+                Err(std_mpsc::TryRecvError::Disconnected) => return,
+            }
+        } else {
+            match rx.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            }
+        };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -121,7 +175,9 @@ fn store_loop(
         }
         let routes: Vec<(u64, UnboundedSender<Message>)> =
             batch.iter().map(|j| (j.id, j.reply.clone())).collect();
-        match catch_unwind(AssertUnwindSafe(|| process_batch(&mut store, &batch))) {
+        match catch_unwind(AssertUnwindSafe(|| {
+            process_batch(&mut store, &batch, &mut repairs)
+        })) {
             Ok(replies) => {
                 let refused = replies.iter().any(|m| {
                     matches!(
@@ -159,16 +215,34 @@ fn store_loop(
     }
 }
 
+/// Attempts at a group commit: a damaged list fails the whole transaction,
+/// is dropped, and the batch is tried again (each list at most once).
+const COMMIT_ATTEMPTS: usize = 4;
+
 /// Ingest every job's changes in one transaction, then build each reply (in
-/// job order).
-pub fn process_batch(store: &mut Store, jobs: &[SyncJob]) -> Vec<Message> {
+/// job order). A list found damaged is dropped (see [`super::repair`]).
+pub fn process_batch(store: &mut Store, jobs: &[SyncJob], repairs: &mut Repairs) -> Vec<Message> {
     let writes: Vec<(ListId, &[Bytes])> = jobs
         .iter()
         .filter(|j| !j.changes.is_empty())
         .map(|j| (j.list, j.changes.as_slice()))
         .collect();
-    let mut outcomes = match store.ingest_many(&writes) {
-        Ok(v) => v.into_iter().map(Ok).collect::<Vec<_>>(),
+    let mut committed = store.ingest_many(&writes);
+    for _ in 1..COMMIT_ATTEMPTS {
+        match &committed {
+            Err(e) if repairs.on_error(store, e) => committed = store.ingest_many(&writes),
+            _ => break,
+        }
+    }
+    let mut outcomes = match committed {
+        Ok(v) => {
+            for ((list, _), outcome) in writes.iter().zip(&v) {
+                if outcome.is_ok() {
+                    repairs.on_ingested(store, *list);
+                }
+            }
+            v.into_iter().map(Ok).collect::<Vec<_>>()
+        }
         Err(e) => {
             error!("group commit failed: {e}");
             writes.iter().map(|_| Err(e.to_string())).collect()
@@ -204,7 +278,10 @@ pub fn process_batch(store: &mut Store, jobs: &[SyncJob]) -> Vec<Message> {
         replies.push(match answer(store, job, missing) {
             Ok(msg) => msg,
             Err(e) => {
-                warn!(list = %job.list, "cannot read the list: {e}");
+                // A damaged copy never answers, so it never counts.
+                if !repairs.on_error(store, &e) {
+                    warn!(list = %job.list, "cannot read the list: {e}");
+                }
                 Message::error(job.id, ErrorCode::Internal, e.to_string())
             }
         });
@@ -252,6 +329,10 @@ mod tests {
     use super::*;
     use engine::list::EditContext;
 
+    fn repairs(store: &Store) -> Repairs {
+        Repairs::at_start(store, Damaged::default(), Arc::default())
+    }
+
     fn job(list: ListId, have: Vec<ChangeHash>, changes: Vec<Bytes>) -> SyncJob {
         let (reply, _) = tokio::sync::mpsc::unbounded_channel();
         SyncJob {
@@ -289,7 +370,8 @@ mod tests {
             ),
             job(list, vec![], vec![]),
         ];
-        let replies = process_batch(&mut replica, &jobs);
+        let mut repairs = repairs(&replica);
+        let replies = process_batch(&mut replica, &jobs, &mut repairs);
         let heads = client.heads(list).unwrap();
         match &replies[0].header {
             Header::Synced {
@@ -323,7 +405,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (_client, list, changes) = client_list(dir.path());
         let mut replica = Store::open(dir.path().join("replica.db")).unwrap();
-        let replies = process_batch(&mut replica, &[job(list, vec![], vec![changes[1].clone()])]);
+        let mut repairs = repairs(&replica);
+        let replies = process_batch(
+            &mut replica,
+            &[job(list, vec![], vec![changes[1].clone()])],
+            &mut repairs,
+        );
         match &replies[0].header {
             Header::Synced { missing, acked, .. } => {
                 assert_eq!(missing.len(), 1);
@@ -331,5 +418,58 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_damaged_list_in_a_batch_is_dropped_without_spoiling_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_client, list, changes) = client_list(dir.path());
+        let (_other_client, other, other_changes) = {
+            let sub = dir.path().join("b");
+            std::fs::create_dir_all(&sub).unwrap();
+            client_list(&sub)
+        };
+        let path = dir.path().join("replica.db");
+        let mut replica = Store::open(&path).unwrap();
+        let mut repairs = repairs(&replica);
+        process_batch(
+            &mut replica,
+            &[job(list, vec![], changes.clone())],
+            &mut repairs,
+        );
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute(
+                "UPDATE changes SET bytes = zeroblob(length(bytes)) WHERE list_id = ?1",
+                [list.as_bytes().to_vec()],
+            )
+            .unwrap();
+        replica.evict(list);
+        let damaged = Damaged::default();
+        let mut repairs = Repairs::at_start(&replica, damaged.clone(), Arc::default());
+        // The same batch writes the damaged list and another one.
+        let more = job(list, vec![], changes[1..].to_vec());
+        let fine = job(other, vec![], other_changes);
+        let replies = process_batch(&mut replica, &[more, fine], &mut repairs);
+        assert!(
+            matches!(&replies[1].header, Header::Synced { acked: 1, .. }),
+            "the other list is stored: {:?}",
+            replies[1].header
+        );
+        assert!(
+            damaged.contains(&list),
+            "queued for its rebuild: {:?}",
+            replies[0]
+        );
+        // The damaged copy is gone: the write names what it lacks instead.
+        assert!(
+            matches!(&replies[0].header, Header::Synced { missing, .. } if !missing.is_empty()),
+            "{:?}",
+            replies[0].header
+        );
+        // The rebuild (a push of everything) repairs it.
+        process_batch(&mut replica, &[job(list, vec![], changes)], &mut repairs);
+        assert!(damaged.is_empty());
+        assert!(replica.has_list(list).unwrap());
     }
 }

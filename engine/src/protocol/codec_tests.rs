@@ -116,6 +116,14 @@ pub(super) fn one_of_each_op() -> Vec<Message> {
                     stats: WorkerStats::default(),
                 },
             ],
+            proxy: Some(ProxyStats {
+                connections: 3,
+                evicted_idle: 1,
+                evicted_per_source: 2,
+                window_pauses: 4,
+                overloaded: 5,
+                workers_refused: 6,
+            }),
         }),
         Message::new(Header::WhereOk {
             id: 6,
@@ -150,6 +158,10 @@ pub(super) fn one_of_each_op() -> Vec<Message> {
             id: 11,
             nonce: Token([1; 32]),
             proof: None,
+        }),
+        Message::new(Header::Repair {
+            id: 14,
+            list: list(2),
         }),
         Message::new(Header::Auth {
             id: 12,

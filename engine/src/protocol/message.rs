@@ -108,6 +108,29 @@ pub struct WorkerStats {
     pub overloaded: u64,
 }
 
+/// A proxy's own counters, in `cluster_status_ok` (`shoplist-cloud status`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProxyStats {
+    /// Client connections open on the frontend.
+    #[serde(default)]
+    pub connections: u64,
+    /// Client connections closed to make room under the total cap.
+    #[serde(default)]
+    pub evicted_idle: u64,
+    /// Client connections closed to make room under the per-address cap.
+    #[serde(default)]
+    pub evicted_per_source: u64,
+    /// Times a client's reading was paused: too many requests unanswered.
+    #[serde(default)]
+    pub window_pauses: u64,
+    /// Requests the proxy answered `overloaded`.
+    #[serde(default)]
+    pub overloaded: u64,
+    /// Backend connections refused for a wrong or missing proof.
+    #[serde(default)]
+    pub workers_refused: u64,
+}
+
 /// 32 random bytes or a MAC, written as 64 hex characters on the wire.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Token(pub [u8; 32]);
@@ -233,6 +256,9 @@ pub enum Header {
         id: u64,
         /// Every worker the proxy knows.
         workers: Vec<WorkerStatus>,
+        /// The proxy's own counters (absent from older proxies).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        proxy: Option<ProxyStats>,
     },
     /// Reply to `where`.
     WhereOk {
@@ -318,6 +344,14 @@ pub enum Header {
         /// How often the worker must send `heartbeat`, in milliseconds.
         heartbeat_ms: u64,
     },
+    /// A worker found its copy of `list` damaged and dropped it: please
+    /// rebuild it from the other replicas (no reply).
+    Repair {
+        /// Request id.
+        id: u64,
+        /// The list to rebuild on the sender.
+        list: ListId,
+    },
     /// Liveness, both directions; the proxy echoes each worker heartbeat.
     Heartbeat {
         /// Sender's id (the echo repeats it).
@@ -332,7 +366,7 @@ pub enum Header {
 
 impl Header {
     /// Every `op` name, in documentation order.
-    pub const OPS: [&'static str; 20] = [
+    pub const OPS: [&'static str; 21] = [
         "sync",
         "subscribe",
         "unsubscribe",
@@ -352,6 +386,7 @@ impl Header {
         "challenge",
         "auth",
         "welcome",
+        "repair",
         "heartbeat",
     ];
 
@@ -376,6 +411,7 @@ impl Header {
             | Header::Hello { id, .. }
             | Header::Challenge { id, .. }
             | Header::Auth { id, .. }
+            | Header::Repair { id, .. }
             | Header::Welcome { id, .. }
             | Header::Heartbeat { id, .. } => *id,
         }
@@ -402,6 +438,7 @@ impl Header {
             Header::Hello { .. } => "hello",
             Header::Challenge { .. } => "challenge",
             Header::Auth { .. } => "auth",
+            Header::Repair { .. } => "repair",
             Header::Welcome { .. } => "welcome",
             Header::Heartbeat { .. } => "heartbeat",
         }

@@ -44,4 +44,4 @@ mod proptests;
 pub use codec::{decode, encode, peek_id, PROTOCOL_VERSION};
 pub use error::{ErrorCode, ProtocolError};
 pub use limits::Limits;
-pub use message::{Header, Message, Rejected, Token, WorkerStats, WorkerStatus};
+pub use message::{Header, Message, ProxyStats, Rejected, Token, WorkerStats, WorkerStatus};

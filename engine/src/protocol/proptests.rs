@@ -82,8 +82,20 @@ fn header() -> impl Strategy<Value = Header> {
             ),
         (id(), vec(list_id(), 0..4)).prop_map(|(id, lists)| Header::Subscribed { id, lists }),
         id().prop_map(|id| Header::Pong { id }),
-        (id(), vec(worker_status(), 0..4))
-            .prop_map(|(id, workers)| Header::ClusterStatusOk { id, workers }),
+        (
+            id(),
+            vec(worker_status(), 0..4),
+            any::<Option<(u64, u64)>>()
+        )
+            .prop_map(|(id, workers, proxy)| Header::ClusterStatusOk {
+                id,
+                workers,
+                proxy: proxy.map(|(connections, overloaded)| ProxyStats {
+                    connections,
+                    overloaded,
+                    ..ProxyStats::default()
+                }),
+            }),
         (id(), list_id(), vec(worker_id(), 0..4))
             .prop_map(|(id, list, replicas)| Header::WhereOk { id, list, replicas }),
         (id(), list_id(), hashes()).prop_map(|(id, list, heads)| Header::Notify {
@@ -130,6 +142,7 @@ fn header() -> impl Strategy<Value = Header> {
             proof: Token(proof),
         }),
         (id(), any::<u64>()).prop_map(|(id, heartbeat_ms)| Header::Welcome { id, heartbeat_ms }),
+        (id(), list_id()).prop_map(|(id, list)| Header::Repair { id, list }),
         (id(), worker_id()).prop_map(|(id, worker)| Header::Heartbeat {
             id,
             worker,

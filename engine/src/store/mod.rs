@@ -18,6 +18,7 @@
 //! [`Store::ingest_many`] (see [`crate::ingest`]).
 
 mod compaction;
+mod damage;
 mod error;
 mod loaded;
 mod local_state;

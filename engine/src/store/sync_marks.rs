@@ -106,6 +106,19 @@ impl Store {
                 found.insert(*h, b.flatten());
             }
         }
+        for (h, bytes) in &found {
+            if let Some(bytes) = bytes {
+                if !stored_bytes_match(h, bytes) {
+                    return Err(StoreError::Corrupt {
+                        list: id,
+                        detail: format!(
+                            "stored bytes of change {} do not match its hash",
+                            crate::ids::hash_to_hex(h)
+                        ),
+                    });
+                }
+            }
+        }
         if missing
             .iter()
             .all(|h| matches!(found.get(h), Some(Some(_))))
@@ -145,5 +158,23 @@ impl Store {
             }
         }
         Ok((out, heads))
+    }
+}
+
+/// Whether a stored change chunk still hashes to `hash` (a damaged row is
+/// never served). Chunks are stored uncompressed (type 1, PROTOCOL §2), whose
+/// hash is SHA-256 over everything after the magic and checksum; compressed
+/// chunks (type 2) are not hashed here (loading them decodes and checks
+/// them); anything else is damage.
+fn stored_bytes_match(hash: &ChangeHash, bytes: &[u8]) -> bool {
+    use sha2::{Digest, Sha256};
+    const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+    if bytes.get(..4) != Some(MAGIC.as_slice()) {
+        return false;
+    }
+    match bytes.get(8) {
+        Some(1) => Sha256::digest(&bytes[8..]).as_slice() == hash.0.as_slice(),
+        Some(2) => true,
+        _ => false,
     }
 }

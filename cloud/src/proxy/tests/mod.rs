@@ -13,6 +13,8 @@ use crate::transport::envelope::Envelope;
 
 mod auth;
 mod echo;
+mod limits;
+mod rebuild;
 mod sync;
 
 pub(super) fn w(s: &str) -> WorkerId {

@@ -1,20 +1,79 @@
 //! Relaying one guarded connection: client → [`ZmtpInspector`] → upstream,
-//! and upstream → client unchanged.
+//! and upstream → client, with the connection's shared state ([`Shared`]):
+//! when it was last active either way, and how many replies the server has
+//! produced, which opens the request window and frees big-message lanes.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{timeout_at, Instant};
 
+use super::crowd::Recency;
 use super::inspector::{Rejection, Verdict, ZmtpInspector, MAX_HELD};
 use super::{Counters, GuardConfig};
 
 /// Read buffer per direction. Large enough for bulk transfers, small enough
 /// that a full house of connections stays within tens of MiB.
 const BUF_SIZE: usize = 32 * 1024;
+
+/// What both directions of one connection (and the accept loop) share.
+#[derive(Debug)]
+pub(super) struct Shared {
+    epoch: Instant,
+    /// Milliseconds after `epoch` of the last byte either way.
+    last_active: AtomicU64,
+    /// Data messages the server has sent (replies and pushes).
+    replies: AtomicU64,
+    /// Woken when `replies` grows.
+    progress: Notify,
+}
+
+impl Shared {
+    pub(super) fn new(epoch: Instant) -> Self {
+        let shared = Shared {
+            epoch,
+            last_active: AtomicU64::new(0),
+            replies: AtomicU64::new(0),
+            progress: Notify::new(),
+        };
+        shared.touch();
+        shared
+    }
+
+    fn touch(&self) {
+        let ms = Instant::now()
+            .saturating_duration_since(self.epoch)
+            .as_millis();
+        self.last_active
+            .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// When the idle timeout falls, from the last activity either way
+    /// (`None`: never).
+    fn idle_deadline(&self, idle: Duration) -> Option<Instant> {
+        let last = self.epoch + Duration::from_millis(self.last_active.load(Ordering::Relaxed));
+        last.checked_add(idle)
+    }
+
+    /// Whether the connection has been idle for `idle` by now.
+    fn idle_expired(&self, idle: Duration) -> bool {
+        self.idle_deadline(idle)
+            .is_some_and(|deadline| deadline <= Instant::now())
+    }
+}
+
+impl Recency for Arc<Shared> {
+    fn last_active(&self) -> u64 {
+        self.last_active.load(Ordering::Relaxed)
+    }
+}
 
 /// How the client→upstream direction ended.
 #[derive(Debug)]
@@ -25,19 +84,21 @@ enum Inbound {
     Rejected(Rejection),
     /// The client did not finish the handshake in time.
     HandshakeTimeout,
-    /// The client was silent for the idle timeout.
+    /// No traffic either way for the idle timeout.
     IdleTimeout,
 }
 
 /// Relays `client` to a fresh connection to `upstream` until either side
 /// closes, the client breaks the protocol or times out. Both sockets are
-/// closed on return.
+/// closed on return (or when the task is aborted: eviction).
 pub(super) async fn relay(
     client: TcpStream,
     peer: SocketAddr,
     upstream: SocketAddr,
     cfg: &GuardConfig,
     counters: &Counters,
+    shared: &Shared,
+    lanes: &Arc<Semaphore>,
 ) {
     let handshake_deadline = deadline_after(Instant::now(), cfg.handshake_timeout);
     let connect = TcpStream::connect(upstream);
@@ -60,14 +121,19 @@ pub(super) async fn relay(
             tracing::debug!(%peer, %error, "set_nodelay failed");
         }
     }
-    let (client_read, mut client_write) = client.into_split();
+    let (client_read, client_write) = client.into_split();
     let (server_read, server_write) = server.into_split();
 
-    let inbound = pump_inbound(client_read, server_write, cfg, handshake_deadline);
-    let outbound = async {
-        let mut reader = BufReader::with_capacity(BUF_SIZE, server_read);
-        tokio::io::copy_buf(&mut reader, &mut client_write).await
-    };
+    let inbound = Inbound::pump(
+        client_read,
+        server_write,
+        cfg,
+        counters,
+        shared,
+        lanes,
+        handshake_deadline,
+    );
+    let outbound = pump_outbound(server_read, client_write, shared);
     tokio::select! {
         ended = inbound => match ended {
             Inbound::Closed => tracing::debug!(%peer, "client closed"),
@@ -85,55 +151,211 @@ pub(super) async fn relay(
             }
             Inbound::IdleTimeout => {
                 Counters::bump(&counters.timed_out);
-                tracing::info!(%peer, timeout = ?cfg.idle_timeout, "guard closed connection: client idle");
+                tracing::info!(%peer, timeout = ?cfg.idle_timeout, "guard closed connection: idle");
             }
         },
         copied = outbound => tracing::debug!(%peer, ?copied, "upstream closed"),
     }
 }
 
-/// Reads the client, feeds the inspector and forwards what it releases.
-async fn pump_inbound(
+/// Copies the server's bytes to the client, counting the data messages in
+/// them (a parser only counts; the server is trusted) and marking activity.
+async fn pump_outbound(
     mut from: OwnedReadHalf,
     mut to: OwnedWriteHalf,
-    cfg: &GuardConfig,
-    handshake_deadline: Option<Instant>,
-) -> Inbound {
-    let mut inspector = ZmtpInspector::with_identity(cfg.max_frame, cfg.allow_identity);
+    shared: &Shared,
+) -> std::io::Result<()> {
+    let mut counter = ZmtpInspector::new(u64::MAX);
     let mut buf = vec![0u8; BUF_SIZE];
-    // buf[..held] are bytes the inspector holds back (a partial greeting,
-    // frame header or READY command, at most MAX_HELD bytes).
-    let mut held = 0usize;
     loop {
-        let idle_deadline = deadline_after(Instant::now(), cfg.idle_timeout);
-        let in_handshake = !inspector.handshake_complete();
-        let deadline = match (in_handshake, handshake_deadline, idle_deadline) {
-            (true, Some(h), Some(i)) => Some(h.min(i)),
-            (true, Some(h), None) => Some(h),
-            (_, _, idle) => idle,
-        };
-        let read = match with_deadline(deadline, from.read(&mut buf[held..])).await {
-            Some(read) => read,
-            None if in_handshake && deadline == handshake_deadline => {
-                return Inbound::HandshakeTimeout
+        let n = from.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        shared.touch();
+        // A reply counts as produced as soon as the guard holds it, so a
+        // client that does not read cannot hold budget through it.
+        if let Verdict::Forward(_) = counter.feed(&buf[..n]) {
+            let produced = counter.messages();
+            if produced > shared.replies.load(Ordering::Relaxed) {
+                shared.replies.store(produced, Ordering::Relaxed);
+                shared.progress.notify_waiters();
             }
-            None => return Inbound::IdleTimeout,
-        };
-        let fresh = match read {
-            Ok(0) | Err(_) => return Inbound::Closed,
-            Ok(n) => n,
-        };
-        match inspector.feed(&buf[held..held + fresh]) {
-            Verdict::Reject(rejection) => return Inbound::Rejected(rejection),
-            Verdict::Forward(release) => {
-                if release > 0 && to.write_all(&buf[..release]).await.is_err() {
-                    return Inbound::Closed;
+        }
+        to.write_all(&buf[..n]).await?;
+        shared.touch();
+    }
+}
+
+impl Inbound {
+    /// Reads the client, feeds the inspector and forwards what it releases,
+    /// within the request window and the big-frame budget.
+    #[allow(clippy::too_many_arguments)]
+    async fn pump(
+        mut from: OwnedReadHalf,
+        mut to: OwnedWriteHalf,
+        cfg: &GuardConfig,
+        counters: &Counters,
+        shared: &Shared,
+        lanes: &Arc<Semaphore>,
+        handshake_deadline: Option<Instant>,
+    ) -> Inbound {
+        let mut inspector = ZmtpInspector::with_identity(cfg.max_frame, cfg.allow_identity)
+            .with_big_message(cfg.big_message);
+        let mut buf = vec![0u8; BUF_SIZE];
+        // Lanes held by big messages: (the message's number, lane).
+        let mut held_lanes: VecDeque<(u64, OwnedSemaphorePermit)> = VecDeque::new();
+        // buf[..held] are bytes the inspector holds back (a partial greeting,
+        // frame header or READY command, at most MAX_HELD bytes).
+        let mut held = 0usize;
+        // Stream offset of the first byte not yet forwarded.
+        let mut forwarded = 0u64;
+        loop {
+            release_answered(&mut held_lanes, shared, cfg, inspector.messages());
+            if let Some(window) = cfg.max_unanswered {
+                if inspector.messages() >= shared.replies.load(Ordering::Relaxed) + window {
+                    Counters::bump(&counters.window_pauses);
+                    if let Some(end) = wait_for_replies(&inspector, shared, window, cfg).await {
+                        return end;
+                    }
+                    continue;
                 }
-                let end = held + fresh;
-                buf.copy_within(release..end, 0);
-                held = end - release;
-                debug_assert!(held <= MAX_HELD);
             }
+            let in_handshake = !inspector.handshake_complete();
+            let idle_deadline = shared.idle_deadline(cfg.idle_timeout);
+            let deadline = match (in_handshake, handshake_deadline, idle_deadline) {
+                (true, Some(h), Some(i)) => Some(h.min(i)),
+                (true, Some(h), None) => Some(h),
+                (_, _, idle) => idle,
+            };
+            let read = match with_deadline(deadline, from.read(&mut buf[held..])).await {
+                Some(read) => read,
+                None if in_handshake && deadline == handshake_deadline => {
+                    return Inbound::HandshakeTimeout
+                }
+                None => {
+                    if shared.idle_expired(cfg.idle_timeout) {
+                        return Inbound::IdleTimeout;
+                    }
+                    continue; // the server spoke meanwhile: still active
+                }
+            };
+            let fresh = match read {
+                Ok(0) | Err(_) => return Inbound::Closed,
+                Ok(n) => n,
+            };
+            shared.touch();
+            match inspector.feed(&buf[held..held + fresh]) {
+                Verdict::Reject(rejection) => return Inbound::Rejected(rejection),
+                Verdict::Forward(release) => {
+                    // Bytes before the frame that makes a message big go
+                    // first (they may end the previous message, whose reply
+                    // frees a lane); then a lane; then the rest.
+                    let mut sent = 0usize;
+                    if let Some(at) = inspector.take_became_big() {
+                        let before = usize::try_from(at.saturating_sub(forwarded))
+                            .unwrap_or(release)
+                            .min(release);
+                        if before > 0 && to.write_all(&buf[..before]).await.is_err() {
+                            return Inbound::Closed;
+                        }
+                        sent = before;
+                        let waited =
+                            take_lane(lanes, &mut held_lanes, shared, cfg, inspector.messages())
+                                .await;
+                        match waited {
+                            // The message in progress: it is not complete
+                            // yet (the crossing frame has just started).
+                            Ok(lane) => held_lanes.push_back((inspector.messages() + 1, lane)),
+                            Err(end) => return end,
+                        }
+                    }
+                    if release > sent && to.write_all(&buf[sent..release]).await.is_err() {
+                        return Inbound::Closed;
+                    }
+                    forwarded += release as u64;
+                    let end = held + fresh;
+                    buf.copy_within(release..end, 0);
+                    held = end - release;
+                    debug_assert!(held <= MAX_HELD);
+                }
+            }
+        }
+    }
+}
+
+/// Frees the lanes of big messages that are answered (with a request
+/// window), or have passed in full (without one; `forwarded` messages have).
+fn release_answered(
+    held: &mut VecDeque<(u64, OwnedSemaphorePermit)>,
+    shared: &Shared,
+    cfg: &GuardConfig,
+    forwarded: u64,
+) {
+    let done = if cfg.max_unanswered.is_some() {
+        shared.replies.load(Ordering::Relaxed)
+    } else {
+        forwarded
+    };
+    while held.front().is_some_and(|(message, _)| *message <= done) {
+        held.pop_front();
+    }
+}
+
+/// Takes a big-message lane, waiting while freeing this connection's own
+/// answered lanes as replies come out (so a connection never waits on a
+/// lane that only it could give back).
+async fn take_lane(
+    lanes: &Arc<Semaphore>,
+    held: &mut VecDeque<(u64, OwnedSemaphorePermit)>,
+    shared: &Shared,
+    cfg: &GuardConfig,
+    forwarded: u64,
+) -> Result<OwnedSemaphorePermit, Inbound> {
+    loop {
+        release_answered(held, shared, cfg, forwarded);
+        let progress = shared.progress.notified();
+        let deadline = shared.idle_deadline(cfg.idle_timeout);
+        tokio::select! {
+            permit = lanes.clone().acquire_owned() => {
+                return permit.map_err(|_| Inbound::Closed);
+            }
+            _ = progress => {}
+            _ = sleep_until(deadline) => {
+                if shared.idle_expired(cfg.idle_timeout) {
+                    return Err(Inbound::IdleTimeout);
+                }
+            }
+        }
+    }
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits until the server has produced enough replies to open the window,
+/// or the connection has been idle too long.
+async fn wait_for_replies(
+    inspector: &ZmtpInspector,
+    shared: &Shared,
+    window: u64,
+    cfg: &GuardConfig,
+) -> Option<Inbound> {
+    loop {
+        let notified = shared.progress.notified();
+        if inspector.messages() < shared.replies.load(Ordering::Relaxed) + window {
+            return None;
+        }
+        let deadline = shared.idle_deadline(cfg.idle_timeout);
+        if with_deadline(deadline, notified).await.is_none()
+            && shared.idle_expired(cfg.idle_timeout)
+        {
+            return Some(Inbound::IdleTimeout);
         }
     }
 }

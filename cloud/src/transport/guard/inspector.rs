@@ -121,8 +121,9 @@ enum State {
     Flags,
     /// Collecting a frame's length field.
     Length { flags: u8, buf: [u8; 8], got: usize },
-    /// Inside a frame body with `remaining` bytes to go.
-    Body { remaining: u64 },
+    /// Inside a frame body with `remaining` bytes to go; `last` if the
+    /// frame ends a message (data, no MORE flag).
+    Body { remaining: u64, last: bool },
     /// Collecting the handshake command (held back until checked):
     /// `header` bytes of frame header, then `body`, `remaining` to go.
     Handshake {
@@ -147,6 +148,19 @@ pub struct ZmtpInspector {
     first_frame_seen: bool,
     /// Whether READY may carry a non-empty `Identity`.
     allow_identity: bool,
+    /// Data messages completed so far (their last frame passed in full).
+    messages: u64,
+    /// Declared bytes of the data message in progress (frames so far).
+    message_bytes: u64,
+    /// Where (a stream offset) the frame that made a message big begins,
+    /// since [`ZmtpInspector::take_became_big`].
+    became_big: Option<u64>,
+    /// Stream offset of the next byte to consume.
+    position: u64,
+    /// Stream offset where the current frame's header began.
+    frame_start: u64,
+    /// The size from which a message counts as big.
+    big_message: u64,
 }
 
 /// Most bytes [`ZmtpInspector`] ever holds back: a READY command with its
@@ -174,7 +188,35 @@ impl ZmtpInspector {
             handshake_done: false,
             first_frame_seen: false,
             allow_identity,
+            messages: 0,
+            message_bytes: 0,
+            became_big: None,
+            position: 0,
+            frame_start: 0,
+            big_message: u64::MAX,
         }
+    }
+
+    /// Report messages whose frames declare `bytes` or more in all through
+    /// [`ZmtpInspector::take_became_big`].
+    pub fn with_big_message(mut self, bytes: u64) -> Self {
+        self.big_message = bytes;
+        self
+    }
+
+    /// Data messages whose last frame has passed in full so far.
+    pub fn messages(&self) -> u64 {
+        self.messages
+    }
+
+    /// Whether, since the last call, a data message's declared bytes reached
+    /// the big-message size: the stream offset (counted from the first byte
+    /// ever fed) where the frame that crossed it begins. That frame's header
+    /// is in what the last `feed` released; a caller that limits big messages
+    /// forwards the bytes before the offset, takes its slot, then forwards
+    /// the rest. At most once per message.
+    pub fn take_became_big(&mut self) -> Option<u64> {
+        self.became_big.take()
     }
 
     /// Whether the greeting and the READY command have both passed in full.
@@ -187,7 +229,10 @@ impl ZmtpInspector {
         let total = self.held + input.len();
         while !input.is_empty() {
             match self.step(input) {
-                Ok(used) => input = &input[used..],
+                Ok(used) => {
+                    self.position += used as u64;
+                    input = &input[used..];
+                }
                 Err(rejection) => {
                     self.state = State::Rejected(rejection.clone());
                     return Verdict::Reject(rejection);
@@ -221,6 +266,7 @@ impl ZmtpInspector {
                 Ok(take)
             }
             State::Flags => {
+                self.frame_start = self.position;
                 let flags = input[0];
                 if flags & !(FLAG_MORE | FLAG_LONG | FLAG_COMMAND) != 0
                     || flags & (FLAG_COMMAND | FLAG_MORE) == FLAG_COMMAND | FLAG_MORE
@@ -248,16 +294,20 @@ impl ZmtpInspector {
                     } else {
                         u64::from(buf[0])
                     };
-                    self.start_body(declared, 1 + width)?;
+                    let flags = *flags;
+                    self.start_body(declared, 1 + width, flags)?;
                 }
                 Ok(take)
             }
-            State::Body { remaining } => {
+            State::Body { remaining, last } => {
                 let take = usize::try_from(*remaining)
                     .unwrap_or(usize::MAX)
                     .min(input.len());
                 *remaining -= take as u64;
                 if *remaining == 0 {
+                    if *last {
+                        self.messages += 1;
+                    }
                     self.state = State::Flags;
                 }
                 Ok(take)
@@ -285,7 +335,7 @@ impl ZmtpInspector {
 
     /// A complete, declared length (after a `header`-byte frame header):
     /// check it and enter the body.
-    fn start_body(&mut self, declared: u64, header: usize) -> Result<(), Rejection> {
+    fn start_body(&mut self, declared: u64, header: usize, flags: u8) -> Result<(), Rejection> {
         // ZMTP: the most significant bit of a long length must be 0.
         let limit = if self.first_frame_seen {
             self.max_frame
@@ -310,11 +360,26 @@ impl ZmtpInspector {
             };
             return Ok(());
         }
+        let last = flags & (FLAG_COMMAND | FLAG_MORE) == 0;
+        if flags & FLAG_COMMAND == 0 {
+            let before = self.message_bytes;
+            self.message_bytes = before.saturating_add(declared);
+            if before < self.big_message && self.message_bytes >= self.big_message {
+                self.became_big = Some(self.frame_start);
+            }
+            if last {
+                self.message_bytes = 0;
+            }
+        }
         self.state = if declared == 0 {
+            if last {
+                self.messages += 1;
+            }
             State::Flags
         } else {
             State::Body {
                 remaining: declared,
+                last,
             }
         };
         Ok(())
@@ -653,5 +718,35 @@ mod tests {
         let mut s = greeting();
         s.extend(frame);
         assert_eq!(run(&s, 1, MAX).1, Some(Rejection::BadHandshake));
+    }
+
+    #[test]
+    fn messages_and_big_messages_are_counted_as_they_pass() {
+        let mut inspector = ZmtpInspector::new(MAX).with_big_message(200);
+        let stream = valid_stream();
+        for piece in stream.chunks(5) {
+            assert!(matches!(inspector.feed(piece), Verdict::Forward(_)));
+        }
+        // "hello"+"" is one message, the 300-byte frame another; READY and
+        // commands are not messages.
+        assert_eq!(inspector.messages(), 2);
+        // The 300-byte frame starts after greeting, READY and 2 + 2 bytes.
+        let at = (stream.len() - 300 - 9) as u64;
+        assert_eq!(inspector.take_became_big(), Some(at));
+        assert_eq!(inspector.take_became_big(), None);
+        // Many small frames make a big message too, once.
+        let mut many = Vec::new();
+        for _ in 0..10 {
+            many.extend(short_frame(FLAG_MORE, &[1; 30]));
+        }
+        many.extend(short_frame(0, b"end"));
+        inspector.feed(&many);
+        let seventh = (stream.len() + 6 * 32) as u64;
+        assert_eq!(inspector.take_became_big(), Some(seventh));
+        assert_eq!(inspector.take_became_big(), None);
+        let mut more = short_frame(FLAG_COMMAND, b"\x04PING\x00\x00");
+        more.extend(short_frame(0, b""));
+        inspector.feed(&more);
+        assert_eq!(inspector.messages(), 4);
     }
 }
