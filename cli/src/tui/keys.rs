@@ -298,8 +298,21 @@ impl App {
             return;
         };
         let ctx = self.ctx();
+        let before: Vec<String> = self.items().iter().map(|i| i.name.clone()).collect();
         self.message = match store.edit(id, |l| l.undo_last(&ctx)) {
-            Ok(u) => format!("undid \"{}\"", u.what),
+            Ok(u) => {
+                // An item the undo brought back (a removal undone) gets the cursor.
+                let back = store.view(id).ok().and_then(|v| {
+                    v.items
+                        .into_iter()
+                        .find(|i| !before.contains(&i.name))
+                        .map(|i| i.name)
+                });
+                if let Some(name) = back {
+                    self.follow(&name);
+                }
+                format!("undid \"{}\"", u.what)
+            }
             Err(e) => format!("{e}"),
         };
     }

@@ -122,7 +122,7 @@ fn item_keys_need_the_items_pane() {
 #[test]
 fn mistakes_can_be_undone() {
     let (_dir, mut store, mut app) = setup();
-    typed(&mut app, &mut store, "nL\nanapkins x2\n\t");
+    typed(&mut app, &mut store, "nL\nacups\nanapkins x2\n\tj");
     typed(&mut app, &mut store, "x");
     assert_eq!(
         app.prompt.as_ref().map(|p| p.0.label()),
@@ -133,9 +133,15 @@ fn mistakes_can_be_undone() {
     typed(&mut app, &mut store, "xy");
     assert_eq!(counts(&app, "napkins"), None);
     assert_eq!(app.message, "removed napkins · u undoes");
+    assert_eq!(app.selected_item().unwrap().name, "cups");
     typed(&mut app, &mut store, "u");
     assert_eq!(counts(&app, "napkins"), Some((0, 2)));
     assert!(app.message.contains("undid"), "{}", app.message);
+    assert_eq!(
+        app.selected_item().unwrap().name,
+        "napkins",
+        "the cursor is on it again"
+    );
     // Over-buying asks; "n" leaves it; "y" records it.
     typed(&mut app, &mut store, "B10\n");
     assert!(
@@ -151,7 +157,9 @@ fn mistakes_can_be_undone() {
     assert_eq!(counts(&app, "napkins"), Some((0, 2)));
     typed(&mut app, &mut store, "B10\ny");
     assert_eq!(counts(&app, "napkins"), Some((10, 2)));
-    typed(&mut app, &mut store, "U8\n");
+    // Done, napkins sank; the cursor went on to cups. Back down to napkins.
+    assert_eq!(app.selected_item().unwrap().name, "cups");
+    typed(&mut app, &mut store, "jU8\n");
     assert_eq!(counts(&app, "napkins"), Some((2, 2)));
     typed(&mut app, &mut store, "u");
     assert_eq!(counts(&app, "napkins"), Some((10, 2)));
