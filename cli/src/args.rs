@@ -34,6 +34,14 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
 
+    /// Print only what was asked for: no notes, warnings or list after an edit
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+
+    /// Show times in UTC instead of the local time zone
+    #[arg(long, global = true)]
+    pub utc: bool,
+
     /// The command; none starts the interactive mode.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -49,7 +57,11 @@ pub enum Command {
         name: Vec<String>,
     },
     /// Local lists: name, URL, item counts, unsynced edits
-    Ls,
+    Ls {
+        /// Also list archived lists
+        #[arg(long, short = 'a')]
+        all: bool,
+    },
     /// The list: items with needed / acquired / done
     Show {
         /// URL, UUID, unambiguous UUID prefix, or list name
@@ -66,6 +78,12 @@ pub enum Command {
         #[arg(short = 'n', value_name = "QTY", default_value_t = 1,
               allow_negative_numbers = true, value_parser = parse_qty)]
         qty: i64,
+        /// A category to group it under ("" clears it)
+        #[arg(long = "cat", value_name = "CATEGORY")]
+        category: Option<String>,
+        /// A note, e.g. "lactose-free, 1 L" ("" clears it)
+        #[arg(long, value_name = "TEXT")]
+        note: Option<String>,
     },
     /// Acquire QTY of an item (default: all still needed)
     Buy {
@@ -78,6 +96,23 @@ pub enum Command {
         #[arg(short = 'n', value_name = "QTY", allow_negative_numbers = true,
               value_parser = parse_qty)]
         qty: Option<i64>,
+    },
+    /// Take back a buy: QTY were not bought after all (default: all bought)
+    Unbuy {
+        /// URL, UUID, unambiguous UUID prefix, or list name
+        list: String,
+        /// The item's name
+        #[arg(required = true, num_args = 1..)]
+        item: Vec<String>,
+        /// How many to take back
+        #[arg(short = 'n', value_name = "QTY", allow_negative_numbers = true,
+              value_parser = parse_qty)]
+        qty: Option<i64>,
+    },
+    /// Revert this device's last edit on a list (a new change; works offline)
+    Undo {
+        /// The list (default: the list this device edited last)
+        list: Option<String>,
     },
     /// Remove an item
     Rm {
@@ -95,7 +130,25 @@ pub enum Command {
         #[arg(required = true, num_args = 1..)]
         name: Vec<String>,
     },
-    /// Print the list's URL
+    /// Delete a list from this device (the cloud and others keep it)
+    Delete {
+        /// URL, UUID, unambiguous UUID prefix, or list name
+        list: String,
+        /// Delete even if it has edits the cloud does not have yet (they are lost)
+        #[arg(long)]
+        force: bool,
+    },
+    /// Hide a list from `ls` (it keeps syncing)
+    Archive {
+        /// URL, UUID, unambiguous UUID prefix, or list name
+        list: String,
+    },
+    /// Show an archived list in `ls` again
+    Unarchive {
+        /// URL, UUID, unambiguous UUID prefix, or list name
+        list: String,
+    },
+    /// Print the list's URL (syncing it first if the cloud lacks it)
     Share {
         /// URL, UUID, unambiguous UUID prefix, or list name
         list: String,
@@ -123,6 +176,13 @@ pub enum Command {
         /// URL, UUID, unambiguous UUID prefix, or list name
         list: String,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout
+    Man,
 }
 
 /// Several words of a name argument, joined with single spaces.
@@ -184,12 +244,34 @@ where
     }
 }
 
+/// The error style of both binaries for a clap error: `None` for `--help`
+/// and `--version` (print [`clap::Error::render`] on stdout, exit 0), else
+/// one line without the `error: ` prefix, clap's tips kept (exit 1).
+pub fn usage_error_line(e: &clap::Error) -> Option<String> {
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => None,
+        _ => Some(one_line(&e.render().to_string())),
+    }
+}
+
 /// Condense clap's multi-line error to one line: the text before the first
-/// blank line, whitespace collapsed, without the `error: ` prefix.
+/// blank line, whitespace collapsed, without the `error: ` prefix, followed
+/// by clap's tips ("a similar subcommand exists: 'ls'").
 fn one_line(rendered: &str) -> String {
     let head = rendered.split("\n\n").next().unwrap_or(rendered);
     let flat = head.split_whitespace().collect::<Vec<_>>().join(" ");
-    flat.strip_prefix("error: ").unwrap_or(&flat).to_string()
+    let mut out = flat.strip_prefix("error: ").unwrap_or(&flat).to_string();
+    for tip in rendered
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("tip:"))
+    {
+        out.push_str("; ");
+        out.push_str(&tip.split_whitespace().collect::<Vec<_>>().join(" "));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -5,11 +5,17 @@
 //! default prints [`Render::human`]. Keeping both views on one struct means a
 //! field shown to people is also available to scripts.
 
-use engine::list::{HistoryEntry, ListView};
+mod show;
+pub mod text;
+
+pub use show::{ItemDoc, ShowDoc, BOUGHT_SECTION, NAME_COLUMN_MAX};
+
+use engine::list::HistoryEntry;
 use engine::ListId;
 use serde::Serialize;
 
 use crate::timefmt;
+use text::{pad, width};
 
 /// Human rendering of a document.
 pub trait Render {
@@ -34,94 +40,6 @@ impl Render for NewDoc {
     }
 }
 
-/// One item of [`ShowDoc`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ItemDoc {
-    /// Display name.
-    pub name: String,
-    /// How many are wanted.
-    pub needed: i64,
-    /// How many were bought.
-    pub acquired: i64,
-    /// `acquired >= needed`.
-    pub done: bool,
-    /// Who added it first.
-    pub added_by: String,
-    /// When it was first added (unix ms).
-    pub added_at_ms: i64,
-}
-
-/// `show` (and the result of `add`, `buy`, `rm`, `rename`, `join`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ShowDoc {
-    /// UUID.
-    pub id: ListId,
-    /// Share URL.
-    pub url: String,
-    /// Name (the deterministic winner of concurrent renames).
-    pub name: String,
-    /// Names written concurrently with the winner, kept visible.
-    pub other_names: Vec<String>,
-    /// Items sorted by normalized name.
-    pub items: Vec<ItemDoc>,
-    /// Local changes not yet acknowledged by the cloud.
-    pub pending: usize,
-}
-
-impl ShowDoc {
-    /// From a materialized list.
-    pub fn new(id: ListId, view: ListView, pending: usize) -> Self {
-        ShowDoc {
-            id,
-            url: id.url(),
-            name: view.name,
-            other_names: view.other_names,
-            items: view
-                .items
-                .into_iter()
-                .map(|i| ItemDoc {
-                    name: i.name,
-                    needed: i.needed,
-                    acquired: i.acquired,
-                    done: i.done,
-                    added_by: i.added_by,
-                    added_at_ms: i.added_at,
-                })
-                .collect(),
-            pending,
-        }
-    }
-}
-
-impl Render for ShowDoc {
-    fn human(&self) -> String {
-        let mut out = format!("{}  {}", self.name, self.url);
-        if !self.other_names.is_empty() {
-            out += &format!("\n  (also named: {})", self.other_names.join(", "));
-        }
-        if self.items.is_empty() {
-            out += "\n  (no items)";
-        }
-        let width = self
-            .items
-            .iter()
-            .map(|i| i.name.chars().count())
-            .max()
-            .unwrap_or(0);
-        for i in &self.items {
-            let mark = if i.done { "[x]" } else { "[ ]" };
-            out += &format!(
-                "\n  {mark} {:<width$}  {}/{} bought",
-                i.name, i.acquired, i.needed
-            );
-        }
-        if self.pending > 0 {
-            out += &format!("\n  {} edit(s) not yet synced", self.pending);
-        }
-        out
-    }
-}
-
 /// One entry of `ls`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LsEntry {
@@ -137,6 +55,8 @@ pub struct LsEntry {
     pub done: usize,
     /// Local changes not yet acknowledged by the cloud.
     pub pending: usize,
+    /// Hidden from `ls` unless `--all`.
+    pub archived: bool,
 }
 
 /// `ls`.
@@ -149,18 +69,24 @@ impl Render for LsDoc {
         if self.0.is_empty() {
             return "no lists yet: create one with `shoplist new NAME`".into();
         }
-        let width = self
+        let cols = self
             .0
             .iter()
-            .map(|e| e.name.chars().count())
+            .map(|e| width(&e.name) + if e.archived { 11 } else { 0 })
+            .filter(|w| *w <= NAME_COLUMN_MAX)
             .max()
             .unwrap_or(4)
             .max(4);
-        let mut out = format!("{:<width$}  ITEMS  UNSYNCED  URL", "NAME");
+        let mut out = format!("{}  ITEMS  UNSYNCED  URL", pad("NAME", cols));
         for e in &self.0 {
+            let name = if e.archived {
+                format!("{} (archived)", e.name)
+            } else {
+                e.name.clone()
+            };
             out += &format!(
-                "\n{:<width$}  {:>5}  {:>8}  {}",
-                e.name,
+                "\n{}  {:>5}  {:>8}  {}",
+                pad(&name, cols),
                 format!("{}/{}", e.done, e.items),
                 e.pending,
                 e.url
@@ -170,7 +96,7 @@ impl Render for LsDoc {
     }
 }
 
-/// One entry of `status` (and of `sync`, which adds `sent`/`received`).
+/// One entry of `status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StatusEntry {
     /// UUID.
@@ -179,6 +105,15 @@ pub struct StatusEntry {
     pub name: String,
     /// Local changes not yet acknowledged by the cloud.
     pub pending: usize,
+    /// When the cloud last answered a sync of this list (unix ms), or null.
+    pub last_synced_ms: Option<i64>,
+    /// The same, formatted (local time unless `--utc`), or null.
+    pub last_synced: Option<String>,
+    /// `reachable` or `unreachable` (asked just now).
+    pub cloud: String,
+    /// With a reachable cloud: how many changes the cloud has that this
+    /// device lacks (0: up to date); null when the cloud was not reached.
+    pub cloud_ahead: Option<usize>,
 }
 
 /// `status`.
@@ -193,9 +128,27 @@ impl Render for StatusDoc {
         }
         self.0
             .iter()
-            .map(|e| match e.pending {
-                0 => format!("{}: in sync with the cloud", e.name),
-                n => format!("{}: {n} edit(s) not yet acknowledged by the cloud", e.name),
+            .map(|e| {
+                let ours = match e.pending {
+                    0 => "the cloud has every edit made here".to_string(),
+                    n => format!("{n} edit(s) here not yet acknowledged by the cloud"),
+                };
+                let theirs = match e.cloud_ahead {
+                    Some(0) if e.last_synced_ms.is_none() => {
+                        "and the cloud does not have this list yet (`shoplist sync` or `shoplist share` puts it there)".to_string()
+                    }
+                    Some(0) => "and this device has every edit the cloud has".to_string(),
+                    Some(n) => format!(
+                        "and the cloud has {n} edit(s) this device lacks (run `shoplist sync`)"
+                    ),
+                    None => "the cloud cannot be reached now".to_string(),
+                };
+                let seen = match &e.last_synced {
+                    Some(t) => format!("last synced {t}"),
+                    None => "never synced".to_string(),
+                };
+                let sep = if e.cloud_ahead.is_some() { " " } else { "; " };
+                format!("{}: {ours}{sep}{theirs}; {seen}", e.name)
             })
             .collect::<Vec<_>>()
             .join("\n")
@@ -266,16 +219,18 @@ pub struct LogEntry {
     pub actor: String,
     /// Unix ms by the author's clock.
     pub time_ms: i64,
-    /// The same as `YYYY-MM-DD HH:MM:SS UTC`.
+    /// The same as `YYYY-MM-DD HH:MM:SS` and the zone (local, or `UTC`
+    /// with `--utc`).
     pub time: String,
     /// What happened.
     pub what: String,
 }
 
-impl From<HistoryEntry> for LogEntry {
-    fn from(h: HistoryEntry) -> Self {
+impl LogEntry {
+    /// From a history entry; the time in UTC or the local zone.
+    pub fn new(h: HistoryEntry, utc: bool) -> Self {
         LogEntry {
-            time: timefmt::utc(h.time_ms),
+            time: timefmt::format(h.time_ms, utc),
             hash: h.hash,
             by: h.by,
             actor: h.actor,
@@ -292,15 +247,10 @@ pub struct LogDoc(pub Vec<LogEntry>);
 
 impl Render for LogDoc {
     fn human(&self) -> String {
-        let width = self
-            .0
-            .iter()
-            .map(|e| e.by.chars().count())
-            .max()
-            .unwrap_or(0);
+        let cols = self.0.iter().map(|e| width(&e.by)).max().unwrap_or(0);
         self.0
             .iter()
-            .map(|e| format!("{}  {:<width$}  {}", e.time, e.by, e.what))
+            .map(|e| format!("{}  {}  {}", e.time, pad(&e.by, cols), e.what))
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -308,3 +258,53 @@ impl Render for LogDoc {
 
 #[cfg(test)]
 mod tests;
+
+/// `undo` with `--json`: what was reverted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UndoDoc {
+    /// UUID.
+    pub id: ListId,
+    /// The list's name.
+    pub name: String,
+    /// What the reverted edit did (`add 2 × Milk`).
+    pub undone: String,
+    /// The reverted change's hash.
+    pub hash: String,
+}
+
+impl Render for UndoDoc {
+    fn human(&self) -> String {
+        format!("{}: undid \"{}\"", self.name, self.undone)
+    }
+}
+
+/// `delete`, `archive`, `unarchive`: the list and its new state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LifecycleDoc {
+    /// UUID.
+    pub id: ListId,
+    /// Share URL.
+    pub url: String,
+    /// Name.
+    pub name: String,
+    /// `deleted`, `archived` or `unarchived`.
+    pub state: String,
+}
+
+impl LifecycleDoc {
+    /// The document for `id`.
+    pub fn new(id: ListId, name: String, state: &str) -> Self {
+        LifecycleDoc {
+            id,
+            url: id.url(),
+            name,
+            state: state.into(),
+        }
+    }
+}
+
+impl Render for LifecycleDoc {
+    fn human(&self) -> String {
+        format!("{}: {}", self.name, self.state)
+    }
+}

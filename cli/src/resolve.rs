@@ -52,6 +52,16 @@ pub enum ResolveError {
         /// Its URL.
         url: String,
     },
+    /// The LIST word only prefix-matched a list whose name goes on with the
+    /// first word of the item (`add Weekly groceries milk` for the list
+    /// "Weekly groceries shop"): which words are the list is a guess.
+    #[error("{input:?} matches list {list:?} only in part, and the item's first word continues its name; quote the list name (shoplist add \"{list}\" ITEM) or use its id")]
+    SplitUnclear {
+        /// What the user typed as LIST.
+        input: String,
+        /// The matched list's name.
+        list: String,
+    },
     /// Something that looks like a URL but is not a valid one.
     #[error("invalid list URL {0:?} (expected shoplist://list/<uuid>)")]
     BadUrl(String),
@@ -88,10 +98,51 @@ fn named(entries: &[&ListEntry]) -> Vec<String> {
 
 /// Resolve `input` against the local `lists`.
 pub fn resolve(input: &str, lists: &[ListEntry]) -> Result<ListId, ResolveError> {
+    resolve_how(input, lists).map(|(id, _)| id)
+}
+
+/// Resolve the LIST of a command whose ITEM is several words (`add`, `buy`,
+/// `unbuy`, `rm`): `shoplist add Weekly groceries milk` means the list
+/// "Weekly groceries" and the item "milk" when such a list exists. The
+/// longest run of leading words that exactly names one list wins; a LIST
+/// that only prefix-matches a list whose name continues with the item's
+/// first word is refused as unclear (issue 12 defect 5).
+pub fn resolve_split(
+    list: &str,
+    item: &[String],
+    lists: &[ListEntry],
+) -> Result<(ListId, Vec<String>), ResolveError> {
+    for k in (1..item.len()).rev() {
+        let candidate = normalize(&format!("{list} {}", item[..k].join(" ")));
+        let exact: Vec<&ListEntry> = lists
+            .iter()
+            .filter(|l| normalize(&l.name) == candidate)
+            .collect();
+        if let [one] = exact.as_slice() {
+            return Ok((one.id, item[k..].to_vec()));
+        }
+    }
+    let (id, by_prefix) = resolve_how(list, lists)?;
+    if by_prefix {
+        if let (Some(first), Some(entry)) = (item.first(), lists.iter().find(|l| l.id == id)) {
+            let joined = normalize(&format!("{list} {first}"));
+            if normalize(&entry.name).starts_with(&joined) {
+                return Err(ResolveError::SplitUnclear {
+                    input: list.trim().to_string(),
+                    list: entry.name.clone(),
+                });
+            }
+        }
+    }
+    Ok((id, item.to_vec()))
+}
+
+/// Resolve, and say whether only a name prefix matched.
+fn resolve_how(input: &str, lists: &[ListEntry]) -> Result<(ListId, bool), ResolveError> {
     let t = input.trim();
     if let Ok(id) = ListId::parse(t) {
         return if lists.iter().any(|l| l.id == id) {
-            Ok(id)
+            Ok((id, false))
         } else {
             Err(ResolveError::NotLocal { id, url: id.url() })
         };
@@ -109,7 +160,8 @@ pub fn resolve(input: &str, lists: &[ListEntry]) -> Result<ListId, ResolveError>
             normalize(&l.name) == wanted || (is_prefix && l.id.to_string().starts_with(&lower))
         })
         .collect();
-    let matches = if exact.is_empty() && !wanted.is_empty() {
+    let by_prefix = exact.is_empty() && !wanted.is_empty();
+    let matches = if by_prefix {
         lists
             .iter()
             .filter(|l| normalize(&l.name).starts_with(&wanted))
@@ -118,7 +170,7 @@ pub fn resolve(input: &str, lists: &[ListEntry]) -> Result<ListId, ResolveError>
         exact
     };
     match matches.as_slice() {
-        [one] => Ok(one.id),
+        [one] => Ok((one.id, by_prefix)),
         [] => Err(ResolveError::Unknown {
             input: t.to_string(),
             candidates: named(&lists.iter().collect::<Vec<_>>()),
@@ -201,6 +253,50 @@ mod tests {
         assert!(!msg.contains('\n'));
         let empty = resolve("nope", &[]).unwrap_err().to_string();
         assert!(empty.contains("no lists"), "{empty}");
+    }
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    /// Issue 12 defect 5: `add Weekly groceries milk` adds "milk" to the list
+    /// "Weekly groceries", not "groceries milk" to it.
+    #[test]
+    fn a_multi_word_list_name_does_not_swallow_the_item() {
+        let l = vec![
+            entry("0d5c1f42-6a3e-4b9e-9a51-7f2f0c1d9e33", "Weekly groceries"),
+            entry("7a000000-6a3e-4b9e-9a51-7f2f0c1d9e33", "Party"),
+        ];
+        assert_eq!(
+            resolve_split("Weekly", &words("groceries milk"), &l),
+            Ok((l[0].id, words("milk")))
+        );
+        assert_eq!(
+            resolve_split("weekly", &words("GROCERIES oat milk"), &l),
+            Ok((l[0].id, words("oat milk")))
+        );
+        // The quoted name and plain prefixes still work.
+        assert_eq!(
+            resolve_split("Weekly groceries", &words("milk"), &l),
+            Ok((l[0].id, words("milk")))
+        );
+        assert_eq!(
+            resolve_split("week", &words("milk"), &l),
+            Ok((l[0].id, words("milk")))
+        );
+        assert_eq!(
+            resolve_split("party", &words("weekly groceries"), &l),
+            Ok((l[1].id, words("weekly groceries")))
+        );
+        // Only the item left: "Weekly groceries" alone is not a split.
+        assert!(matches!(
+            resolve_split("Weekly", &words("groceries"), &l),
+            Err(ResolveError::SplitUnclear { .. })
+        ));
+        assert!(matches!(
+            resolve_split("Weekly", &words("groc milk"), &l),
+            Err(ResolveError::SplitUnclear { .. })
+        ));
     }
 
     #[test]

@@ -59,7 +59,7 @@ pub enum SyncError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// `join` of a list the cloud does not have.
-    #[error("list {0} not found in the cloud")]
+    #[error("list {0} not found in the cloud; whoever shared it has to sync it first (`shoplist sync`, or `shoplist share` which syncs before printing the URL)")]
     NotFound(ListId),
     /// The cloud refused some of our changes for a reason resending cannot fix.
     #[error("the cloud rejected {count} change(s) of list {list}: {detail}")]
@@ -259,6 +259,7 @@ impl ListSync {
             return Ok(Next::Send(self.next_request(store)?));
         }
         store.set_acked_heads(self.list, &known)?;
+        store.note_cloud_seen(self.list, engine::list::EditContext::now("").now_ms)?;
         Ok(Next::Done(SyncReport {
             list: self.list,
             sent: self.sent,

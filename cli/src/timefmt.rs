@@ -1,6 +1,20 @@
-//! Human-readable timestamps for `log`: unix milliseconds as
-//! `YYYY-MM-DD HH:MM:SS UTC` (UTC, so output does not depend on the machine's
-//! time zone database; no date crate needed for this one conversion).
+//! Human-readable timestamps: unix milliseconds in the machine's local time
+//! zone by default (`2024-05-01 14:03:20 +02:00`, via `chrono`), or with
+//! `--utc` as `2024-05-01 12:03:20 UTC` (computed without a time zone
+//! database, so it is the same on every machine).
+
+use chrono::{Local, TimeZone};
+
+/// Format unix milliseconds in UTC (`utc`) or the local time zone.
+pub fn format(ms: i64, utc: bool) -> String {
+    if utc {
+        return self::utc(ms);
+    }
+    match Local.timestamp_millis_opt(ms).single() {
+        Some(t) => t.format("%Y-%m-%d %H:%M:%S %:z").to_string(),
+        None => self::utc(ms),
+    }
+}
 
 /// Format unix milliseconds as `2024-05-01 12:03:04 UTC`.
 pub fn utc(ms: i64) -> String {
@@ -33,7 +47,15 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 
 #[cfg(test)]
 mod tests {
-    use super::utc;
+    use super::{format, utc};
+
+    #[test]
+    fn local_time_carries_its_offset_and_utc_is_explicit() {
+        let local = format(1_714_565_000_123, false);
+        assert!(local.starts_with("2024-05-0"), "{local}");
+        assert!(local.contains('+') || local.contains('-'), "{local}");
+        assert_eq!(format(1_714_565_000_123, true), "2024-05-01 12:03:20 UTC");
+    }
 
     #[test]
     fn known_instants_format_in_utc() {

@@ -131,6 +131,31 @@ pub fn render_status(
     out.trim_end().to_string()
 }
 
+/// LIST as `shoplist` takes it: a URL or UUID as is; a UUID prefix or a
+/// list name resolved against the shoplist lists in `data_dir` (default:
+/// shoplist's own default data dir).
+pub fn resolve_list(input: &str, data_dir: Option<std::path::PathBuf>) -> Result<ListId, Failure> {
+    if let Ok(id) = ListId::parse(input) {
+        return Ok(id);
+    }
+    let fail = |message: String| Failure { message, code: 1 };
+    let dir = shoplist_cli::commands::data_dir(data_dir).map_err(|e| fail(e.to_string()))?;
+    let db = dir.join(shoplist_cli::commands::DB_FILE);
+    if !db.exists() {
+        return Err(fail(format!(
+            "{input:?} is not a list URL or UUID, and there are no shoplist lists in {} to look it up (use --data-dir)",
+            dir.display()
+        )));
+    }
+    let mut store = engine::store::Store::open(&db).map_err(|e| fail(e.to_string()))?;
+    let mut entries = Vec::new();
+    for id in store.list_ids().map_err(|e| fail(e.to_string()))? {
+        let name = store.view(id).map_err(|e| fail(e.to_string()))?.name;
+        entries.push(shoplist_cli::resolve::ListEntry { id, name });
+    }
+    shoplist_cli::resolve::resolve(input, &entries).map_err(|e| fail(e.to_string()))
+}
+
 /// `where LIST`: the text to print on stdout.
 pub async fn where_list(
     proxy: &str,
@@ -221,5 +246,31 @@ mod tests {
         let doc: serde_json::Value =
             serde_json::from_str(&render_status(&workers(), Some(&stats), true)).unwrap();
         assert_eq!(doc["proxy"]["window_pauses"], 2);
+    }
+}
+
+#[cfg(test)]
+mod resolve_tests {
+    use super::*;
+
+    /// Issue 12: `where` resolves LIST like `shoplist` (name, UUID prefix).
+    #[test]
+    fn where_resolves_names_and_prefixes_from_the_local_lists() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let db = dir.path().join(shoplist_cli::commands::DB_FILE);
+        let mut store = engine::store::Store::open(&db).unwrap();
+        let ctx = engine::list::EditContext::now("t");
+        let id = store.create_list("Weekly groceries", &ctx).unwrap();
+        drop(store);
+        let d = || Some(dir.path().to_path_buf());
+        assert_eq!(resolve_list("weekly", d()).unwrap(), id);
+        assert_eq!(resolve_list(&id.to_string()[..8], d()).unwrap(), id);
+        assert_eq!(resolve_list(&id.url(), d()).unwrap(), id);
+        let e = resolve_list("party", d()).unwrap_err();
+        assert_eq!(e.code, 1);
+        assert!(e.message.contains("Weekly groceries"), "{}", e.message);
+        let empty = tempfile::TempDir::new().unwrap();
+        let e = resolve_list("weekly", Some(empty.path().to_path_buf())).unwrap_err();
+        assert!(e.message.contains("--data-dir"), "{}", e.message);
     }
 }

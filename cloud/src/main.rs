@@ -105,8 +105,12 @@ enum Command {
     },
     /// A list's replicas, in preference order.
     Where {
-        /// A shoplist:// URL or a UUID.
+        /// A share URL, a UUID, or, resolved against this machine's shoplist
+        /// lists, a UUID prefix or a list name (as `shoplist` takes LIST).
         list: String,
+        /// The shoplist data dir used to resolve names and prefixes.
+        #[arg(long, env = "SHOPLIST_DATA_DIR", value_name = "DIR")]
+        data_dir: Option<PathBuf>,
         /// The proxy's client endpoint.
         #[arg(long, default_value = "tcp://127.0.0.1:5555")]
         proxy: String,
@@ -124,7 +128,7 @@ fn init_tracing(default: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(shoplist_cli::commands::color_on_stderr())
         .with_writer(std::io::stderr)
         .try_init();
 }
@@ -135,14 +139,30 @@ fn default_data_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("shoplist-cloud-data"))
 }
 
+/// Errors look like `shoplist`'s: one line, `error: ` first. Exit codes are
+/// shared too: 1 for any error (usage included), 2 when a proxy could not
+/// be reached (README "Exit codes and errors").
 fn fail(message: impl std::fmt::Display, code: u8) -> ExitCode {
-    eprintln!("shoplist-cloud: {message}");
+    let text = message.to_string();
+    eprintln!(
+        "error: {}",
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    );
     ExitCode::from(code)
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => match shoplist_cli::args::usage_error_line(&e) {
+            Some(line) => return fail(line, 1),
+            None => {
+                print!("{}", e.render());
+                return ExitCode::SUCCESS;
+            }
+        },
+    };
     match cli.command {
         Command::Proxy {
             frontend,
@@ -242,8 +262,17 @@ async fn main() -> ExitCode {
                 Err(f) => fail(f.message, f.code),
             }
         }
-        Command::Where { list, proxy, json } => {
+        Command::Where {
+            list,
+            data_dir,
+            proxy,
+            json,
+        } => {
             init_tracing("warn");
+            let list = match cloud::inspect::resolve_list(&list, data_dir) {
+                Ok(id) => id.to_string(),
+                Err(f) => return fail(f.message, f.code),
+            };
             match cloud::inspect::where_list(&proxy, &list, json, INSPECT_TIMEOUT).await {
                 Ok(text) => {
                     println!("{text}");

@@ -54,8 +54,38 @@ pub fn connectable(bind: &str) -> String {
         .replace("://*:", "://127.0.0.1:")
 }
 
+/// Fail fast when `bind` (`tcp://HOST:PORT`) cannot be bound: a taken port
+/// would otherwise make the proxy restart forever while the workers attach
+/// to whatever already listens there (issue 12 defect 10).
+pub fn check_free(bind: &str) -> anyhow::Result<()> {
+    let addr = bind
+        .strip_prefix("tcp://")
+        .unwrap_or(bind)
+        .replace('*', "0.0.0.0");
+    match std::net::TcpListener::bind(&addr) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => anyhow::bail!(
+            "{bind} is already in use: is another `shoplist-cloud up` running? Stop it, or choose other ports with --frontend / --backend"
+        ),
+        Err(e) => anyhow::bail!("cannot listen on {bind}: {e}"),
+    }
+}
+
+/// A cluster needs at least as many workers as replicas per list.
+pub fn check_workers(workers: usize, replicas: usize) -> anyhow::Result<()> {
+    if workers < replicas {
+        anyhow::bail!(
+            "--workers {workers} is too few: every list is kept on {replicas} workers, so `up` needs at least {replicas}"
+        );
+    }
+    Ok(())
+}
+
 /// Run the cluster until Ctrl-C or SIGTERM.
 pub async fn run(cfg: UpConfig) -> anyhow::Result<()> {
+    check_workers(cfg.workers, crate::proxy::ProxyConfig::default().replicas)?;
+    check_free(&cfg.frontend)?;
+    check_free(&cfg.backend)?;
     let exe = std::env::current_exe().context("cannot find this program's path")?;
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
@@ -210,6 +240,21 @@ async fn terminate(name: &str, child: &mut Child, pid: Option<u32>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 12 defect 10: a taken port fails at once, naming the likely
+    /// cause; fewer workers than replicas are refused.
+    #[test]
+    fn busy_ports_and_too_few_workers_are_refused() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let ep = format!("tcp://{}", taken.local_addr().unwrap());
+        let err = check_free(&ep).unwrap_err().to_string();
+        assert!(err.contains("another `shoplist-cloud up`"), "{err}");
+        drop(taken);
+        assert!(check_free(&ep).is_ok());
+        let err = check_workers(1, 3).unwrap_err().to_string();
+        assert!(err.contains("at least 3"), "{err}");
+        assert!(check_workers(3, 3).is_ok());
+    }
 
     #[test]
     fn wildcard_binds_become_loopback() {

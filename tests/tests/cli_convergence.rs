@@ -157,8 +157,8 @@ fn scenario(test: &str, kill_replica_half_way: bool) {
     );
     assert_eq!(
         qty(doc, "bread"),
-        Some((2, 0)),
-        "add wins over a concurrent remove: {doc}"
+        Some((1, 0)),
+        "add wins over a concurrent remove, which clears only what it saw (observed-remove): {doc}"
     );
     assert_eq!(item(doc, "eggs"), None, "both removed: {doc}");
     assert_eq!(qty(doc, "butter"), Some((1, 0)), "re-added fresh: {doc}");

@@ -24,7 +24,7 @@ fn every_command_of_the_contract_parses() {
             name: vec!["Weekly".into(), "shop".into()]
         })
     );
-    assert_eq!(run(&["ls"]).command, Some(Command::Ls));
+    assert_eq!(run(&["ls"]).command, Some(Command::Ls { all: false }));
     assert_eq!(
         run(&["show", "L"]).command,
         Some(Command::Show { list: "L".into() })
@@ -34,7 +34,9 @@ fn every_command_of_the_contract_parses() {
         Some(Command::Add {
             list: "L".into(),
             item: vec!["oat".into(), "milk".into()],
-            qty: 3
+            qty: 3,
+            category: None,
+            note: None,
         })
     );
     assert_eq!(
@@ -42,7 +44,9 @@ fn every_command_of_the_contract_parses() {
         Some(Command::Add {
             list: "L".into(),
             item: vec!["milk".into()],
-            qty: 1
+            qty: 1,
+            category: None,
+            note: None,
         })
     );
     assert_eq!(
@@ -155,4 +159,61 @@ fn help_is_printed_not_an_error() {
         parse(["shoplist", "add", "--help"]),
         Parsed::Print(_)
     ));
+}
+
+/// Issue 12 defect 9: a typo keeps clap's "a similar subcommand exists" tip.
+#[test]
+fn typos_keep_the_similar_subcommand_tip() {
+    let e = error(&["lst"]);
+    assert!(
+        e.contains("similar subcommand") && e.contains("'ls'"),
+        "{e}"
+    );
+    assert!(!e.contains('\n'), "{e}");
+}
+
+#[test]
+fn issue_12_commands_parse() {
+    assert_eq!(
+        run(&["add", "L", "milk", "--cat", "dairy", "--note", "1 L"]).command,
+        Some(Command::Add {
+            list: "L".into(),
+            item: vec!["milk".into()],
+            qty: 1,
+            category: Some("dairy".into()),
+            note: Some("1 L".into()),
+        })
+    );
+    assert_eq!(
+        run(&["unbuy", "L", "milk", "-n", "1"]).command,
+        Some(Command::Unbuy {
+            list: "L".into(),
+            item: vec!["milk".into()],
+            qty: Some(1)
+        })
+    );
+    assert_eq!(run(&["undo"]).command, Some(Command::Undo { list: None }));
+    assert_eq!(
+        run(&["delete", "L", "--force"]).command,
+        Some(Command::Delete {
+            list: "L".into(),
+            force: true
+        })
+    );
+    assert_eq!(
+        run(&["ls", "--all"]).command,
+        Some(Command::Ls { all: true })
+    );
+    assert_eq!(
+        run(&["archive", "L"]).command,
+        Some(Command::Archive { list: "L".into() })
+    );
+    let cli = run(&["--quiet", "--utc", "ls"]);
+    assert!(cli.quiet && cli.utc);
+    assert_eq!(
+        run(&["completions", "bash"]).command,
+        Some(Command::Completions {
+            shell: clap_complete::Shell::Bash
+        })
+    );
 }

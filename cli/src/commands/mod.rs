@@ -10,6 +10,7 @@
 //! not reach its quorum (edits stay safe locally); 1 for every other error.
 //! An error is one line on stderr, and nothing was changed.
 
+mod lifecycle;
 mod local;
 mod net;
 
@@ -19,6 +20,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use engine::list::ItemDetails;
 use engine::store::{Store, StoreError};
 use engine::ListId;
 use serde::Serialize;
@@ -52,6 +54,27 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// The line shown to people: an offline error says that the edits are
+    /// safe and how to start a cloud (issue 12 defect 9).
+    pub fn user_message(&self) -> String {
+        if let CliError::Sync(SyncError::Client(crate::sync_client::ClientError::Unreachable {
+            endpoints,
+            detail,
+        })) = self
+        {
+            return format!(
+                "cannot reach the cloud at {endpoints} (gave up after retrying for a few seconds; last: {detail}); edits made here are safe on this device and go out with the next sync (is the cloud running? `shoplist-cloud up` starts one; `--cloud` / SHOPLIST_CLOUD choose it)"
+            );
+        }
+        if self.exit_code() == 2 {
+            format!(
+                "{self}; edits made here are safe on this device and go out with the next sync (is the cloud running? `shoplist-cloud up` starts one; `--cloud` / SHOPLIST_CLOUD choose it)"
+            )
+        } else {
+            self.to_string()
+        }
+    }
+
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
@@ -73,6 +96,10 @@ pub struct Ctx {
     pub cloud: Vec<String>,
     /// The database file.
     pub db_path: PathBuf,
+    /// `--quiet`: no notes, warnings, or list after an edit.
+    pub quiet: bool,
+    /// `--utc`: times in UTC instead of local time.
+    pub utc: bool,
 }
 
 impl Ctx {
@@ -91,6 +118,20 @@ impl Ctx {
     pub fn resolve(&mut self, input: &str) -> Result<ListId, CliError> {
         let entries = self.entries()?;
         Ok(resolve::resolve(input, &entries)?)
+    }
+
+    /// A note for people on stderr (`note: …`), unless `--quiet`.
+    pub fn note(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("note: {}", one_line(text));
+        }
+    }
+
+    /// A warning on stderr (`warning: …`), unless `--quiet`.
+    pub fn warn(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("warning: {}", one_line(text));
+        }
     }
 
     /// Print a document: JSON on one line with `--json`, else its human form.
@@ -142,8 +183,32 @@ pub fn open_store(dir: &Path) -> Result<(Store, PathBuf), CliError> {
     Ok((store, path))
 }
 
+/// Print what needs no store: completions and the man page.
+fn print_generated(cmd: &Command) -> Result<bool, CliError> {
+    use clap::CommandFactory;
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "shoplist", &mut out);
+            Ok(true)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut out)
+                .map_err(|e| CliError::Other(format!("cannot write the man page: {e}")))?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> Result<(), CliError> {
+    if let Some(cmd) = &cli.command {
+        if print_generated(cmd)? {
+            return Ok(());
+        }
+    }
     let dir = data_dir(cli.data_dir)?;
     let (store, db_path) = open_store(&dir)?;
     let mut ctx = Ctx {
@@ -152,24 +217,50 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         author: author_from_env(|k| std::env::var(k).ok()),
         cloud: cli.cloud,
         db_path,
+        quiet: cli.quiet,
+        utc: cli.utc,
     };
     let Some(cmd) = cli.command else {
         return crate::tui::run(ctx);
     };
     match cmd {
         Command::New { name } => local::new(&mut ctx, &args::words(&name)),
-        Command::Ls => local::ls(&mut ctx),
+        Command::Ls { all } => local::ls(&mut ctx, all),
         Command::Show { list } => local::show(&mut ctx, &list),
-        Command::Add { list, item, qty } => local::add(&mut ctx, &list, &args::words(&item), qty),
-        Command::Buy { list, item, qty } => local::buy(&mut ctx, &list, &args::words(&item), qty),
-        Command::Rm { list, item } => local::rm(&mut ctx, &list, &args::words(&item)),
+        Command::Add {
+            list,
+            item,
+            qty,
+            category,
+            note,
+        } => local::add(&mut ctx, &list, &item, qty, ItemDetails { category, note }),
+        Command::Buy { list, item, qty } => local::buy(&mut ctx, &list, &item, qty),
+        Command::Unbuy { list, item, qty } => local::unbuy(&mut ctx, &list, &item, qty),
+        Command::Undo { list } => lifecycle::undo(&mut ctx, list.as_deref()),
+        Command::Rm { list, item } => local::rm(&mut ctx, &list, &item),
         Command::Rename { list, name } => local::rename(&mut ctx, &list, &args::words(&name)),
-        Command::Share { list } => local::share(&mut ctx, &list),
-        Command::Status { list } => local::status(&mut ctx, list.as_deref()),
+        Command::Delete { list, force } => lifecycle::delete(&mut ctx, &list, force),
+        Command::Archive { list } => lifecycle::archive(&mut ctx, &list, true),
+        Command::Unarchive { list } => lifecycle::archive(&mut ctx, &list, false),
+        Command::Share { list } => net::share(&mut ctx, &list),
+        Command::Status { list } => net::status(&mut ctx, list.as_deref()),
         Command::Log { list } => local::log(&mut ctx, &list),
+        Command::Completions { .. } | Command::Man => Ok(()),
         Command::Join { url } => net::join(&mut ctx, &url),
         Command::Sync { lists, watch } => net::sync(&mut ctx, &lists, watch),
     }
+}
+
+/// Whether diagnostics on stderr may use colour: a terminal, and `NO_COLOR`
+/// unset or empty (<https://no-color.org>).
+pub fn color_on_stderr() -> bool {
+    use std::io::IsTerminal;
+    color_allowed(std::env::var_os("NO_COLOR").as_deref()) && std::io::stderr().is_terminal()
+}
+
+/// `NO_COLOR` set to anything non-empty turns colour off.
+pub fn color_allowed(no_color: Option<&std::ffi::OsStr>) -> bool {
+    no_color.is_none_or(|v| v.is_empty())
 }
 
 fn one_line(s: &str) -> String {
@@ -183,6 +274,7 @@ pub fn main_entry() -> ExitCode {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(color_on_stderr())
         .try_init();
     match args::parse(std::env::args_os()) {
         Parsed::Print(text) => {
@@ -196,7 +288,7 @@ pub fn main_entry() -> ExitCode {
         Parsed::Run(cli) => match run(cli) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("error: {}", one_line(&e.to_string()));
+                eprintln!("error: {}", one_line(&e.user_message()));
                 ExitCode::from(e.exit_code())
             }
         },
@@ -226,6 +318,16 @@ mod tests {
             "bob"
         );
         assert_eq!(author_from_env(env(&[])), "me");
+    }
+
+    /// Issue 12 deliverable 7: NO_COLOR set to anything non-empty means no
+    /// colour (https://no-color.org); non-terminals never get colour.
+    #[test]
+    fn no_color_turns_colour_off() {
+        use std::ffi::OsStr;
+        assert!(color_allowed(None));
+        assert!(color_allowed(Some(OsStr::new(""))));
+        assert!(!color_allowed(Some(OsStr::new("1"))));
     }
 
     #[test]

@@ -1,5 +1,8 @@
-//! The commands that talk to the cloud: `sync`, `sync --watch`, `join`.
-//! Each runs a single-threaded tokio runtime for its duration.
+//! The commands that talk to the cloud: `sync`, `sync --watch`, `join`,
+//! and the two that also work offline but ask the cloud when they can:
+//! `share` (syncs an unsynced list first, so the URL works for others) and
+//! `status` (one read per list: does the cloud have edits this device
+//! lacks?). Each runs a single-threaded tokio runtime for its duration.
 
 use std::io::Write;
 use std::time::Duration;
@@ -9,9 +12,10 @@ use engine::ListId;
 
 use super::local::show_doc;
 use super::{CliError, Ctx};
-use crate::output::{SyncDoc, SyncEntry};
+use crate::output::{ShareDoc, StatusDoc, StatusEntry, SyncDoc, SyncEntry};
 use crate::sync::{sync_list, SyncError};
 use crate::sync_client::{ClientConfig, SyncClient};
+use crate::timefmt;
 use crate::watch::{WatchEvent, WatchOptions, Watcher};
 
 fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
@@ -56,6 +60,99 @@ pub fn sync(ctx: &mut Ctx, lists: &[String], watch: bool) -> Result<(), CliError
         });
     }
     ctx.emit(&SyncDoc(out))
+}
+
+/// `share LIST`: the URL, after pushing the list if the cloud lacks some of
+/// it (a never-synced list's URL would not work for anyone else). Offline
+/// it still prints the URL, and says when it will work.
+pub fn share(ctx: &mut Ctx, list: &str) -> Result<(), CliError> {
+    let id = ctx.resolve(list)?;
+    if ctx.store.pending(id)? > 0 {
+        let config = ClientConfig::new(ctx.cloud.clone());
+        let store = &mut ctx.store;
+        let synced = runtime()?.block_on(async move {
+            let (client, _events) = SyncClient::start(config);
+            sync_list(&client, store, id).await
+        });
+        match synced {
+            Ok(_) => {}
+            Err(e) if e.is_offline() => {
+                let never = ctx.store.acked_heads(id)?.is_empty();
+                ctx.warn(&if never {
+                    "this list is not in the cloud yet (the cloud cannot be reached now); the URL works for others once it is synced: run `shoplist sync` when online".to_string()
+                } else {
+                    "the cloud cannot be reached now; others get the latest edits once you sync (`shoplist sync`)".to_string()
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    ctx.emit(&ShareDoc { id, url: id.url() })
+}
+
+/// `status [LIST]`: per list, what the cloud lacks (local, exact), when
+/// it last answered a sync, and, if it answers now (one read per list, a
+/// short budget, no changes sent or stored), what this device lacks.
+pub fn status(ctx: &mut Ctx, list: Option<&str>) -> Result<(), CliError> {
+    let ids = match list {
+        Some(l) => vec![ctx.resolve(l)?],
+        None => ctx.store.list_ids()?,
+    };
+    // Ask from the heads the cloud acknowledged (it knows them all), so the
+    // reply holds exactly what the cloud has beyond them: others' edits.
+    let mut asks = Vec::with_capacity(ids.len());
+    for id in &ids {
+        asks.push((*id, ctx.store.acked_heads(*id)?));
+    }
+    let mut config = ClientConfig::new(ctx.cloud.clone()).with_budget(Duration::from_millis(1200));
+    config.request_timeout = Duration::from_millis(600);
+    let replies: Vec<Option<(Vec<engine::ChangeHash>, usize)>> = runtime()?.block_on(async move {
+        let (client, _events) = SyncClient::start(config);
+        let mut out = Vec::with_capacity(asks.len());
+        let mut reachable = true;
+        for (id, have) in asks {
+            if !reachable {
+                out.push(None);
+                continue;
+            }
+            match client.sync(id, &have, &[]).await {
+                Ok(reply) => out.push(Some((reply.heads, reply.changes.len()))),
+                Err(e) => {
+                    reachable = !e.is_offline();
+                    out.push(None);
+                }
+            }
+        }
+        out
+    });
+    let mut entries = Vec::with_capacity(ids.len());
+    for (id, reply) in ids.into_iter().zip(replies) {
+        let ahead = match reply {
+            Some((heads, n)) => {
+                let known = ctx
+                    .store
+                    .read(id, |_, g| heads.iter().all(|h| g.contains(h)))?;
+                Some(if known { 0 } else { n })
+            }
+            None => None,
+        };
+        let seen = ctx.store.cloud_seen_at(id)?;
+        entries.push(StatusEntry {
+            id,
+            name: ctx.store.view(id)?.name,
+            pending: ctx.store.pending(id)?,
+            last_synced_ms: seen,
+            last_synced: seen.map(|ms| timefmt::format(ms, ctx.utc)),
+            cloud: if ahead.is_some() {
+                "reachable"
+            } else {
+                "unreachable"
+            }
+            .into(),
+            cloud_ahead: ahead,
+        });
+    }
+    ctx.emit(&StatusDoc(entries))
 }
 
 /// `join URL`: fetch a list from the cloud (or refresh it if already here).

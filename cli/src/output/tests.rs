@@ -24,6 +24,9 @@ fn view() -> ListView {
             done: true,
             added_by: "ann".into(),
             added_at: 5,
+            category: None,
+            note: None,
+            bought_by: vec!["bob".into()],
         }],
     }
 }
@@ -40,7 +43,8 @@ fn show_has_the_contract_fields() {
     assert_eq!(v["url"], json!(id.url()));
     assert_eq!(
         v["items"][0],
-        json!({"name": "Milk", "needed": 2, "acquired": 2, "done": true, "added_by": "ann", "added_at_ms": 5})
+        json!({"name": "Milk", "needed": 2, "acquired": 2, "done": true, "added_by": "ann", "added_at_ms": 5,
+               "category": null, "note": null, "bought_by": ["bob"]})
     );
 }
 
@@ -54,19 +58,35 @@ fn list_documents_are_arrays_with_the_contract_fields() {
         items: 3,
         done: 1,
         pending: 0,
+        archived: false,
     }]))
     .unwrap();
     assert_eq!(
         keys(&ls[0]),
-        ["done", "id", "items", "name", "pending", "url"]
+        ["archived", "done", "id", "items", "name", "pending", "url"]
     );
     let st = serde_json::to_value(StatusDoc(vec![StatusEntry {
         id,
         name: "n".into(),
         pending: 2,
+        last_synced_ms: None,
+        last_synced: None,
+        cloud: "unreachable".into(),
+        cloud_ahead: None,
     }]))
     .unwrap();
-    assert_eq!(keys(&st[0]), ["id", "name", "pending"]);
+    assert_eq!(
+        keys(&st[0]),
+        [
+            "cloud",
+            "cloud_ahead",
+            "id",
+            "last_synced",
+            "last_synced_ms",
+            "name",
+            "pending"
+        ]
+    );
     let sy = serde_json::to_value(SyncDoc(vec![SyncEntry {
         id,
         name: "n".into(),
@@ -89,14 +109,18 @@ fn list_documents_are_arrays_with_the_contract_fields() {
 
 #[test]
 fn log_entries_carry_hash_author_time_and_what() {
-    let e: LogEntry = engine::list::HistoryEntry {
-        hash: "ab".into(),
-        by: "ann".into(),
-        actor: "01".into(),
-        time_ms: 0,
-        what: "add 1 × Milk".into(),
-    }
-    .into();
+    let e = LogEntry::new(
+        engine::list::HistoryEntry {
+            hash: "ab".into(),
+            by: "ann".into(),
+            actor: "01".into(),
+            time_ms: 0,
+            what: "add 1 × Milk".into(),
+            op: "add".into(),
+            item: Some("Milk".into()),
+        },
+        true,
+    );
     let v = serde_json::to_value(LogDoc(vec![e.clone()])).unwrap();
     assert_eq!(
         keys(&v[0]),
@@ -111,6 +135,46 @@ fn log_entries_carry_hash_author_time_and_what() {
 #[test]
 fn human_show_marks_done_items_and_other_names() {
     let text = ShowDoc::new(ListId::new_random(), view(), 0).human();
-    assert!(text.contains("[x] Milk  2/2 bought"), "{text}");
+    assert!(text.contains("[x] Milk  2/2 bought by bob"), "{text}");
     assert!(text.contains("also named: Food"), "{text}");
+}
+
+/// Issue 12 deliverable 4 and defect 13: the shopping view. Needed items
+/// first, grouped by category in natural order; bought items sink; an
+/// emoji does not shift columns; one long name does not widen every row.
+#[test]
+fn human_show_is_the_shopping_view() {
+    let item = |name: &str, needed, acquired, cat: Option<&str>| ItemView {
+        name: name.into(),
+        key: engine::list::normalize(name),
+        needed,
+        acquired,
+        done: acquired >= needed,
+        added_by: "ann".into(),
+        added_at: 1,
+        category: cat.map(String::from),
+        note: None,
+        bought_by: if acquired > 0 {
+            vec!["bob".into()]
+        } else {
+            vec![]
+        },
+    };
+    let mut v = view();
+    v.items = vec![
+        item("item10", 1, 0, None),
+        item("item2", 1, 0, None),
+        item("🥛 Milk", 2, 0, Some("dairy")),
+        item("Eggs", 6, 6, Some("dairy")),
+        item("Cheese", 1, 0, Some("dairy")),
+        item("Apples", 3, 0, Some("fruit")),
+        item(&"very long name ".repeat(4), 1, 0, None),
+    ];
+    let text = ShowDoc::new(
+        ListId::parse("0d5c1f42-6a3e-4b9e-9a51-7f2f0c1d9e33").unwrap(),
+        v,
+        0,
+    )
+    .human();
+    insta::assert_snapshot!(text);
 }

@@ -1,8 +1,10 @@
 //! The interactive mode (no command): a ratatui terminal UI over the local
 //! store, with live sync in the background.
 //!
-//! - [`state`]: the state and key handling (no terminal, unit-tested).
-//! - [`draw`](self::draw): rendering.
+//! - [`state`]: the state (no terminal, unit-tested): lists, the items pane
+//!   in shopping order, a selection that follows the item.
+//! - [`keys`]: key handling, focus rules, confirmations, undo.
+//! - [`draw`](self::draw): rendering (snapshot-tested on a `TestBackend`).
 //! - [`prompt`](self::prompt): the prompts and their answers.
 //! - this module: the terminal (raw mode, alternate screen, restored on exit
 //!   and on panic), the event loop, and the background threads: a
@@ -12,8 +14,12 @@
 //!   something, after each key, and every second (edits by other processes).
 
 pub mod draw;
+pub mod keys;
 pub mod prompt;
 pub mod state;
+
+#[cfg(test)]
+mod screens;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -35,7 +41,8 @@ use crate::commands::{CliError, Ctx};
 use crate::sync::sync_list;
 use crate::sync_client::{ClientConfig, SyncClient};
 use crate::watch::{WatchEvent, WatchOptions, Watcher};
-use state::{App, Flow, Key, Net};
+use keys::{Flow, Key};
+use state::{App, Net};
 
 /// News from the background threads.
 enum Bg {
@@ -165,6 +172,7 @@ pub fn run(mut ctx: Ctx) -> Result<(), CliError> {
     let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout())).map_err(term_err)?;
 
     let mut app = App::new(ctx.author.clone());
+    app.color = crate::commands::color_allowed(std::env::var_os("NO_COLOR").as_deref());
     let result = event_loop(&mut terminal, &mut app, &mut ctx, &tx, &rx);
 
     drop(guard);

@@ -1,6 +1,14 @@
-//! The interactive mode's state and key handling, without a terminal: keys
-//! come in as [`Key`], edits go to the [`Store`], and [`App`] holds what
-//! [`super::draw`] shows. Tested with an in-memory key sequence.
+//! The interactive mode's state, without a terminal: [`App`] holds what
+//! [`super::draw`] shows, re-read from the [`Store`] by [`App::reload`].
+//! Keys are handled in [`super::keys`], prompts in [`super::prompt`].
+//!
+//! The selection follows the *item*, not the row number: the selected
+//! product's key (its normalized name) is remembered, and after every reload
+//! (a local edit, another device's edit arriving) the cursor is put back on
+//! that product wherever it moved. If it is gone, the cursor stays at the
+//! same place in the list.
+
+use std::collections::HashSet;
 
 use engine::list::EditContext;
 use engine::store::Store;
@@ -8,34 +16,8 @@ use engine::ListId;
 
 use crate::output::{ItemDoc, ShowDoc};
 
-pub use super::prompt::{parse_item_input, PromptKind};
-
-/// A key press, reduced to what the interactive mode uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Key {
-    /// A printable character.
-    Char(char),
-    /// Enter.
-    Enter,
-    /// Escape.
-    Esc,
-    /// Backspace.
-    Backspace,
-    /// Up arrow.
-    Up,
-    /// Down arrow.
-    Down,
-    /// Left arrow.
-    Left,
-    /// Right arrow.
-    Right,
-    /// Tab.
-    Tab,
-    /// Delete.
-    Delete,
-    /// Ctrl-C.
-    Interrupt,
-}
+pub use super::keys::{Flow, Key};
+pub use super::prompt::{parse_item_input, PromptKind, QuickAdd};
 
 /// Which pane has the selection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,23 +46,23 @@ pub struct ListRow {
     pub id: ListId,
     /// Name.
     pub name: String,
-    /// Items / done items.
+    /// Items.
     pub items: usize,
     /// Done items.
     pub done: usize,
     /// Unsynced edits.
     pub pending: usize,
+    /// Archived (shown last, dimmed).
+    pub archived: bool,
 }
 
-/// What the main loop should do after a key.
+/// One row of the items pane: a section heading or an item.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Flow {
-    /// Keep going.
-    Continue,
-    /// Leave the interactive mode.
-    Quit,
-    /// Join this list in the background.
-    Join(ListId),
+pub enum ItemRow {
+    /// A category heading (or "✓ bought").
+    Heading(String),
+    /// An item.
+    Item(ItemDoc),
 }
 
 /// Everything the screen shows.
@@ -88,14 +70,18 @@ pub enum Flow {
 pub struct App {
     /// Author recorded in edits.
     pub author: String,
-    /// Lists, oldest first.
+    /// Lists: active ones oldest first, then archived ones.
     pub lists: Vec<ListRow>,
     /// Selected list index.
     pub list_sel: usize,
     /// The selected list.
     pub current: Option<ShowDoc>,
-    /// Selected item index.
+    /// The items pane, in shopping order.
+    pub rows: Vec<ItemRow>,
+    /// Selected item: index among the item rows (headings skipped).
     pub item_sel: usize,
+    /// The selected item's key, followed across reloads.
+    item_key: Option<String>,
     /// Focused pane.
     pub focus: Focus,
     /// Open prompt and its input.
@@ -106,6 +92,10 @@ pub struct App {
     pub message: String,
     /// Whether the help overlay is shown.
     pub help: bool,
+    /// Whether bought items are hidden.
+    pub hide_bought: bool,
+    /// Whether the screen may use colours (off with `NO_COLOR`).
+    pub color: bool,
     /// A list to select at the next reload (just created or joined).
     select_next: Option<ListId>,
 }
@@ -118,12 +108,16 @@ impl App {
             lists: Vec::new(),
             list_sel: 0,
             current: None,
+            rows: Vec::new(),
             item_sel: 0,
+            item_key: None,
             focus: Focus::Lists,
             prompt: None,
             net: Net::Connecting,
             message: "Press ? for help".into(),
             help: false,
+            hide_bought: false,
+            color: true,
             select_next: None,
         }
     }
@@ -133,17 +127,46 @@ impl App {
         self.lists.get(self.list_sel).map(|l| l.id)
     }
 
+    /// The item rows, in display order.
+    pub fn items(&self) -> Vec<&ItemDoc> {
+        self.rows
+            .iter()
+            .filter_map(|r| match r {
+                ItemRow::Item(i) => Some(i),
+                ItemRow::Heading(_) => None,
+            })
+            .collect()
+    }
+
     /// The selected item.
     pub fn selected_item(&self) -> Option<&ItemDoc> {
-        self.current
-            .as_ref()
-            .and_then(|c| c.items.get(self.item_sel))
+        self.items().get(self.item_sel).copied()
+    }
+
+    /// Select item `idx` (clamped) and remember which product it is.
+    pub(super) fn select_item(&mut self, idx: usize) {
+        let (sel, key) = {
+            let items = self.items();
+            let sel = idx.min(items.len().saturating_sub(1));
+            (
+                sel,
+                items.get(sel).map(|i| engine::list::normalize(&i.name)),
+            )
+        };
+        self.item_sel = sel;
+        self.item_key = key;
+    }
+
+    /// Follow item `name` from the next reload on.
+    pub(super) fn follow(&mut self, name: &str) {
+        self.item_key = Some(engine::list::normalize(name));
     }
 
     /// Re-read everything from the store (cheap: lists are cached and
     /// caught up with other processes' commits).
     pub fn reload(&mut self, store: &mut Store) -> Result<(), String> {
         let ids = store.list_ids().map_err(|e| e.to_string())?;
+        let archived: HashSet<ListId> = store.archived().map_err(|e| e.to_string())?;
         let mut rows = Vec::with_capacity(ids.len());
         for id in ids {
             let v = store.view(id).map_err(|e| e.to_string())?;
@@ -153,9 +176,12 @@ impl App {
                 done: v.items.iter().filter(|i| i.done).count(),
                 name: v.name,
                 pending: store.pending(id).unwrap_or(0),
+                archived: archived.contains(&id),
             });
         }
+        rows.sort_by_key(|r| r.archived);
         let keep = self.select_next.take().or(self.selected_list());
+        let list_changed = keep != self.selected_list();
         self.lists = rows;
         if let Some(pos) = keep.and_then(|k| self.lists.iter().position(|l| l.id == k)) {
             self.list_sel = pos;
@@ -168,9 +194,44 @@ impl App {
             }
             None => None,
         };
-        let n = self.current.as_ref().map_or(0, |c| c.items.len());
-        self.item_sel = self.item_sel.min(n.saturating_sub(1));
+        self.rows = self.build_rows();
+        if list_changed {
+            self.item_key = None;
+            self.item_sel = 0;
+        }
+        let by_key = self.item_key.as_ref().and_then(|k| {
+            self.items()
+                .iter()
+                .position(|i| engine::list::normalize(&i.name) == *k)
+        });
+        self.select_item(by_key.unwrap_or(self.item_sel));
         Ok(())
+    }
+
+    /// The items pane rows: the shopping view's sections, headed when
+    /// there is more than one, bought items hidden if asked.
+    fn build_rows(&self) -> Vec<ItemRow> {
+        let Some(doc) = &self.current else {
+            return Vec::new();
+        };
+        let sections: Vec<_> = doc
+            .sections()
+            .into_iter()
+            .filter(|(h, _)| {
+                !(self.hide_bought && h.as_deref() == Some(crate::output::BOUGHT_SECTION))
+            })
+            .collect();
+        let headed = sections.len() > 1 || sections.iter().any(|(h, _)| h.is_some());
+        let mut out = Vec::new();
+        for (heading, items) in sections {
+            if headed {
+                out.push(ItemRow::Heading(
+                    heading.unwrap_or_else(|| "(no category)".into()),
+                ));
+            }
+            out.extend(items.into_iter().cloned().map(ItemRow::Item));
+        }
+        out
     }
 
     /// Select `id` at the next reload.
@@ -183,128 +244,27 @@ impl App {
         EditContext::now(self.author.clone())
     }
 
-    fn move_sel(&mut self, down: bool) {
-        let (sel, len) = match self.focus {
-            Focus::Lists => (&mut self.list_sel, self.lists.len()),
-            Focus::Items => (
-                &mut self.item_sel,
-                self.current.as_ref().map_or(0, |c| c.items.len()),
-            ),
-        };
-        if down {
-            if *sel + 1 < len {
-                *sel += 1;
-            }
-        } else {
-            *sel = sel.saturating_sub(1);
-        }
-        if self.focus == Focus::Lists {
-            self.item_sel = 0;
-        }
-    }
-
-    /// Handle one key; edits go to `store`. The caller reloads afterwards.
-    pub fn on_key(&mut self, key: Key, store: &mut Store) -> Flow {
-        if key == Key::Interrupt {
-            return Flow::Quit;
-        }
-        if let Some((kind, mut input)) = self.prompt.take() {
-            match key {
-                Key::Enter => return self.submit(kind, &input, store),
-                Key::Esc => self.message = "cancelled".into(),
-                Key::Backspace => {
-                    input.pop();
-                    self.prompt = Some((kind, input));
+    pub(super) fn move_sel(&mut self, down: bool) {
+        match self.focus {
+            Focus::Lists => {
+                let len = self.lists.len();
+                if down && self.list_sel + 1 < len {
+                    self.list_sel += 1;
+                } else if !down {
+                    self.list_sel = self.list_sel.saturating_sub(1);
                 }
-                Key::Char(c) => {
-                    input.push(c);
-                    self.prompt = Some((kind, input));
-                }
-                _ => self.prompt = Some((kind, input)),
+                self.item_key = None;
+                self.item_sel = 0;
             }
-            return Flow::Continue;
+            Focus::Items => {
+                let next = if down {
+                    self.item_sel + 1
+                } else {
+                    self.item_sel.saturating_sub(1)
+                };
+                self.select_item(next);
+            }
         }
-        if self.help {
-            self.help = false;
-            return Flow::Continue;
-        }
-        self.on_command_key(key, store)
-    }
-
-    fn on_command_key(&mut self, key: Key, store: &mut Store) -> Flow {
-        let need_list = |app: &mut App| {
-            if app.selected_list().is_none() {
-                app.message = "no list yet: press n to create one, J to join one".into();
-                false
-            } else {
-                true
-            }
-        };
-        match key {
-            Key::Char('q') | Key::Esc => return Flow::Quit,
-            Key::Char('?') => self.help = true,
-            Key::Up | Key::Char('k') => self.move_sel(false),
-            Key::Down | Key::Char('j') => self.move_sel(true),
-            Key::Tab | Key::Left | Key::Right | Key::Char('h') | Key::Char('l') => {
-                self.focus = match self.focus {
-                    Focus::Lists => Focus::Items,
-                    Focus::Items => Focus::Lists,
-                }
-            }
-            Key::Enter if self.focus == Focus::Lists => self.focus = Focus::Items,
-            Key::Char('n') => self.prompt = Some((PromptKind::NewList, String::new())),
-            Key::Char('J') => self.prompt = Some((PromptKind::Join, String::new())),
-            Key::Char('a') if need_list(self) => {
-                self.prompt = Some((PromptKind::AddItem, String::new()))
-            }
-            Key::Char('r') if need_list(self) => {
-                let name = self
-                    .current
-                    .as_ref()
-                    .map(|c| c.name.clone())
-                    .unwrap_or_default();
-                self.prompt = Some((PromptKind::Rename, name));
-            }
-            Key::Char('s') if need_list(self) => {
-                if let Some(c) = &self.current {
-                    self.message = format!("share: {}", c.url);
-                }
-            }
-            Key::Char('+') => {
-                self.item_edit(store, |name, l, ctx| l.add_item(name, 1, ctx).map(|_| ()))
-            }
-            Key::Char('b') => self.item_edit(store, |name, l, ctx| {
-                l.buy_item(name, None, ctx).map(|_| ())
-            }),
-            Key::Char('B') if self.selected_item().is_some() => {
-                self.prompt = Some((PromptKind::BuyQty, String::new()))
-            }
-            Key::Char('x') | Key::Delete => {
-                self.item_edit(store, |name, l, ctx| l.remove_item(name, ctx))
-            }
-            _ => {}
-        }
-        Flow::Continue
-    }
-
-    fn item_edit(
-        &mut self,
-        store: &mut Store,
-        f: impl FnOnce(
-            &str,
-            &mut engine::list::ShoppingList,
-            &EditContext,
-        ) -> Result<(), engine::list::ListError>,
-    ) {
-        let (Some(id), Some(item)) = (self.selected_list(), self.selected_item().cloned()) else {
-            self.message = "select an item first (Tab switches to the items)".into();
-            return;
-        };
-        let ctx = self.ctx();
-        self.message = match store.edit(id, |l| f(&item.name, l, &ctx)) {
-            Ok(()) => format!("{} updated", item.name),
-            Err(e) => format!("error: {e}"),
-        };
     }
 }
 

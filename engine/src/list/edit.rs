@@ -2,9 +2,11 @@
 //! one change with a message saying who did what (read back by `history`).
 
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ObjId, ObjType, ReadDoc, ScalarValue, ROOT};
+use automerge::{ObjId, ObjType, ReadDoc, ROOT};
 use serde::{Deserialize, Serialize};
 
+use super::normalize::normalize;
+use super::quantities::{add_buy, add_need, clear_seen};
 use super::view::read_item;
 use super::{ListError, ShoppingList};
 
@@ -47,15 +49,75 @@ pub(crate) struct ChangeMessage {
     pub item: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub n: Option<i64>,
+    /// For `undo`: the hash (hex) of the change it compensates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub of: Option<String>,
 }
 
-/// Normalize a product name: trimmed, inner whitespace collapsed, case-folded.
-/// "Milk" and " milk " are the same product.
-pub fn normalize(name: &str) -> String {
-    name.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
+impl ChangeMessage {
+    pub(crate) fn new(ctx: &EditContext, op: &str, item: Option<String>, n: Option<i64>) -> Self {
+        ChangeMessage {
+            by: ctx.by.clone(),
+            op: op.into(),
+            item,
+            n,
+            of: None,
+        }
+    }
+}
+
+/// What a change did, in words (`add 2 × Milk`), as `log` shows it.
+pub(crate) fn describe_message(m: &ChangeMessage) -> String {
+    let item = m.item.as_deref().unwrap_or("");
+    match (m.op.as_str(), m.n) {
+        ("create", _) => format!("created list {item:?}"),
+        ("add", Some(n)) => format!("add {n} × {item}"),
+        ("buy", Some(n)) => format!("bought {n} × {item}"),
+        ("unbuy", Some(n)) => format!("un-bought {n} × {item}"),
+        ("rm", _) => format!("removed {item}"),
+        ("rename", _) => format!("renamed list to {item:?}"),
+        ("undo", _) => format!("undid: {item}"),
+        (op, _) => format!("{op} {item}"),
+    }
+}
+
+/// Optional details of an item, set by `add` (`None` leaves a detail as it
+/// is; an empty string clears it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ItemDetails {
+    /// A category such as "dairy": items are grouped by it.
+    pub category: Option<String>,
+    /// A free-form note such as "lactose-free, 1 L".
+    pub note: Option<String>,
+}
+
+/// Longest accepted category, in characters.
+pub const MAX_CATEGORY: usize = 60;
+/// Longest accepted note, in characters.
+pub const MAX_NOTE: usize = 300;
+
+fn check_detail(value: &str, max: usize, what: &str) -> Result<String, ListError> {
+    let v = value.split_whitespace().collect::<Vec<_>>().join(" ");
+    if v.chars().count() > max {
+        return Err(ListError::InvalidName(format!(
+            "{what} longer than {max} characters"
+        )));
+    }
+    if v.chars().any(char::is_control) {
+        return Err(ListError::InvalidName(format!(
+            "control characters are not allowed in a {what}"
+        )));
+    }
+    Ok(v)
+}
+
+/// What a buy did, for the caller to tell the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bought {
+    /// Quantity recorded (0: nothing was still needed, no change made).
+    pub qty: i64,
+    /// How many of it were bought beyond what was needed.
+    pub beyond_needed: i64,
 }
 
 fn check_name(name: &str, max: usize) -> Result<String, ListError> {
@@ -86,19 +148,19 @@ fn check_qty(qty: i64) -> Result<i64, ListError> {
 
 /// A fresh value for the `live` register: every add/update writes a new one,
 /// so it is never a no-op and always outlives a concurrent removal.
-fn live_token() -> i64 {
+pub(super) fn live_token() -> i64 {
     (uuid::Uuid::new_v4().as_u64_pair().0 >> 1) as i64
 }
 
 /// An item object created by an edit: (norm, key, object).
-type NewItem = Option<(String, String, ObjId)>;
+pub(super) type NewItem = Option<(String, String, ObjId)>;
 
 fn fresh_item_key() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
 impl ShoppingList {
-    fn commit(
+    pub(super) fn commit(
         &mut self,
         ctx: &EditContext,
         msg: ChangeMessage,
@@ -130,12 +192,7 @@ impl ShoppingList {
 
     pub(super) fn init(&mut self, name: &str, ctx: &EditContext) -> Result<(), ListError> {
         let name = check_name(name, MAX_LIST_NAME)?;
-        let msg = ChangeMessage {
-            by: ctx.by.clone(),
-            op: "create".into(),
-            item: Some(name.clone()),
-            n: None,
-        };
+        let msg = ChangeMessage::new(ctx, "create", Some(name.clone()), None);
         self.commit(ctx, msg, |tx| {
             tx.put(ROOT, "name", name.as_str())?;
             tx.put_object(ROOT, "items", ObjType::Map)?;
@@ -151,42 +208,122 @@ impl ShoppingList {
         }
     }
 
-    /// Add an item, or need `qty` more of it. Returns the item's display name.
+    /// Add an item, or need `qty` more of it.
     pub fn add_item(&mut self, name: &str, qty: i64, ctx: &EditContext) -> Result<(), ListError> {
+        self.add_item_with(name, qty, &ItemDetails::default(), ctx)
+    }
+
+    /// Add an item, or need `qty` more of it, and set its details.
+    pub fn add_item_with(
+        &mut self,
+        name: &str,
+        qty: i64,
+        details: &ItemDetails,
+        ctx: &EditContext,
+    ) -> Result<(), ListError> {
         let display = check_name(name, MAX_ITEM_NAME)?;
         let qty = check_qty(qty)?;
+        let category = details
+            .category
+            .as_deref()
+            .map(|c| check_detail(c, MAX_CATEGORY, "category"))
+            .transpose()?;
+        let note = details
+            .note
+            .as_deref()
+            .map(|c| check_detail(c, MAX_NOTE, "note"))
+            .transpose()?;
         let norm = normalize(&display);
         let items = self.items_obj()?;
         let existing = self.live_objects(&norm);
-        let msg = ChangeMessage {
-            by: ctx.by.clone(),
-            op: "add".into(),
-            item: Some(display.clone()),
-            n: Some(qty),
-        };
+        let msg = ChangeMessage::new(ctx, "add", Some(display.clone()), Some(qty));
         self.commit(ctx, msg, |tx| {
-            if let Some(obj) = existing.first() {
-                tx.increment(obj, "needed", qty)?;
-                tx.put(obj, "live", live_token())?;
-                Ok(None)
-            } else {
-                let key = fresh_item_key();
-                let obj = tx.put_object(&items, key.as_str(), ObjType::Map)?;
-                tx.put(&obj, "name", display.as_str())?;
-                tx.put(&obj, "norm", norm.as_str())?;
-                tx.put(&obj, "needed", ScalarValue::counter(qty))?;
-                tx.put(&obj, "acquired", ScalarValue::counter(0))?;
-                tx.put(&obj, "added_by", ctx.by.as_str())?;
-                tx.put(&obj, "added_at", ctx.now_ms)?;
-                tx.put(&obj, "live", live_token())?;
-                Ok(Some((norm.clone(), key, obj)))
+            let (obj, created) = match existing.first() {
+                Some(obj) => (obj.clone(), None),
+                None => {
+                    let key = fresh_item_key();
+                    let obj = tx.put_object(&items, key.as_str(), ObjType::Map)?;
+                    tx.put(&obj, "name", display.as_str())?;
+                    tx.put(&obj, "norm", norm.as_str())?;
+                    tx.put(&obj, "added_by", ctx.by.as_str())?;
+                    tx.put(&obj, "added_at", ctx.now_ms)?;
+                    (obj.clone(), Some((norm.clone(), key, obj)))
+                }
+            };
+            add_need(tx, &obj, qty)?;
+            for (key, value) in [("category", &category), ("note", &note)] {
+                match value.as_deref() {
+                    Some("") if tx.get(&obj, key)?.is_some() => tx.delete(&obj, key)?,
+                    Some("") | None => {}
+                    Some(v) => tx.put(&obj, key, v)?,
+                }
             }
+            tx.put(&obj, "live", live_token())?;
+            Ok(created)
         })
     }
 
-    /// Acquire `qty` of an item; `None` means "all still needed". Returns the
-    /// quantity recorded (0 when nothing was still needed: no change is made).
+    /// The summed (needed, acquired) of the live objects `objs`.
+    fn totals(&self, objs: &[ObjId]) -> (i64, i64) {
+        objs.iter()
+            .map(|o| read_item(&self.doc, o))
+            .fold((0i64, 0i64), |(n, a), f| {
+                (n.saturating_add(f.needed), a.saturating_add(f.acquired))
+            })
+    }
+
+    /// Acquire `qty` of an item; `None` means "all still needed". Buying more
+    /// than needed is recorded as asked ([`Bought::beyond_needed`] says by how
+    /// much). Returns the quantity recorded (0 when nothing was still needed:
+    /// no change is made).
     pub fn buy_item(
+        &mut self,
+        name: &str,
+        qty: Option<i64>,
+        ctx: &EditContext,
+    ) -> Result<i64, ListError> {
+        self.buy(name, qty, ctx).map(|b| b.qty)
+    }
+
+    /// [`Self::buy_item`], telling how much beyond the need was bought.
+    pub fn buy(
+        &mut self,
+        name: &str,
+        qty: Option<i64>,
+        ctx: &EditContext,
+    ) -> Result<Bought, ListError> {
+        let norm = normalize(name);
+        let objs = self.live_objects(&norm);
+        let Some(first) = objs.first().cloned() else {
+            return Err(ListError::UnknownItem(name.trim().to_string()));
+        };
+        let (needed, acquired) = self.totals(&objs);
+        let still = needed.saturating_sub(acquired).max(0);
+        let qty = match qty {
+            Some(q) => check_qty(q)?,
+            None => still,
+        };
+        if qty == 0 {
+            return Ok(Bought {
+                qty: 0,
+                beyond_needed: 0,
+            });
+        }
+        let msg = ChangeMessage::new(ctx, "buy", Some(name.trim().to_string()), Some(qty));
+        self.commit(ctx, msg, |tx| {
+            add_buy(tx, &first, qty, &ctx.by)?;
+            tx.put(&first, "live", live_token())?;
+            Ok(None)
+        })?;
+        Ok(Bought {
+            qty,
+            beyond_needed: qty.saturating_sub(still).max(0),
+        })
+    }
+
+    /// Un-buy: `qty` of an item were not bought after all (`None`: all that
+    /// were). Returns the quantity taken back; it never goes below zero.
+    pub fn unbuy_item(
         &mut self,
         name: &str,
         qty: Option<i64>,
@@ -197,51 +334,36 @@ impl ShoppingList {
         let Some(first) = objs.first().cloned() else {
             return Err(ListError::UnknownItem(name.trim().to_string()));
         };
-        let qty = match qty {
-            Some(q) => check_qty(q)?,
-            None => {
-                let (needed, acquired) = objs
-                    .iter()
-                    .map(|o| read_item(&self.doc, o))
-                    .fold((0i64, 0i64), |(n, a), f| {
-                        (n.saturating_add(f.needed), a.saturating_add(f.acquired))
-                    });
-                needed.saturating_sub(acquired).max(0)
-            }
-        };
-        if qty == 0 {
-            return Ok(0);
+        let (_, acquired) = self.totals(&objs);
+        if acquired <= 0 {
+            return Err(ListError::NothingBought(name.trim().to_string()));
         }
-        let msg = ChangeMessage {
-            by: ctx.by.clone(),
-            op: "buy".into(),
-            item: Some(name.trim().to_string()),
-            n: Some(qty),
+        let qty = match qty {
+            Some(q) => check_qty(q)?.min(acquired),
+            None => acquired,
         };
+        let msg = ChangeMessage::new(ctx, "unbuy", Some(name.trim().to_string()), Some(qty));
         self.commit(ctx, msg, |tx| {
-            tx.increment(&first, "acquired", qty)?;
+            add_buy(tx, &first, -qty, &ctx.by)?;
             tx.put(&first, "live", live_token())?;
             Ok(None)
         })?;
         Ok(qty)
     }
 
-    /// Remove an item (every live object with its normalized name).
+    /// Remove an item (every live object with its normalized name). The
+    /// quantities this device has seen are cleared (observed-remove): only
+    /// a concurrent addition survives.
     pub fn remove_item(&mut self, name: &str, ctx: &EditContext) -> Result<(), ListError> {
         let norm = normalize(name);
         let objs = self.live_objects(&norm);
         if objs.is_empty() {
             return Err(ListError::UnknownItem(name.trim().to_string()));
         }
-        let msg = ChangeMessage {
-            by: ctx.by.clone(),
-            op: "rm".into(),
-            item: Some(name.trim().to_string()),
-            n: None,
-        };
+        let msg = ChangeMessage::new(ctx, "rm", Some(name.trim().to_string()), None);
         self.commit(ctx, msg, |tx| {
             for obj in &objs {
-                tx.delete(obj, "live")?;
+                clear_seen(tx, obj)?;
             }
             Ok(None)
         })
@@ -251,12 +373,7 @@ impl ShoppingList {
     pub fn rename(&mut self, name: &str, ctx: &EditContext) -> Result<(), ListError> {
         let name = check_name(name, MAX_LIST_NAME)?;
         self.items_obj()?;
-        let msg = ChangeMessage {
-            by: ctx.by.clone(),
-            op: "rename".into(),
-            item: Some(name.clone()),
-            n: None,
-        };
+        let msg = ChangeMessage::new(ctx, "rename", Some(name.clone()), None);
         self.commit(ctx, msg, |tx| {
             tx.put(ROOT, "name", name.as_str())?;
             Ok(None)
@@ -267,12 +384,6 @@ impl ShoppingList {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn normalize_trims_and_case_folds() {
-        assert_eq!(normalize("  Milk "), "milk");
-        assert_eq!(normalize("Oat   MILK"), "oat milk");
-    }
 
     #[test]
     fn bad_names_and_quantities_are_refused_without_a_change() {

@@ -6,6 +6,12 @@ pub enum ListError {
     /// No live item with that (normalized) name.
     #[error("no item {0:?} on this list")]
     UnknownItem(String),
+    /// Un-buy of an item none of which is bought.
+    #[error("none of {0:?} is bought, so there is nothing to un-buy")]
+    NothingBought(String),
+    /// `undo` found no edit of this device left to undo.
+    #[error("nothing to undo: this device has made no edit on this list that is not undone")]
+    NothingToUndo,
     /// Empty or too long name.
     #[error("invalid name: {0}")]
     InvalidName(String),

@@ -3,7 +3,7 @@
 use automerge::ChangeHash;
 use serde::Serialize;
 
-use super::edit::ChangeMessage;
+use super::edit::{describe_message, ChangeMessage};
 use super::ShoppingList;
 
 /// One change in the history.
@@ -19,6 +19,11 @@ pub struct HistoryEntry {
     pub time_ms: i64,
     /// What happened, e.g. `add 2 × Milk`.
     pub what: String,
+    /// The kind of edit: `create`, `add`, `buy`, `unbuy`, `rm`, `rename`,
+    /// `undo` (empty when the change carries no readable message).
+    pub op: String,
+    /// The item or name the edit was about, as typed.
+    pub item: Option<String>,
 }
 
 impl ShoppingList {
@@ -33,11 +38,18 @@ impl ShoppingList {
                     .message
                     .as_deref()
                     .and_then(|s| serde_json::from_str(s).ok());
-                let (by, what) = match parsed {
-                    Some(msg) => (msg.by.clone(), describe(&msg)),
+                let (by, what, op, item) = match parsed {
+                    Some(msg) => (
+                        msg.by.clone(),
+                        describe_message(&msg),
+                        msg.op.clone(),
+                        msg.item.clone(),
+                    ),
                     None => (
                         actor.chars().take(8).collect(),
                         m.message.as_deref().unwrap_or("(no message)").to_string(),
+                        String::new(),
+                        None,
                     ),
                 };
                 HistoryEntry {
@@ -46,6 +58,8 @@ impl ShoppingList {
                     actor,
                     time_ms: m.timestamp,
                     what,
+                    op,
+                    item,
                 }
             })
             .collect()
@@ -54,16 +68,4 @@ impl ShoppingList {
 
 fn hex_hash(h: &ChangeHash) -> String {
     crate::ids::hash_to_hex(h)
-}
-
-fn describe(m: &ChangeMessage) -> String {
-    let item = m.item.as_deref().unwrap_or("");
-    match (m.op.as_str(), m.n) {
-        ("create", _) => format!("created list {item:?}"),
-        ("add", Some(n)) => format!("add {n} × {item}"),
-        ("buy", Some(n)) => format!("bought {n} × {item}"),
-        ("rm", _) => format!("removed {item}"),
-        ("rename", _) => format!("renamed list to {item:?}"),
-        (op, _) => format!("{op} {item}"),
-    }
 }

@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use automerge::legacy::{Key as OpKey, OpType};
 use automerge::{Automerge, Change, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value};
 
+use super::normalize::normalize;
 use super::view::item_objects;
 
 /// See the module docs.
@@ -41,7 +42,7 @@ impl NormIndex {
                 _ => None,
             };
             match norm {
-                Some(norm) => self.insert(norm, key, obj),
+                Some(norm) => self.insert(normalize(&norm), key, obj),
                 None => {
                     self.seen.insert(tag);
                 }
@@ -110,7 +111,7 @@ impl NormIndex {
                         made.insert(id, key);
                     }
                     OpType::Put(ScalarValue::Str(norm)) if key == "norm" => {
-                        norms.push((op.obj.to_string(), norm.to_string()));
+                        norms.push((op.obj.to_string(), normalize(norm)));
                     }
                     _ => {}
                 }

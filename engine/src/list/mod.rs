@@ -9,23 +9,32 @@
 //! │                                      in `ListView::other_names`)
 //! └── "items" : map  item-key -> map     item-key = random 128-bit hex, unique
 //!      ├── "name"     : str              display name as first typed
-//!      ├── "norm"     : str              normalized name (trimmed, case-folded)
-//!      ├── "needed"   : counter          how many are wanted
-//!      ├── "acquired" : counter          how many were bought
+//!      ├── "norm"     : str              normalized name (see `normalize`)
+//!      ├── "needs"    : map token -> int one entry per `add`: needed = the sum
+//!      ├── "buys"     : map token -> int one entry per buy (negative: un-buy)
+//!      ├── "buyers"   : map token -> str who made each buy
+//!      ├── "category" : str (optional)   "dairy": grouped by it
+//!      ├── "note"     : str (optional)   "lactose-free, 1 L"
 //!      ├── "added_by" : str              who added it
 //!      ├── "added_at" : int              unix milliseconds
 //!      └── "live"     : int              present while the item is on the list
 //! ```
 //!
-//! Items are never deleted from `items`: removal deletes `live`, and every add
+//! Quantities are observed-remove sets of contributions ([`quantities`]):
+//! a removal clears what it saw, a concurrent addition survives. Items
+//! written by older versions carry `needed` / `acquired` counters instead,
+//! still read and cleared.
+//!
+//! Items are never deleted from `items`: removal deletes `live` (and the
+//! contributions it saw), and every add
 //! or update *rewrites* `live` with a fresh random value. In Automerge a delete
 //! only removes the values it has seen, so a concurrent update survives a
 //! concurrent removal: **add/update wins**. A product re-added after removal
-//! gets a fresh item key, so its counters start from zero instead of
+//! gets a fresh item key, so its quantities start from zero instead of
 //! resurrecting old counts.
 //!
 //! Reads fold: every conflicting value of every key is read with `get_all`,
-//! counters are summed over all conflicting values, and all live item objects
+//! contributions (and legacy counters) are summed, and all live item objects
 //! with the same normalized name are shown as one item whose quantities are
 //! the sums. So concurrent adds of the same product combine, and no quantity
 //! can silently vanish. See README "Merge semantics" for the table and
@@ -35,11 +44,18 @@ mod edit;
 mod error;
 mod history;
 mod index;
+mod normalize;
+mod quantities;
+mod undo;
 mod view;
 
-pub use edit::{normalize, EditContext, MAX_ITEM_NAME, MAX_LIST_NAME, MAX_QTY};
+pub use edit::{
+    Bought, EditContext, ItemDetails, MAX_CATEGORY, MAX_ITEM_NAME, MAX_LIST_NAME, MAX_NOTE, MAX_QTY,
+};
 pub use error::ListError;
 pub use history::HistoryEntry;
+pub use normalize::normalize;
+pub use undo::Undone;
 pub use view::{ItemView, ListView};
 
 use std::sync::{Mutex, MutexGuard};

@@ -78,7 +78,8 @@ mod semantics {
     }
 
     /// Row 3: one removes an item, the other edits it → the item stays, with
-    /// the edit (add/update wins).
+    /// the edit (add/update wins); the quantities the removal saw are gone
+    /// (row 7).
     #[test]
     fn update_wins_over_concurrent_remove() {
         let (mut a, mut b) = two_devices();
@@ -88,7 +89,7 @@ mod semantics {
         b.add_item("bread", 2, &ctx("b")).unwrap();
         sync_pair(&mut a, &mut b);
         let v = a.view();
-        assert_eq!(item(&v, "bread").map(|i| i.needed), Some(3), "{v:?}");
+        assert_eq!(item(&v, "bread").map(|i| i.needed), Some(2), "{v:?}");
         // A buy is an edit too.
         a.remove_item("bread", &ctx("a")).unwrap();
         sync_pair(&mut a, &mut b);
@@ -99,7 +100,8 @@ mod semantics {
         b.buy_item("jam", Some(1), &ctx("b")).unwrap();
         sync_pair(&mut a, &mut b);
         let jam = item(&a.view(), "jam").cloned().unwrap();
-        assert_eq!((jam.needed, jam.acquired, jam.done), (1, 1, true));
+        assert_eq!((jam.needed, jam.acquired, jam.done), (0, 1, true));
+        assert_eq!(jam.bought_by, vec!["b".to_string()]);
     }
 
     /// Row 4: both remove → removed.
@@ -150,6 +152,32 @@ mod semantics {
         let apples = item(&b.view(), "apples").cloned().unwrap();
         assert_eq!((apples.needed, apples.acquired), (1, 0));
     }
+
+    /// Row 7 (issue 12 defect 14): one removes an item (needed 2) while the
+    /// other concurrently adds 1 → the item stays with needed 1: a removal
+    /// clears the quantities it saw; only the concurrent addition survives
+    /// (observed-remove).
+    #[test]
+    fn remove_clears_what_it_saw_and_a_concurrent_add_survives() {
+        let (mut alice, mut bob) = two_devices();
+        alice.add_item("Milk", 2, &ctx("alice")).unwrap();
+        sync_pair(&mut alice, &mut bob);
+        alice.remove_item("milk", &ctx("alice")).unwrap();
+        bob.add_item("milk", 1, &ctx("bob")).unwrap();
+        sync_pair(&mut alice, &mut bob);
+        let milk = item(&alice.view(), "milk").cloned().unwrap();
+        assert_eq!((milk.acquired, milk.needed), (0, 1), "{milk:?}");
+        // Three devices: two concurrent removals clear the same entries once.
+        let mut carol = ShoppingList::from_doc(alice.doc().fork().with_actor(ActorId::random()));
+        alice.remove_item("milk", &ctx("alice")).unwrap();
+        carol.remove_item("milk", &ctx("carol")).unwrap();
+        bob.add_item("milk", 3, &ctx("bob")).unwrap();
+        sync_pair(&mut alice, &mut bob);
+        sync_pair(&mut alice, &mut carol);
+        sync_pair(&mut alice, &mut bob);
+        let milk = item(&alice.view(), "milk").cloned().unwrap();
+        assert_eq!((milk.acquired, milk.needed), (0, 3), "{milk:?}");
+    }
 }
 
 // ---------- convergence properties (DESIGN §8) ----------
@@ -164,6 +192,8 @@ enum Op {
     Buy(u8, i64),
     Remove(u8),
     Rename(u8),
+    Unbuy(u8, i64),
+    Undo,
 }
 
 fn op_strategy(with_removes: bool) -> BoxedStrategy<Op> {
@@ -175,6 +205,8 @@ fn op_strategy(with_removes: bool) -> BoxedStrategy<Op> {
             2 => buy,
             1 => (0u8..5).prop_map(Op::Remove),
             1 => (0u8..3).prop_map(Op::Rename),
+            1 => (0u8..5, 1i64..3).prop_map(|(i, n)| Op::Unbuy(i, n)),
+            1 => Just(Op::Undo),
         ]
         .boxed()
     } else {
@@ -203,6 +235,14 @@ fn apply_op(l: &mut ShoppingList, op: &Op, who: &str) -> Option<(Change, String,
         }
         Op::Rename(i) => {
             l.rename(&format!("name{i}"), &c).ok()?;
+            ("", 0, 0)
+        }
+        Op::Unbuy(i, n) => {
+            l.unbuy_item(NAMES[*i as usize], Some(*n), &c).ok()?;
+            ("", 0, 0)
+        }
+        Op::Undo => {
+            l.undo_last(&c).ok()?;
             ("", 0, 0)
         }
     };
@@ -278,8 +318,9 @@ fn seeded_runner(name: &str) -> TestRunner {
     )
 }
 
-/// DESIGN §8: random edits on 3–4 replicas, exchanged in random orders with
-/// duplicates and delays, converge to identical heads and identical lists.
+/// DESIGN §8: random edits on 3–4 replicas (adds, buys, removals, renames,
+/// un-buys and undos), exchanged in random orders with duplicates and
+/// delays, converge to identical heads and identical lists.
 #[test]
 fn replicas_converge_under_random_delivery() {
     let mut runner = seeded_runner("replicas_converge_under_random_delivery");

@@ -2,15 +2,19 @@
 //!
 //! Reads go through `map_range`, one pass per object (Automerge 0.12 point
 //! lookups cost ~10 µs each); any key the pass reports as conflicting is read
-//! again with `get_all` and folded: counters summed, `live` present if any
-//! value is, objects under one key all visited. So no quantity can silently
-//! vanish, and the common, conflict-free case stays cheap.
+//! again with `get_all` and folded: legacy counters summed, `live` present
+//! if any value is, objects under one key all visited. Quantities are the
+//! sums of the contribution maps (`needs`, `buys`; see
+//! [`super::quantities`]), whose `buyers` give `bought_by`. So no quantity
+//! can silently vanish, and the common, conflict-free case stays cheap.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use automerge::{Automerge, ObjId, ObjType, ReadDoc, ScalarValue, Value, ValueRef, ROOT};
 use serde::Serialize;
 
+use super::normalize::normalize;
+use super::quantities::{entries, map_values, scalar_int, BUYERS, BUYS, NEEDS};
 use super::ShoppingList;
 
 /// One product on the list, folded over every live item object with the
@@ -21,9 +25,9 @@ pub struct ItemView {
     pub name: String,
     /// Normalized name: the product's identity.
     pub key: String,
-    /// Sum of every `needed` counter value in the group.
+    /// Sum of every `needs` contribution (and legacy counter) in the group.
     pub needed: i64,
-    /// Sum of every `acquired` counter value in the group.
+    /// Sum of every `buys` contribution (and legacy counter) in the group.
     pub acquired: i64,
     /// Derived: `acquired >= needed`.
     pub done: bool,
@@ -31,6 +35,12 @@ pub struct ItemView {
     pub added_by: String,
     /// When it was first added (unix ms).
     pub added_at: i64,
+    /// Optional category ("dairy"), the last one written.
+    pub category: Option<String>,
+    /// Optional note ("lactose-free, 1 L"), the last one written.
+    pub note: Option<String>,
+    /// Who bought it, in the order of their first buy (net buys above zero).
+    pub bought_by: Vec<String>,
 }
 
 /// The materialized list.
@@ -54,31 +64,16 @@ pub(crate) struct ItemFields {
     pub needed: i64,
     pub acquired: i64,
     pub live: bool,
-}
-
-/// Every map object stored under `key` of `obj`, across conflicts.
-pub(crate) fn map_values(doc: &Automerge, obj: &ObjId, key: &str) -> Vec<ObjId> {
-    doc.get_all(obj, key)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(v, id)| matches!(v, Value::Object(ObjType::Map)).then_some(id))
-        .collect()
+    pub category: Option<String>,
+    pub note: Option<String>,
+    /// Per buyer, net quantity, in key order of their buys.
+    pub buyers: Vec<(String, i64)>,
 }
 
 fn scalar_str(s: &ScalarValue) -> Option<String> {
     match s {
         ScalarValue::Str(s) => Some(s.to_string()),
         _ => None,
-    }
-}
-
-fn scalar_int(s: &ScalarValue) -> i64 {
-    match s {
-        ScalarValue::Int(i) => *i,
-        ScalarValue::Uint(u) => i64::try_from(*u).unwrap_or(i64::MAX),
-        ScalarValue::Timestamp(t) => *t,
-        ScalarValue::Counter(c) => i64::from(c),
-        _ => 0,
     }
 }
 
@@ -111,14 +106,39 @@ pub(crate) fn read_item(doc: &Automerge, obj: &ObjId) -> ItemFields {
             "acquired" if entry.conflict => f.acquired = folded_sum(doc, obj, "acquired"),
             "needed" => f.needed = scalar.as_ref().map(scalar_int).unwrap_or(0),
             "acquired" => f.acquired = scalar.as_ref().map(scalar_int).unwrap_or(0),
-            "norm" => f.norm = scalar.as_ref().and_then(scalar_str),
+            "norm" => f.norm = scalar.as_ref().and_then(scalar_str).map(|n| normalize(&n)),
+            "category" => f.category = scalar.as_ref().and_then(scalar_str),
+            "note" => f.note = scalar.as_ref().and_then(scalar_str),
             "name" => f.name = scalar.as_ref().and_then(scalar_str),
             "added_by" => f.added_by = scalar.as_ref().and_then(scalar_str),
             "added_at" => f.added_at = scalar.as_ref().map(scalar_int).unwrap_or(0),
             _ => {}
         }
     }
+    add_contributions(doc, obj, &mut f);
     f
+}
+
+/// Fold the contribution maps (see [`super::quantities`]) into `f`.
+fn add_contributions(doc: &Automerge, obj: &ObjId, f: &mut ItemFields) {
+    let needs: i64 = entries(doc, obj, NEEDS)
+        .iter()
+        .map(|(_, v)| scalar_int(v))
+        .fold(0, i64::saturating_add);
+    f.needed = f.needed.saturating_add(needs);
+    let buyers: HashMap<String, String> = entries(doc, obj, BUYERS)
+        .into_iter()
+        .filter_map(|(k, v)| scalar_str(&v).map(|by| (k, by)))
+        .collect();
+    for (key, v) in entries(doc, obj, BUYS) {
+        let n = scalar_int(&v);
+        f.acquired = f.acquired.saturating_add(n);
+        let by = buyers.get(&key).cloned().unwrap_or_default();
+        match f.buyers.iter_mut().find(|(b, _)| *b == by) {
+            Some((_, total)) => *total = total.saturating_add(n),
+            None => f.buyers.push((by, n)),
+        }
+    }
 }
 
 /// Every item object: (key, object id), conflicts at item keys included.
@@ -177,7 +197,21 @@ impl ShoppingList {
                 done: false,
                 added_by: added_by.clone(),
                 added_at: f.added_at,
+                category: None,
+                note: None,
+                bought_by: Vec::new(),
             });
+            if f.category.is_some() {
+                entry.category = f.category.clone();
+            }
+            if f.note.is_some() {
+                entry.note = f.note.clone();
+            }
+            for (by, n) in &f.buyers {
+                if *n > 0 && !by.is_empty() && !entry.bought_by.contains(by) {
+                    entry.bought_by.push(by.clone());
+                }
+            }
             entry.needed = entry.needed.saturating_add(f.needed);
             entry.acquired = entry.acquired.saturating_add(f.acquired);
             if f.added_at < entry.added_at {
@@ -190,6 +224,9 @@ impl ShoppingList {
             .into_values()
             .map(|mut i| {
                 i.done = i.acquired >= i.needed;
+                if i.acquired <= 0 {
+                    i.bought_by.clear();
+                }
                 i
             })
             .collect();

@@ -21,6 +21,7 @@ mod compaction;
 mod damage;
 mod error;
 mod loaded;
+mod local_state;
 mod schema;
 mod sync_marks;
 

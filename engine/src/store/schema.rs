@@ -9,6 +9,8 @@
 //!         actor, seq, bytes)             (so `id` order is topological); `bytes` is
 //!                                        NULL once a snapshot covers the change
 //! quarantine(digest, reason, at)         change bytes that crashed the decoder once
+//! list_local(list_id, archived,          this device's own facts about a list, never
+//!            cloud_seen_at)              synced: archived?, last reply from the cloud
 //! ```
 //!
 //! Graph metadata (hash, deps, actor, seq) is kept for every change even after
@@ -45,6 +47,11 @@ CREATE TABLE IF NOT EXISTS changes (
     UNIQUE (list_id, hash)
 );
 CREATE INDEX IF NOT EXISTS changes_by_list ON changes (list_id, id);
+CREATE TABLE IF NOT EXISTS list_local (
+    list_id       BLOB PRIMARY KEY,
+    archived      INTEGER NOT NULL DEFAULT 0,
+    cloud_seen_at INTEGER
+);
 CREATE TABLE IF NOT EXISTS quarantine (
     digest BLOB PRIMARY KEY,
     reason TEXT NOT NULL,
