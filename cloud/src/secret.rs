@@ -151,6 +151,23 @@ impl ClusterSecret {
         mac
     }
 
+    /// The MAC behind the worker's proof (a missing worker nonce counts as
+    /// 32 zero bytes).
+    fn worker_mac(
+        &self,
+        worker: &WorkerId,
+        proxy_nonce: &Token,
+        worker_nonce: Option<&Token>,
+    ) -> HmacSha256 {
+        let zero = Token([0; 32]);
+        self.mac(
+            WORKER_LABEL,
+            proxy_nonce,
+            worker_nonce.unwrap_or(&zero),
+            worker,
+        )
+    }
+
     /// The worker's proof: HMAC(secret, "shoplist worker auth v1\0" ‖
     /// proxy nonce ‖ worker nonce (32 zero bytes if none) ‖ worker id).
     pub fn worker_proof(
@@ -159,13 +176,7 @@ impl ClusterSecret {
         proxy_nonce: &Token,
         worker_nonce: Option<&Token>,
     ) -> Token {
-        let zero = Token([0; 32]);
-        let mac = self.mac(
-            WORKER_LABEL,
-            proxy_nonce,
-            worker_nonce.unwrap_or(&zero),
-            worker,
-        );
+        let mac = self.worker_mac(worker, proxy_nonce, worker_nonce);
         Token(mac.finalize().into_bytes().into())
     }
 
@@ -177,14 +188,9 @@ impl ClusterSecret {
         worker_nonce: Option<&Token>,
         proof: &Token,
     ) -> bool {
-        let zero = Token([0; 32]);
-        let mac = self.mac(
-            WORKER_LABEL,
-            proxy_nonce,
-            worker_nonce.unwrap_or(&zero),
-            worker,
-        );
-        mac.verify_slice(&proof.0).is_ok()
+        self.worker_mac(worker, proxy_nonce, worker_nonce)
+            .verify_slice(&proof.0)
+            .is_ok()
     }
 
     /// The proxy's proof: HMAC(secret, "shoplist proxy auth v1\0" ‖
