@@ -100,6 +100,10 @@ pub enum Role {
         /// R.
         #[arg(long)]
         read_quorum: usize,
+        /// Where to report the bound endpoints (as `shoplist-cloud proxy
+        /// --ready-file`).
+        #[arg(long)]
+        ready_file: Option<std::path::PathBuf>,
     },
     /// A worker (as `shoplist-cloud worker`).
     #[command(hide = true)]

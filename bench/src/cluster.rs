@@ -9,12 +9,12 @@
 //! by pid and reaps it, also on error and Ctrl-C.
 
 use std::fs::File;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use cloud::proxy::ReadyEndpoints;
 use engine::protocol::{Header, Message};
 use shoplist_cli::sync_client::{ClientConfig, SyncClient};
 use tempfile::TempDir;
@@ -43,12 +43,6 @@ pub struct Cluster {
     frontend: String,
     proxy: Child,
     workers: Vec<(String, Child)>,
-}
-
-/// A free TCP port on 127.0.0.1 (bound to 0, read, released).
-fn free_port() -> anyhow::Result<u16> {
-    let l = TcpListener::bind("127.0.0.1:0").context("cannot bind 127.0.0.1:0")?;
-    Ok(l.local_addr()?.port())
 }
 
 /// Spawn this executable as `args`, stderr to `log`, dying with its parent;
@@ -82,39 +76,27 @@ fn spawn_self(args: &[String], log: &Path, secret: &Path) -> anyhow::Result<Chil
 }
 
 impl Cluster {
-    /// Start the proxy and workers on fresh loopback ports and wait until
-    /// the proxy reports every worker alive. A port picked free can be taken
-    /// by another process before the proxy binds it, so a failed start is
-    /// retried on new ports (3 attempts; the failed cluster is killed).
+    /// Start the proxy on `127.0.0.1:0`, read the endpoints it reports in
+    /// its ready file, start the workers on the reported backend and wait
+    /// until the proxy reports every worker alive. No port is picked in
+    /// advance, so there is no race to lose and nothing to retry.
     pub async fn start(spec: &ClusterSpec) -> anyhow::Result<Cluster> {
-        let mut last = None;
-        for attempt in 1..=3 {
-            match Self::start_once(spec).await {
-                Ok(c) => return Ok(c),
-                Err(e) => {
-                    eprintln!("cluster start failed (attempt {attempt}): {e:#}");
-                    last = Some(e);
-                }
-            }
-        }
-        Err(last.unwrap_or_else(|| anyhow::anyhow!("cluster start failed")))
-    }
-
-    async fn start_once(spec: &ClusterSpec) -> anyhow::Result<Cluster> {
         let dir = tempfile::Builder::new()
             .prefix("shoplist-bench-")
             .tempdir()
             .context("cannot create the cluster's temp dir")?;
         let root = dir.path().to_path_buf();
         let (_, secret) = cloud::secret::ClusterSecret::load_or_create(&root)?;
-        let frontend = format!("tcp://127.0.0.1:{}", free_port()?);
-        let backend = format!("tcp://127.0.0.1:{}", free_port()?);
+        let ready_file = root.join("proxy.ready.json");
+        let any = "tcp://127.0.0.1:0".to_string();
         let proxy_args: Vec<String> = vec![
             "cloud-proxy".into(),
             "--frontend".into(),
-            frontend.clone(),
+            any.clone(),
             "--backend".into(),
-            backend.clone(),
+            any,
+            "--ready-file".into(),
+            ready_file.display().to_string(),
             "--replicas".into(),
             spec.replicas.to_string(),
             "--write-quorum".into(),
@@ -125,10 +107,12 @@ impl Cluster {
         let proxy = spawn_self(&proxy_args, &root.join("proxy.log"), &secret)?;
         let mut cluster = Cluster {
             dir: Some(dir),
-            frontend,
+            frontend: String::new(),
             proxy,
             workers: Vec::new(),
         };
+        let ReadyEndpoints { frontend, backend } = cluster.wait_endpoints(&ready_file).await?;
+        cluster.frontend = frontend;
         for i in 1..=spec.workers {
             let id = format!("worker-{i}");
             let args: Vec<String> = vec![
@@ -194,6 +178,25 @@ impl Cluster {
             }
         }
         Ok(())
+    }
+
+    /// Polls (bounded) for the proxy's ready file and returns the endpoints
+    /// it reports; fails if the proxy exits first.
+    async fn wait_endpoints(&mut self, ready_file: &Path) -> anyhow::Result<ReadyEndpoints> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while Instant::now() < deadline {
+            self.check_alive()?;
+            match std::fs::read(ready_file) {
+                Ok(bytes) => {
+                    return serde_json::from_slice(&bytes)
+                        .with_context(|| format!("bad ready file {}", ready_file.display()))
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).context("cannot read the proxy's ready file"),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        bail!("the proxy reported no endpoints in {READY_TIMEOUT:?}")
     }
 
     async fn wait_ready(&mut self, workers: usize) -> anyhow::Result<()> {

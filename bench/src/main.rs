@@ -56,6 +56,7 @@ async fn run_role(role: Role) -> anyhow::Result<()> {
             replicas,
             write_quorum,
             read_quorum,
+            ready_file,
         } => {
             let cfg = cloud::proxy::ProxyConfig {
                 replicas,
@@ -64,7 +65,7 @@ async fn run_role(role: Role) -> anyhow::Result<()> {
                 secret: cloud::secret::ClusterSecret::configured(None)?,
                 ..Default::default()
             };
-            cloud::proxy::run(cfg, &frontend, &backend, true).await
+            cloud::proxy::run(cfg, &frontend, &backend, true, ready_file.as_deref()).await
         }
         Role::CloudWorker {
             id,

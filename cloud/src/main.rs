@@ -59,6 +59,11 @@ enum Command {
         /// guard (unsafe on untrusted networks; for experiments).
         #[arg(long)]
         no_guard: bool,
+        /// Once both ports listen, atomically write
+        /// `{"frontend":"tcp://IP:N","backend":"tcp://IP:M"}` here (the real
+        /// ports, so `--frontend tcp://127.0.0.1:0` can be used).
+        #[arg(long)]
+        ready_file: Option<PathBuf>,
     },
     /// Keep replicas of lists for one or more proxies.
     Worker {
@@ -175,6 +180,7 @@ async fn main() -> ExitCode {
             worker_timeout_ms,
             no_guard,
             secret_file,
+            ready_file,
         } => {
             init_tracing("info");
             let secret = match ClusterSecret::configured(secret_file.as_deref()) {
@@ -200,7 +206,9 @@ async fn main() -> ExitCode {
                 secret,
                 ..ProxyConfig::default()
             };
-            match cloud::proxy::run(cfg, &frontend, &backend, !no_guard).await {
+            match cloud::proxy::run(cfg, &frontend, &backend, !no_guard, ready_file.as_deref())
+                .await
+            {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(format!("{e:#}"), 1),
             }

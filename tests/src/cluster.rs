@@ -10,7 +10,6 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::bins::{binary, CLOUD_BIN};
-use crate::free_port;
 use crate::process::{run_with_timeout, wait_until, CommandOutput, Service};
 
 /// Knobs for [`Cluster::start`]. `Default` gives the proxy's own defaults.
@@ -62,6 +61,7 @@ pub struct Cluster {
     backend_port: u16,
     proxy: Service,
     workers: Vec<Service>,
+    launch: Launch,
     opts: ClusterOptions,
 }
 
@@ -85,63 +85,72 @@ fn write_secret(root: &Path) -> PathBuf {
     path
 }
 
-impl Cluster {
-    /// Starts a proxy and `workers` workers (ids `w0`, `w1`, ...) on fresh
-    /// loopback ports and waits until `status` shows every worker alive.
-    ///
-    /// A port picked by [`free_port`] can be taken by another test before
-    /// the proxy binds it; then the proxy exits with "Address already in
-    /// use" and the cluster is started again on other ports (5 attempts).
-    pub fn start(workers: usize, opts: ClusterOptions) -> Self {
-        for attempt in 1..=5 {
-            let mut cluster = Self::prepare(workers, opts.clone());
-            cluster.proxy.spawn();
-            if !cluster.proxy_bound() {
-                eprintln!("proxy ports were taken (attempt {attempt}); retrying on other ports");
-                continue;
+/// How the processes of one cluster are started: everything but the ports.
+#[derive(Debug)]
+struct Launch {
+    program: PathBuf,
+    env: Vec<(String, String)>,
+    logs: PathBuf,
+    ready_file: PathBuf,
+}
+
+impl Launch {
+    /// The proxy on `frontend`/`backend` (port 0 or a concrete port),
+    /// reporting its real endpoints in the ready file.
+    fn proxy(&self, opts: &ClusterOptions, frontend: &str, backend: &str) -> Service {
+        let mut args = vec![
+            "proxy".into(),
+            "--frontend".into(),
+            frontend.to_string(),
+            "--backend".into(),
+            backend.to_string(),
+            "--ready-file".into(),
+            self.ready_file.display().to_string(),
+        ];
+        for (flag, value) in [
+            ("--replicas", opts.replicas),
+            ("--write-quorum", opts.write_quorum),
+            ("--read-quorum", opts.read_quorum),
+        ] {
+            if let Some(value) = value {
+                args.extend([flag.to_string(), value.to_string()]);
             }
-            for worker in &mut cluster.workers {
-                worker.spawn();
-            }
-            cluster.wait_ready();
-            return cluster;
         }
-        panic!("the proxy could not bind free ports in 5 attempts");
+        args.extend(opts.proxy_args.iter().cloned());
+        let log = self.logs.join("proxy.log");
+        Service::new("proxy", self.program.clone(), args, self.env.clone(), log)
     }
 
-    /// Waits (bounded) until the proxy listens (`true`) or exits because a
-    /// port was taken (`false`); any other exit panics with the logs.
-    fn proxy_bound(&mut self) -> bool {
-        let timeout = self.opts.ready_timeout;
-        wait_until("the proxy to listen", timeout, || {
-            let log = self.proxy.log_tail(20);
-            let running = self.proxy.is_running();
-            let accepts = |port: u16| {
-                std::net::TcpStream::connect_timeout(
-                    &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
-                    Duration::from_millis(200),
-                )
-                .is_ok()
-            };
-            if running
-                && (log.contains("proxy listening")
-                    || (accepts(self.frontend_port) && accepts(self.backend_port)))
-            {
-                return Ok(true);
-            }
-            if !running {
-                if log.contains("Address already in use") {
-                    return Ok(false);
-                }
-                self.check_processes();
-                return Err("proxy stopped".into());
-            }
-            Err("not listening yet".into())
-        })
+    /// Worker `i`, connecting to `backend`, its data in `root/w<i>`.
+    fn worker(&self, opts: &ClusterOptions, root: &Path, i: usize, backend: &str) -> Service {
+        let id = worker_id(i);
+        let mut args = vec![
+            "worker".into(),
+            "--id".into(),
+            id.clone(),
+            "--proxy".into(),
+            backend.to_string(),
+            "--data-dir".into(),
+            root.join(&id).display().to_string(),
+        ];
+        args.extend(opts.worker_args.iter().cloned());
+        let log = self.logs.join(format!("{id}.log"));
+        Service::new(id, self.program.clone(), args, self.env.clone(), log)
     }
+}
 
-    /// Builds (without starting anything) a cluster on fresh ports.
-    fn prepare(workers: usize, opts: ClusterOptions) -> Self {
+/// The port of a `tcp://IP:PORT` endpoint.
+fn endpoint_port(endpoint: &str) -> Option<u16> {
+    endpoint.rsplit_once(':')?.1.parse().ok()
+}
+
+impl Cluster {
+    /// Starts a proxy on `127.0.0.1:0` (both ports), waits for the endpoints
+    /// it reports in its ready file, then starts `workers` workers (ids
+    /// `w0`, `w1`, ...) on the reported backend and waits until `status`
+    /// shows every worker alive. No port is picked in advance, so no other
+    /// process can take it first.
+    pub fn start(workers: usize, opts: ClusterOptions) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("shoplist-cluster-")
             .tempdir()
@@ -151,8 +160,6 @@ impl Cluster {
         if let Err(e) = std::fs::create_dir_all(&logs) {
             panic!("cannot create {}: {e}", logs.display());
         }
-        let (frontend_port, backend_port) = (free_port(), free_port());
-        let program = binary(CLOUD_BIN);
         let secret = write_secret(&root);
         let mut env = vec![
             // Every process proves the cluster secret (PROTOCOL §7.1).
@@ -168,62 +175,66 @@ impl Cluster {
             ("NO_COLOR".to_string(), "1".to_string()),
         ];
         env.extend(opts.env.iter().cloned());
-
-        let frontend = format!("tcp://127.0.0.1:{frontend_port}");
-        let backend = format!("tcp://127.0.0.1:{backend_port}");
-        let mut proxy_args = vec![
-            "proxy".into(),
-            "--frontend".into(),
-            frontend,
-            "--backend".into(),
-            backend.clone(),
-        ];
-        for (flag, value) in [
-            ("--replicas", opts.replicas),
-            ("--write-quorum", opts.write_quorum),
-            ("--read-quorum", opts.read_quorum),
-        ] {
-            if let Some(value) = value {
-                proxy_args.extend([flag.to_string(), value.to_string()]);
-            }
-        }
-        proxy_args.extend(opts.proxy_args.iter().cloned());
-        let proxy = Service::new(
-            "proxy",
-            program.clone(),
-            proxy_args,
-            env.clone(),
-            logs.join("proxy.log"),
-        );
-
-        let workers = (0..workers)
-            .map(|i| {
-                let id = worker_id(i);
-                let data = root.join(&id);
-                let mut args = vec![
-                    "worker".into(),
-                    "--id".into(),
-                    id.clone(),
-                    "--proxy".into(),
-                    backend.clone(),
-                    "--data-dir".into(),
-                    data.display().to_string(),
-                ];
-                args.extend(opts.worker_args.iter().cloned());
-                let log = logs.join(format!("{id}.log"));
-                Service::new(id, program.clone(), args, env.clone(), log)
-            })
-            .collect();
-
-        Self {
+        let launch = Launch {
+            program: binary(CLOUD_BIN),
+            env,
+            logs,
+            ready_file: root.join("proxy.ready.json"),
+        };
+        let any = "tcp://127.0.0.1:0";
+        let proxy = launch.proxy(&opts, any, any);
+        let mut cluster = Self {
             dir: Some(dir),
             root,
-            frontend_port,
-            backend_port,
+            frontend_port: 0,
+            backend_port: 0,
             proxy,
-            workers,
+            workers: Vec::new(),
+            launch,
             opts,
+        };
+        cluster.proxy.spawn();
+        let (frontend, backend) = cluster.wait_proxy_endpoints();
+        cluster.frontend_port = frontend;
+        cluster.backend_port = backend;
+        let backend = cluster.backend();
+        cluster.workers = (0..workers)
+            .map(|i| {
+                cluster
+                    .launch
+                    .worker(&cluster.opts, &cluster.root, i, &backend)
+            })
+            .collect();
+        for worker in &mut cluster.workers {
+            worker.spawn();
         }
+        cluster.wait_ready();
+        cluster
+    }
+
+    /// Waits (bounded, polling) until the proxy has written its ready file
+    /// and returns the (frontend, backend) ports it reports; panics with the
+    /// logs if the proxy exits first or the file is malformed.
+    fn wait_proxy_endpoints(&mut self) -> (u16, u16) {
+        let timeout = self.opts.ready_timeout;
+        let path = self.launch.ready_file.clone();
+        wait_until("the proxy's ready file", timeout, || {
+            self.check_processes();
+            let text = match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(e) => return Err(format!("{}: {e}", path.display())),
+            };
+            let json: Value = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("ready file {text:?} is not JSON: {e}"));
+            let port = |key: &str| {
+                json.get(key)
+                    .and_then(Value::as_str)
+                    .and_then(endpoint_port)
+                    .filter(|&p| p != 0)
+                    .unwrap_or_else(|| panic!("ready file has no {key} port: {text}"))
+            };
+            Ok((port("frontend"), port("backend")))
+        })
     }
 
     /// The proxy's client endpoint, `tcp://127.0.0.1:PORT`.
@@ -309,11 +320,27 @@ impl Cluster {
         self.proxy.kill();
     }
 
-    /// Starts the proxy again on the same ports and waits until `status`
-    /// shows every running worker alive.
+    /// Starts the proxy again on the ports it first reported (workers and
+    /// clients are configured with them), checks that its ready file
+    /// reports those same ports, and waits until `status` shows every
+    /// running worker alive.
     pub fn restart_proxy(&mut self) {
         self.proxy.kill();
+        if let Err(e) = std::fs::remove_file(&self.launch.ready_file) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                panic!("cannot remove {}: {e}", self.launch.ready_file.display());
+            }
+        }
+        self.proxy = self
+            .launch
+            .proxy(&self.opts, &self.frontend(), &self.backend());
         self.proxy.spawn();
+        let ports = self.wait_proxy_endpoints();
+        assert_eq!(
+            ports,
+            (self.frontend_port, self.backend_port),
+            "the restarted proxy must listen on its old ports"
+        );
         self.wait_ready();
     }
 

@@ -28,15 +28,3 @@ pub use client::{CliOutput, Client};
 pub use cluster::{Cluster, ClusterOptions};
 pub use process::wait_until;
 pub use seed::seeded_rng;
-
-/// A TCP port free on 127.0.0.1 right now (bound to port 0, read, released).
-/// Another process could take it before it is used; for tests that is rare
-/// enough.
-pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap_or_else(|e| panic!("cannot bind 127.0.0.1:0: {e}"));
-    match listener.local_addr() {
-        Ok(addr) => addr.port(),
-        Err(e) => panic!("cannot read the bound port: {e}"),
-    }
-}

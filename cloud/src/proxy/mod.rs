@@ -13,6 +13,7 @@
 //! the state machine. A failed send to a client drops its subscriptions.
 
 mod echo;
+mod ready;
 mod rebuild;
 mod state;
 mod sync_flow;
@@ -20,6 +21,7 @@ mod sync_flow;
 mod tests;
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -29,6 +31,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 use zeromq::{RouterSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
 
+pub use self::ready::{write_ready_file, ReadyEndpoints};
 pub use self::state::{Effect, ProxyConfig, ProxyCore};
 use crate::transport::envelope::{self, Envelope};
 use crate::transport::guard::{bind_guarded, GuardConfig, GuardHandle};
@@ -63,34 +66,40 @@ pub async fn tcp_addr(endpoint: &str) -> anyhow::Result<Option<SocketAddr>> {
 /// Bind a ROUTER for `endpoint`. With `guarded` (the default), zeromq binds
 /// a loopback port and the transport guard listens on the endpoint's
 /// address in front of it (DESIGN §5); keep the returned handle alive.
+/// The returned string is the endpoint really listened on (port 0 resolved).
 pub async fn bind(
     endpoint: &str,
     guarded: bool,
     guard: GuardConfig,
-) -> anyhow::Result<(RouterSocket, Option<GuardHandle>)> {
+) -> anyhow::Result<(RouterSocket, Option<GuardHandle>, String)> {
     let mut socket = RouterSocket::new();
     if guarded {
         if let Some(public) = tcp_addr(endpoint).await? {
             let guard = bind_guarded(&mut socket, public, guard)
                 .await
                 .with_context(|| format!("cannot bind {endpoint}"))?;
-            return Ok((socket, Some(guard)));
+            let bound = format!("tcp://{}", guard.public_addr);
+            return Ok((socket, Some(guard), bound));
         }
     }
-    socket
+    let bound = socket
         .bind(endpoint)
         .await
         .with_context(|| format!("cannot bind {endpoint}"))?;
-    Ok((socket, None))
+    Ok((socket, None, bound.to_string()))
 }
 
 /// Run the proxy until the process is stopped. `guarded`: put the transport
-/// guard in front of both ports (turn off only for experiments).
+/// guard in front of both ports (turn off only for experiments). Once both
+/// ports listen, the real endpoints (port 0 resolved) are logged in the
+/// "proxy listening" line and, with `ready_file`, written there as JSON
+/// ([`ReadyEndpoints`]).
 pub async fn run(
     cfg: ProxyConfig,
     frontend: &str,
     backend: &str,
     guarded: bool,
+    ready_file: Option<&Path>,
 ) -> anyhow::Result<()> {
     if cfg.secret.is_none() {
         if let Some(addr) = tcp_addr(backend).await? {
@@ -107,11 +116,16 @@ pub async fn run(
             );
         }
     }
-    let (front, front_guard) = bind(frontend, guarded, GuardConfig::frontend()).await?;
-    let (back, _back_guard) = bind(backend, guarded, GuardConfig::backend()).await?;
+    let (front, front_guard, frontend) = bind(frontend, guarded, GuardConfig::frontend()).await?;
+    let (back, _back_guard, backend) = bind(backend, guarded, GuardConfig::backend()).await?;
+    let endpoints = ReadyEndpoints { frontend, backend };
+    if let Some(path) = ready_file {
+        write_ready_file(path, &endpoints)
+            .with_context(|| format!("cannot write the ready file {}", path.display()))?;
+    }
     info!(
-        frontend,
-        backend,
+        frontend = %endpoints.frontend,
+        backend = %endpoints.backend,
         guarded,
         authenticated_workers = cfg.secret.is_some(),
         n = cfg.replicas,
