@@ -86,6 +86,11 @@ pub fn ls(ctx: &mut Ctx, all: bool) -> Result<(), CliError> {
 pub fn show(ctx: &mut Ctx, list: &str) -> Result<(), CliError> {
     let id = ctx.resolve(list)?;
     let doc = show_doc(ctx, id)?;
+    for w in &doc.warnings {
+        ctx.warn(&format!(
+            "this list holds something another client wrote unreadably: {w}"
+        ));
+    }
     ctx.emit(&doc)
 }
 

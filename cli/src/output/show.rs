@@ -68,6 +68,9 @@ pub struct ShowDoc {
     pub items: Vec<ItemDoc>,
     /// Local changes not yet acknowledged by the cloud.
     pub pending: usize,
+    /// What the reader could not read in the document (written by another
+    /// client, PROTOCOL.md "Document"); empty for lists this tool writes.
+    pub warnings: Vec<String>,
 }
 
 impl ShowDoc {
@@ -82,6 +85,7 @@ impl ShowDoc {
             other_names: view.other_names,
             items,
             pending,
+            warnings: view.warnings,
         }
     }
 
@@ -145,8 +149,10 @@ impl Render for ShowDoc {
         if !self.other_names.is_empty() {
             out += &format!("\n  (also named: {})", self.other_names.join(", "));
         }
-        if self.items.is_empty() {
+        if self.items.is_empty() && self.warnings.is_empty() {
             out += "\n  (no items)";
+        } else if self.items.is_empty() {
+            out += "\n  (no items that could be read; see the warnings)";
         }
         let cols = self
             .items

@@ -28,6 +28,7 @@ fn view() -> ListView {
             note: None,
             bought_by: vec!["bob".into()],
         }],
+        warnings: vec![],
     }
 }
 
@@ -37,8 +38,17 @@ fn show_has_the_contract_fields() {
     let v = serde_json::to_value(ShowDoc::new(id, view(), 1)).unwrap();
     assert_eq!(
         keys(&v),
-        ["id", "items", "name", "other_names", "pending", "url"]
+        [
+            "id",
+            "items",
+            "name",
+            "other_names",
+            "pending",
+            "url",
+            "warnings"
+        ]
     );
+    assert_eq!(v["warnings"], json!([]));
     assert_eq!(v["id"], json!(id.to_string()));
     assert_eq!(v["url"], json!(id.url()));
     assert_eq!(
@@ -177,4 +187,20 @@ fn human_show_is_the_shopping_view() {
     )
     .human();
     insta::assert_snapshot!(text);
+}
+
+#[test]
+fn show_carries_the_readers_warnings() {
+    let mut v = view();
+    v.items.clear();
+    v.warnings = vec!["`items` is a string, not a map: no items to show".into()];
+    let doc = ShowDoc::new(ListId::new_random(), v, 0);
+    let json = serde_json::to_value(&doc).unwrap();
+    assert_eq!(
+        json["warnings"][0],
+        json!("`items` is a string, not a map: no items to show")
+    );
+    assert!(doc
+        .human()
+        .contains("(no items that could be read; see the warnings)"));
 }

@@ -146,10 +146,16 @@ fn check_qty(qty: i64) -> Result<i64, ListError> {
     }
 }
 
+/// Largest `live` value: JavaScript's `Number.MAX_SAFE_INTEGER` (2^53 - 1),
+/// so JS Automerge can decode every change we write (PROTOCOL.md "Document").
+pub const MAX_LIVE: i64 = (1 << 53) - 1;
+
 /// A fresh value for the `live` register: every add/update writes a new one,
-/// so it is never a no-op and always outlives a concurrent removal.
+/// so it is never a no-op and always outlives a concurrent removal. Random
+/// in `1..=MAX_LIVE`.
 pub(super) fn live_token() -> i64 {
-    (uuid::Uuid::new_v4().as_u64_pair().0 >> 1) as i64
+    let r = uuid::Uuid::new_v4().as_u64_pair().0 % (MAX_LIVE as u64);
+    r as i64 + 1
 }
 
 /// An item object created by an edit: (norm, key, object).

@@ -15,7 +15,8 @@ pub struct HistoryEntry {
     pub by: String,
     /// The device's Automerge actor id (hex).
     pub actor: String,
-    /// Unix milliseconds as stamped by the author's clock.
+    /// Unix milliseconds as stamped by the author's clock (a change time
+    /// written in seconds, as JS Automerge does, is read as seconds).
     pub time_ms: i64,
     /// What happened, e.g. `add 2 × Milk`.
     pub what: String,
@@ -56,7 +57,7 @@ impl ShoppingList {
                     hash: hex_hash(&m.hash),
                     by,
                     actor,
-                    time_ms: m.timestamp,
+                    time_ms: super::lenient::time_ms(m.timestamp),
                     what,
                     op,
                     item,

@@ -8,11 +8,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use automerge::legacy::{Key as OpKey, OpType};
-use automerge::{Automerge, Change, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value};
+use automerge::legacy::{Key as OpKey, ObjectId, OpType};
+use automerge::{Automerge, Change, ChangeHash, ObjId, ObjType, ScalarValue};
 
 use super::normalize::normalize;
-use super::view::item_objects;
+use super::view::{item_norm, item_objects};
 
 /// See the module docs.
 #[derive(Debug, Clone, Default)]
@@ -34,15 +34,8 @@ impl NormIndex {
             if self.seen.contains(&tag) {
                 continue;
             }
-            let norm = match doc.get(&obj, "norm") {
-                Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
-                    ScalarValue::Str(s) => Some(s.to_string()),
-                    _ => None,
-                },
-                _ => None,
-            };
-            match norm {
-                Some(norm) => self.insert(normalize(&norm), key, obj),
+            match item_norm(doc, &obj) {
+                Some(norm) => self.insert(norm, key, obj),
                 None => {
                     self.seen.insert(tag);
                 }
@@ -100,26 +93,43 @@ impl NormIndex {
             let actor = ex.actor_id.to_hex_string();
             let mut made: HashMap<String, String> = HashMap::new();
             let mut norms: Vec<(String, String)> = Vec::new();
+            // Objects whose `name` / `norm` this change writes.
+            let mut named: Vec<String> = Vec::new();
             for (i, op) in ex.operations.iter().enumerate() {
                 let key = match &op.key {
                     OpKey::Map(k) => k.to_string(),
                     OpKey::Seq(_) => continue,
                 };
+                let root = matches!(op.obj, ObjectId::Root);
                 match &op.action {
                     OpType::Make(ObjType::Map) if op.obj.to_string() == items => {
                         let id = format!("{}@{}", ex.start_op.get() + i as u64, actor);
                         made.insert(id, key);
                     }
-                    OpType::Put(ScalarValue::Str(norm)) if key == "norm" => {
+                    OpType::Put(ScalarValue::Str(norm)) if key == "norm" && !root => {
                         norms.push((op.obj.to_string(), normalize(norm)));
+                    }
+                    OpType::Make(_) | OpType::Put(_)
+                        if (key == "norm" || key == "name") && !root =>
+                    {
+                        named.push(op.obj.to_string());
                     }
                     _ => {}
                 }
             }
+            // Names written another way than ours (Text, in a later change,
+            // no `norm`: other clients) are left to a rescan.
+            if named.iter().any(|obj| !made.contains_key(obj)) {
+                return None;
+            }
             for (obj, norm) in norms {
-                if let Some(key) = made.get(&obj) {
-                    out.push((obj, key.clone(), norm));
+                match made.remove(&obj) {
+                    Some(key) => out.push((obj, key, norm)),
+                    None => return None,
                 }
+            }
+            if !made.is_empty() {
+                return None;
             }
         }
         Some(out)

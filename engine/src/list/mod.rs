@@ -44,19 +44,21 @@ mod edit;
 mod error;
 mod history;
 mod index;
+mod lenient;
 mod normalize;
 mod quantities;
 mod undo;
 mod view;
 
 pub use edit::{
-    Bought, EditContext, ItemDetails, MAX_CATEGORY, MAX_ITEM_NAME, MAX_LIST_NAME, MAX_NOTE, MAX_QTY,
+    Bought, EditContext, ItemDetails, MAX_CATEGORY, MAX_ITEM_NAME, MAX_LIST_NAME, MAX_LIVE,
+    MAX_NOTE, MAX_QTY,
 };
 pub use error::ListError;
 pub use history::HistoryEntry;
 pub use normalize::normalize;
 pub use undo::Undone;
-pub use view::{ItemView, ListView};
+pub use view::{time_ms, ItemView, ListView, MAX_WARNINGS};
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -165,5 +167,7 @@ impl ShoppingList {
     }
 }
 
+#[cfg(test)]
+mod foreign_tests;
 #[cfg(test)]
 mod tests;

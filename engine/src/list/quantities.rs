@@ -44,17 +44,6 @@ pub(crate) fn map_values<R: ReadDoc>(doc: &R, obj: &ObjId, key: &str) -> Vec<Obj
         .collect()
 }
 
-/// The integer of a scalar (counters and ints alike).
-pub(crate) fn scalar_int(s: &ScalarValue) -> i64 {
-    match s {
-        ScalarValue::Int(i) => *i,
-        ScalarValue::Uint(u) => i64::try_from(*u).unwrap_or(i64::MAX),
-        ScalarValue::Timestamp(t) => *t,
-        ScalarValue::Counter(c) => i64::from(c),
-        _ => 0,
-    }
-}
-
 /// Every entry of the contribution maps under `key`: (token, value).
 pub(crate) fn entries<R: ReadDoc>(doc: &R, item: &ObjId, key: &str) -> Vec<(String, ScalarValue)> {
     let mut out = Vec::new();

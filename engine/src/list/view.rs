@@ -7,14 +7,21 @@
 //! sums of the contribution maps (`needs`, `buys`; see
 //! [`super::quantities`]), whose `buyers` give `bought_by`. So no quantity
 //! can silently vanish, and the common, conflict-free case stays cheap.
+//!
+//! The reader is liberal ([`super::lenient`], PROTOCOL.md "Document"): Text
+//! strings, seconds, numbers in strings and `items` written as a list are
+//! read; whatever it cannot read is named in [`ListView::warnings`] instead
+//! of silently dropped.
 
 use std::collections::{BTreeMap, HashMap};
 
 use automerge::{Automerge, ObjId, ObjType, ReadDoc, ScalarValue, Value, ValueRef, ROOT};
 use serde::Serialize;
 
+use super::lenient::{entry_int, entry_str, kind, num, value_kind, value_str, Warnings};
+pub use super::lenient::{time_ms, MAX_WARNINGS};
 use super::normalize::normalize;
-use super::quantities::{entries, map_values, scalar_int, BUYERS, BUYS, NEEDS};
+use super::quantities::{BUYERS, BUYS, NEEDS};
 use super::ShoppingList;
 
 /// One product on the list, folded over every live item object with the
@@ -33,7 +40,8 @@ pub struct ItemView {
     pub done: bool,
     /// Who added it first.
     pub added_by: String,
-    /// When it was first added (unix ms).
+    /// When it was first added (unix ms; a time written in seconds is read
+    /// as seconds).
     pub added_at: i64,
     /// Optional category ("dairy"), the last one written.
     pub category: Option<String>,
@@ -52,6 +60,11 @@ pub struct ListView {
     pub other_names: Vec<String>,
     /// Items sorted by normalized name.
     pub items: Vec<ItemView>,
+    /// Shapes the reader could not (fully) read, in words: a document
+    /// written by another client that does not follow PROTOCOL.md
+    /// "Document". Empty for every list this project writes. At most
+    /// [`MAX_WARNINGS`] lines, plus one counting the rest.
+    pub warnings: Vec<String>,
 }
 
 /// The fields of one item object, conflicts folded.
@@ -68,70 +81,135 @@ pub(crate) struct ItemFields {
     pub note: Option<String>,
     /// Per buyer, net quantity, in key order of their buys.
     pub buyers: Vec<(String, i64)>,
-}
-
-fn scalar_str(s: &ScalarValue) -> Option<String> {
-    match s {
-        ScalarValue::Str(s) => Some(s.to_string()),
-        _ => None,
-    }
+    /// What could not be read as documented (without the item's key).
+    pub odd: Vec<String>,
 }
 
 /// Sum of every conflicting counter (or integer) value of `key`.
-fn folded_sum(doc: &Automerge, obj: &ObjId, key: &str) -> i64 {
+fn folded_sum(doc: &Automerge, obj: &ObjId, key: &str, odd: &mut Vec<String>) -> i64 {
     doc.get_all(obj, key)
         .unwrap_or_default()
         .into_iter()
         .map(|(v, _)| match v {
-            Value::Scalar(s) => match s.as_ref() {
-                ScalarValue::Counter(_) | ScalarValue::Int(_) => scalar_int(s.as_ref()),
-                _ => 0,
-            },
-            _ => 0,
+            Value::Scalar(s) => num(s.as_ref(), &format!("`{key}`"), odd),
+            other => {
+                odd.push(format!("`{key}` is {}, not a number", value_kind(&other)));
+                0
+            }
         })
         .fold(0i64, |a, b| a.saturating_add(b))
+}
+
+/// A string field: a scalar string or a Text; anything else is reported.
+fn string_field(
+    doc: &Automerge,
+    key: &str,
+    value: &ValueRef<'_>,
+    id: &ObjId,
+    odd: &mut Vec<String>,
+) -> Option<String> {
+    let s = entry_str(doc, value, id);
+    if s.is_none() {
+        odd.push(format!("`{key}` is {}, not a string", kind(value)));
+    }
+    s
 }
 
 /// Read one item object in a single pass, folding conflicting keys.
 pub(crate) fn read_item(doc: &Automerge, obj: &ObjId) -> ItemFields {
     let mut f = ItemFields::default();
+    let mut odd = Vec::new();
     for entry in doc.map_range(obj, ..) {
-        let scalar = match &entry.value {
-            ValueRef::Scalar(s) => Some(ScalarValue::from(s.clone())),
-            ValueRef::Object(_) => None,
-        };
+        let id = entry.id();
+        let v = &entry.value;
         match entry.key.as_ref() {
             "live" => f.live = true,
-            "needed" if entry.conflict => f.needed = folded_sum(doc, obj, "needed"),
-            "acquired" if entry.conflict => f.acquired = folded_sum(doc, obj, "acquired"),
-            "needed" => f.needed = scalar.as_ref().map(scalar_int).unwrap_or(0),
-            "acquired" => f.acquired = scalar.as_ref().map(scalar_int).unwrap_or(0),
-            "norm" => f.norm = scalar.as_ref().and_then(scalar_str).map(|n| normalize(&n)),
-            "category" => f.category = scalar.as_ref().and_then(scalar_str),
-            "note" => f.note = scalar.as_ref().and_then(scalar_str),
-            "name" => f.name = scalar.as_ref().and_then(scalar_str),
-            "added_by" => f.added_by = scalar.as_ref().and_then(scalar_str),
-            "added_at" => f.added_at = scalar.as_ref().map(scalar_int).unwrap_or(0),
+            k @ ("needed" | "acquired") => {
+                let n = if entry.conflict {
+                    folded_sum(doc, obj, k, &mut odd)
+                } else {
+                    entry_int(v, &format!("`{k}`"), &mut odd)
+                };
+                if k == "needed" {
+                    f.needed = n;
+                } else {
+                    f.acquired = n;
+                }
+            }
+            k @ "norm" => f.norm = string_field(doc, k, v, &id, &mut odd).map(|n| normalize(&n)),
+            k @ "category" => f.category = string_field(doc, k, v, &id, &mut odd),
+            k @ "note" => f.note = string_field(doc, k, v, &id, &mut odd),
+            k @ "name" => f.name = string_field(doc, k, v, &id, &mut odd),
+            k @ "added_by" => f.added_by = string_field(doc, k, v, &id, &mut odd),
+            "added_at" => f.added_at = time_ms(entry_int(v, "`added_at`", &mut odd)),
             _ => {}
         }
     }
-    add_contributions(doc, obj, &mut f);
+    // A writer that omits `norm` still names the product.
+    if f.norm.is_none() {
+        f.norm = f.name.as_deref().map(normalize).filter(|n| !n.is_empty());
+    }
+    add_contributions(doc, obj, &mut f, &mut odd);
+    f.odd = odd;
     f
 }
 
+/// Every contribution under `key` of `item`: (token, quantity). A map is
+/// the documented shape; a list or a bare number is read too, and reported.
+fn contributions(
+    doc: &Automerge,
+    item: &ObjId,
+    key: &str,
+    odd: &mut Vec<String>,
+) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    for (value, id) in doc.get_all(item, key).unwrap_or_default() {
+        match value {
+            Value::Object(ObjType::Map) => {
+                for e in doc.map_range(&id, ..) {
+                    let what = format!("`{key}` entry `{}`", e.key);
+                    out.push((e.key.to_string(), entry_int(&e.value, &what, odd)));
+                }
+            }
+            Value::Object(ObjType::List) => {
+                odd.push(format!(
+                    "`{key}` is a list, not a map: its numbers are summed"
+                ));
+                for e in doc.list_range(&id, ..) {
+                    let what = format!("`{key}` element {}", e.index);
+                    out.push((format!("#{}", e.index), entry_int(&e.value, &what, odd)));
+                }
+            }
+            Value::Scalar(s) => {
+                let what = format!("`{key}` (not a map)");
+                let n = num(s.as_ref(), &what, odd);
+                if n != 0 && matches!(s.as_ref(), ScalarValue::Int(_) | ScalarValue::Uint(_)) {
+                    odd.push(format!("`{key}` is a number, not a map: read as {n}"));
+                }
+                out.push((String::new(), n));
+            }
+            other => odd.push(format!("`{key}` is {}, not a map", value_kind(&other))),
+        }
+    }
+    out
+}
+
 /// Fold the contribution maps (see [`super::quantities`]) into `f`.
-fn add_contributions(doc: &Automerge, obj: &ObjId, f: &mut ItemFields) {
-    let needs: i64 = entries(doc, obj, NEEDS)
+fn add_contributions(doc: &Automerge, obj: &ObjId, f: &mut ItemFields, odd: &mut Vec<String>) {
+    let needs: i64 = contributions(doc, obj, NEEDS, odd)
         .iter()
-        .map(|(_, v)| scalar_int(v))
+        .map(|(_, n)| *n)
         .fold(0, i64::saturating_add);
     f.needed = f.needed.saturating_add(needs);
-    let buyers: HashMap<String, String> = entries(doc, obj, BUYERS)
-        .into_iter()
-        .filter_map(|(k, v)| scalar_str(&v).map(|by| (k, by)))
-        .collect();
-    for (key, v) in entries(doc, obj, BUYS) {
-        let n = scalar_int(&v);
+    let mut buyers: HashMap<String, String> = HashMap::new();
+    for (_, map) in doc.get_all(obj, BUYERS).unwrap_or_default() {
+        for e in doc.map_range(&map, ..) {
+            if let Some(by) = entry_str(doc, &e.value, &e.id()) {
+                buyers.insert(e.key.to_string(), by);
+            }
+        }
+    }
+    for (key, n) in contributions(doc, obj, BUYS, odd) {
         f.acquired = f.acquired.saturating_add(n);
         let by = buyers.get(&key).cloned().unwrap_or_default();
         match f.buyers.iter_mut().find(|(b, _)| *b == by) {
@@ -141,18 +219,69 @@ fn add_contributions(doc: &Automerge, obj: &ObjId, f: &mut ItemFields) {
     }
 }
 
+/// An item's normalized name: its `norm` (string or Text), else its
+/// normalized `name`.
+pub(crate) fn item_norm(doc: &Automerge, obj: &ObjId) -> Option<String> {
+    let read = |key: &str| match doc.get(obj, key) {
+        Ok(Some((v, id))) => value_str(doc, &v, &id),
+        _ => None,
+    };
+    read("norm")
+        .or_else(|| read("name"))
+        .map(|n| normalize(&n))
+        .filter(|n| !n.is_empty())
+}
+
 /// Every item object: (key, object id), conflicts at item keys included.
 pub(crate) fn item_objects(doc: &Automerge) -> Vec<(String, ObjId)> {
+    item_entries(doc, &mut Warnings::default())
+}
+
+/// [`item_objects`], reporting what is not an item: a value under `items`
+/// that is not a map, an `items` that is not a map (a list's map elements
+/// are read as items, keyed `#index`), a document with changes but no
+/// `items`.
+fn item_entries(doc: &Automerge, warn: &mut Warnings) -> Vec<(String, ObjId)> {
     let mut out = Vec::new();
-    for items in map_values(doc, &ROOT, "items") {
-        for entry in doc.map_range(&items, ..) {
-            if entry.conflict {
-                for obj in map_values(doc, &items, &entry.key) {
-                    out.push((entry.key.to_string(), obj));
+    let all = doc.get_all(ROOT, "items").unwrap_or_default();
+    if all.is_empty() && !doc.get_heads().is_empty() {
+        warn.push("the document has no `items` map: no items to show".into());
+    }
+    for (value, items) in all {
+        match value {
+            Value::Object(ObjType::Map) => {
+                for entry in doc.map_range(&items, ..) {
+                    for (v, obj) in doc.get_all(&items, &*entry.key).unwrap_or_default() {
+                        if matches!(v, Value::Object(ObjType::Map)) {
+                            out.push((entry.key.to_string(), obj));
+                        } else {
+                            warn.push(format!(
+                                "item `{}` is {}, not a map: skipped",
+                                entry.key,
+                                value_kind(&v)
+                            ));
+                        }
+                    }
                 }
-            } else if matches!(entry.value, ValueRef::Object(ObjType::Map)) {
-                out.push((entry.key.to_string(), entry.id()));
             }
+            Value::Object(ObjType::List) => {
+                warn.push("`items` is a list, not a map: its maps are read as items".into());
+                for entry in doc.list_range(&items, ..) {
+                    if matches!(entry.value, ValueRef::Object(ObjType::Map)) {
+                        out.push((format!("#{}", entry.index), entry.id()));
+                    } else {
+                        warn.push(format!(
+                            "item #{} is {}, not a map: skipped",
+                            entry.index,
+                            kind(&entry.value)
+                        ));
+                    }
+                }
+            }
+            other => warn.push(format!(
+                "`items` is {}, not a map: no items to show",
+                value_kind(&other)
+            )),
         }
     }
     out
@@ -162,17 +291,16 @@ impl ShoppingList {
     /// Materialize the list, folding every conflicting value.
     pub fn view(&self) -> ListView {
         let doc = &self.doc;
-        let mut names: Vec<String> = doc
-            .get_all(ROOT, "name")
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|(v, _)| match v {
-                Value::Scalar(s) => scalar_str(s.as_ref()),
-                _ => None,
-            })
-            .collect();
+        let mut warn = Warnings::default();
+        let mut names: Vec<String> = Vec::new();
+        for (v, id) in doc.get_all(ROOT, "name").unwrap_or_default() {
+            match value_str(doc, &v, &id) {
+                Some(n) => names.push(n),
+                None => warn.push(format!("`name` is {}, not a string", value_kind(&v))),
+            }
+        }
         let winner = match doc.get(ROOT, "name") {
-            Ok(Some((Value::Scalar(s), _))) => scalar_str(s.as_ref()).unwrap_or_default(),
+            Ok(Some((v, id))) => value_str(doc, &v, &id).unwrap_or_default(),
             _ => String::new(),
         };
         names.retain(|n| n != &winner);
@@ -180,13 +308,29 @@ impl ShoppingList {
         names.dedup();
 
         let mut groups: BTreeMap<String, ItemView> = BTreeMap::new();
-        let mut objs = item_objects(doc);
+        let mut objs = item_entries(doc, &mut warn);
         objs.sort_by(|a, b| a.0.cmp(&b.0));
-        for (_, obj) in objs {
+        for (key, obj) in objs {
             let f = read_item(doc, &obj);
-            let (Some(norm), true) = (f.norm.clone(), f.live) else {
+            for odd in &f.odd {
+                warn.push(format!("item `{key}`: {odd}"));
+            }
+            let Some(norm) = f.norm.clone() else {
+                if f.live {
+                    warn.push(format!("item `{key}` has no name: skipped"));
+                }
                 continue;
             };
+            if !f.live {
+                // Removal clears what it saw, so a quantity left on an item
+                // without `live` means a writer that never set it.
+                if f.needed > 0 || f.acquired > 0 {
+                    warn.push(format!(
+                        "item `{key}` ({norm}) has quantities but no `live` key: shown as removed"
+                    ));
+                }
+                continue;
+            }
             let name = f.name.clone().unwrap_or_else(|| norm.clone());
             let added_by = f.added_by.clone().unwrap_or_default();
             let entry = groups.entry(norm.clone()).or_insert_with(|| ItemView {
@@ -234,6 +378,7 @@ impl ShoppingList {
             name: winner,
             other_names: names,
             items,
+            warnings: warn.into_vec(),
         }
     }
 }
