@@ -13,20 +13,31 @@
 //!   in arbitrary order; they must converge (DESIGN §2, §4).
 //! - [`wire_decode`]: frames through [`crate::protocol::decode`]; what
 //!   decodes must survive encode → decode.
+//! - [`foreign_view`]: a list edited by a client that writes structured
+//!   junk where the document schema expects something else; the view never
+//!   panics and never loses an item without a warning (PROTOCOL.md
+//!   "Document").
 //!
 //! Inputs that carry several byte strings (changes, frames) are split with
 //! [`split_parts`]; [`join_parts`] is its inverse, for writing seeds.
 
+mod foreign;
 mod ingest;
 mod merge;
 
+pub use foreign::foreign_view;
 pub use ingest::{base_list, fix_header, ingest_bytes};
 pub use merge::merge_sequence;
 
 use crate::protocol::{decode, encode, peek_id, Limits};
 
 /// The fuzz targets, by name (also the corpus and crasher directory names).
-pub const TARGETS: [&str; 3] = ["ingest_bytes", "merge_sequence", "wire_decode"];
+pub const TARGETS: [&str; 4] = [
+    "ingest_bytes",
+    "merge_sequence",
+    "wire_decode",
+    "foreign_view",
+];
 
 /// Run the body of the target called `name` on `data`. Returns `false` for
 /// an unknown name.
@@ -35,6 +46,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "ingest_bytes" => ingest_bytes(data),
         "merge_sequence" => merge_sequence(data),
         "wire_decode" => wire_decode(data),
+        "foreign_view" => foreign_view(data),
         _ => return false,
     }
     true

@@ -94,6 +94,7 @@ fn write_seed_corpus() {
         ("ingest_bytes", ingest_seeds()),
         ("merge_sequence", merge_seeds()),
         ("wire_decode", wire_seeds()),
+        ("foreign_view", foreign_seeds()),
     ];
     for (target, seeds) in seeds {
         let dir = root.join(target);
@@ -103,6 +104,28 @@ fn write_seed_corpus() {
             std::fs::write(dir.join(format!("seed-{name}")), &data).unwrap();
         }
     }
+}
+
+/// Scripts for `foreign_view`: each mutation alone, from fork A and from
+/// fork B, on a list of four items, and a few mixes.
+fn foreign_seeds() -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for op in 0..8u8 {
+        out.push((format!("mutation-{op}"), vec![0xf3, op, 1, 2, 3, 4, 5]));
+        out.push((
+            format!("concurrent-{op}"),
+            vec![0x73, op, 3, 1, 4, op | 0x80, 3, 1, 4],
+        ));
+    }
+    out.push((
+        "mixed".into(),
+        (0..64u8).map(|i| i.wrapping_mul(37)).collect(),
+    ));
+    out.push((
+        "deep-junk".into(),
+        vec![0x01, 6, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1],
+    ));
+    out
 }
 
 /// A list forked from the base list under another actor, with `edits` made.

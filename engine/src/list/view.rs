@@ -15,10 +15,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use automerge::{Automerge, ObjId, ObjType, ReadDoc, ScalarValue, Value, ValueRef, ROOT};
+use automerge::{Automerge, ObjId, ObjType, ReadDoc, Value, ValueRef, ROOT};
 use serde::Serialize;
 
-use super::lenient::{entry_int, entry_str, kind, num, value_kind, value_str, Warnings};
+use super::lenient::{entry_int, entry_str, int_of, kind, num, value_kind, value_str, Warnings};
 pub use super::lenient::{time_ms, MAX_WARNINGS};
 use super::normalize::normalize;
 use super::quantities::{BUYERS, BUYS, NEEDS};
@@ -183,7 +183,7 @@ fn contributions(
             Value::Scalar(s) => {
                 let what = format!("`{key}` (not a map)");
                 let n = num(s.as_ref(), &what, odd);
-                if n != 0 && matches!(s.as_ref(), ScalarValue::Int(_) | ScalarValue::Uint(_)) {
+                if int_of(s.as_ref()).is_ok() {
                     odd.push(format!("`{key}` is a number, not a map: read as {n}"));
                 }
                 out.push((String::new(), n));
