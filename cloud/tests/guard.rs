@@ -314,6 +314,76 @@ async fn replies_and_pushes_keep_a_connection_alive() {
     assert_eq!(guard.stats().timed_out, 0);
 }
 
+/// Reads one ZMTP frame from `stream`: (flags, body).
+async fn read_frame(stream: &mut TcpStream) -> (u8, Vec<u8>) {
+    {
+        let mut flags = [0u8; 1];
+        timeout(SOON, stream.read_exact(&mut flags))
+            .await
+            .expect("a frame in time")
+            .expect("connection open");
+        let len = if flags[0] & 0x02 != 0 {
+            let mut l = [0u8; 8];
+            stream.read_exact(&mut l).await.expect("length");
+            u64::from_be_bytes(l) as usize
+        } else {
+            let mut l = [0u8; 1];
+            stream.read_exact(&mut l).await.expect("length");
+            usize::from(l[0])
+        };
+        let mut body = vec![0u8; len];
+        stream.read_exact(&mut body).await.expect("body");
+        (flags[0], body)
+    }
+}
+
+#[tokio::test]
+async fn a_zmtp_ping_is_answered_pong_and_never_reaches_zeromq() {
+    // RFC 37 (ZMTP 3.1) heartbeats, as libzmq sends them with
+    // ZMQ_HEARTBEAT_IVL set. zeromq 0.7 drops a connection on any command
+    // but READY, so the guard answers PINGs itself and keeps them from it.
+    let guard = echo_router(GuardConfig::default()).await;
+    let mut stream = TcpStream::connect(guard.public_addr)
+        .await
+        .expect("connect");
+    let mut hello = greeting();
+    hello.extend(ready_dealer());
+    // PING: TTL 0, context "hb-1"; then a message, which must be echoed.
+    hello.extend([0x04, 11]);
+    hello.extend(b"\x04PING\x00\x00hb-1");
+    hello.extend([0x00, 3]);
+    hello.extend(b"msg");
+    stream.write_all(&hello).await.expect("send");
+    let mut greeting = [0u8; 64];
+    timeout(SOON, stream.read_exact(&mut greeting))
+        .await
+        .expect("greeting in time")
+        .expect("greeting");
+    // zeromq's READY, then the PONG and the echoed message in either order:
+    // the connection is alive and the message went through zeromq.
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        seen.push(read_frame(&mut stream).await);
+    }
+    assert!(seen[0].1.starts_with(b"\x05READY"), "{seen:?}");
+    assert!(seen.contains(&(0x04, b"\x04PONGhb-1".to_vec())), "{seen:?}");
+    assert!(seen.contains(&(0x00, b"msg".to_vec())), "{seen:?}");
+    // Many more PINGs: each answered, the connection stays.
+    for i in 0..20u8 {
+        stream
+            .write_all(&[0x04, 8, 4, b'P', b'I', b'N', b'G', 0, 0, i])
+            .await
+            .expect("ping");
+        let mut pong = [0u8; 8];
+        timeout(SOON, stream.read_exact(&mut pong))
+            .await
+            .expect("pong in time")
+            .expect("pong");
+        assert_eq!(pong, [0x04, 6, 4, b'P', b'O', b'N', b'G', i]);
+    }
+    assert_eq!(guard.stats().rejected_protocol, 0);
+}
+
 #[tokio::test]
 async fn a_client_that_never_reads_its_replies_is_paused_and_stalls_only_itself() {
     let mut router = RouterSocket::new();

@@ -2,9 +2,15 @@
 //! and upstream → client, with the connection's shared state ([`Shared`]):
 //! when it was last active either way, and how many replies the server has
 //! produced, which opens the request window and frees big-message lanes.
+//!
+//! ZMTP 3.1 heartbeats end here: the client's command frames after the
+//! handshake never reach zeromq 0.7 (which drops a connection on any
+//! command but READY), and each `PING` is answered with a `PONG` written
+//! into the server→client stream between two frames.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,16 +18,20 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{timeout_at, Instant};
 
 use super::crowd::Recency;
-use super::inspector::{Rejection, Verdict, ZmtpInspector, MAX_HELD};
+use super::inspector::{pong_frame, Rejection, Verdict, ZmtpInspector, MAX_HELD};
 use super::{Counters, GuardConfig};
 
 /// Read buffer per direction. Large enough for bulk transfers, small enough
 /// that a full house of connections stays within tens of MiB.
 const BUF_SIZE: usize = 32 * 1024;
+
+/// PONGs waiting for a frame boundary of the server's stream, per
+/// connection; a client that floods PINGs gets fewer PONGs.
+const MAX_PENDING_PONGS: usize = 16;
 
 /// What both directions of one connection (and the accept loop) share.
 #[derive(Debug)]
@@ -123,6 +133,7 @@ pub(super) async fn relay(
     }
     let (client_read, client_write) = client.into_split();
     let (server_read, server_write) = server.into_split();
+    let (pongs, pong_rx) = mpsc::channel(MAX_PENDING_PONGS);
 
     let inbound = Inbound::pump(
         client_read,
@@ -132,8 +143,9 @@ pub(super) async fn relay(
         shared,
         lanes,
         handshake_deadline,
+        &pongs,
     );
-    let outbound = pump_outbound(server_read, client_write, shared);
+    let outbound = pump_outbound(server_read, client_write, shared, pong_rx);
     tokio::select! {
         ended = inbound => match ended {
             Inbound::Closed => tracing::debug!(%peer, "client closed"),
@@ -160,31 +172,94 @@ pub(super) async fn relay(
 
 /// Copies the server's bytes to the client, counting the data messages in
 /// them (a parser only counts; the server is trusted) and marking activity.
+/// PONGs for the client's PINGs (contexts from `pongs`) go in between two
+/// of the server's frames.
 async fn pump_outbound(
     mut from: OwnedReadHalf,
     mut to: OwnedWriteHalf,
     shared: &Shared,
+    mut pongs: mpsc::Receiver<Vec<u8>>,
 ) -> std::io::Result<()> {
     let mut counter = ZmtpInspector::new(u64::MAX);
     let mut buf = vec![0u8; BUF_SIZE];
+    let mut waiting: Vec<Vec<u8>> = Vec::new();
+    let mut pings_open = true;
     loop {
-        let n = from.read(&mut buf).await?;
-        if n == 0 {
-            return Ok(());
+        tokio::select! {
+            read = from.read(&mut buf) => {
+                let n = read?;
+                if n == 0 {
+                    return Ok(());
+                }
+                shared.touch();
+                // A reply counts as produced as soon as the guard holds it,
+                // so a client that does not read cannot hold budget through it.
+                if let Verdict::Forward(_) = counter.feed(&buf[..n]) {
+                    let produced = counter.messages();
+                    if produced > shared.replies.load(Ordering::Relaxed) {
+                        shared.replies.store(produced, Ordering::Relaxed);
+                        shared.progress.notify_waiters();
+                    }
+                }
+                to.write_all(&buf[..n]).await?;
+            }
+            context = pongs.recv(), if pings_open => match context {
+                Some(context) if waiting.len() < MAX_PENDING_PONGS => waiting.push(context),
+                Some(_) => {}
+                None => pings_open = false,
+            },
         }
-        shared.touch();
-        // A reply counts as produced as soon as the guard holds it, so a
-        // client that does not read cannot hold budget through it.
-        if let Verdict::Forward(_) = counter.feed(&buf[..n]) {
-            let produced = counter.messages();
-            if produced > shared.replies.load(Ordering::Relaxed) {
-                shared.replies.store(produced, Ordering::Relaxed);
-                shared.progress.notify_waiters();
+        if counter.at_frame_boundary() {
+            for context in waiting.drain(..) {
+                to.write_all(&pong_frame(&context)).await?;
             }
         }
-        to.write_all(&buf[..n]).await?;
         shared.touch();
     }
+}
+
+/// The parts of `len` released bytes, the first at stream offset `start`,
+/// that are not inside a swallowed command (`skips`, in stream order; the
+/// ones wholly before `start + len` are consumed): ranges of buffer indices.
+fn unskipped(start: u64, len: usize, skips: &mut VecDeque<Range<u64>>) -> Vec<Range<usize>> {
+    let end = start + len as u64;
+    let mut out = Vec::new();
+    let mut at = start;
+    while at < end {
+        match skips.front() {
+            Some(skip) if skip.end <= at => {
+                skips.pop_front();
+            }
+            Some(skip) if skip.start < end => {
+                if skip.start > at {
+                    out.push((at - start) as usize..(skip.start - start) as usize);
+                }
+                at = skip.end.min(end);
+            }
+            _ => {
+                out.push((at - start) as usize..len);
+                at = end;
+            }
+        }
+    }
+    while skips.front().is_some_and(|skip| skip.end <= end) {
+        skips.pop_front();
+    }
+    out
+}
+
+/// Writes `bytes` (starting at stream offset `start`) but the parts in
+/// swallowed commands.
+async fn write_unskipped(
+    to: &mut OwnedWriteHalf,
+    bytes: &[u8],
+    start: u64,
+    skips: &mut VecDeque<Range<u64>>,
+) -> std::io::Result<()> {
+    for part in unskipped(start, bytes.len(), skips) {
+        to.write_all(&bytes[part]).await?;
+    }
+    Ok(())
 }
 
 impl Inbound {
@@ -199,9 +274,12 @@ impl Inbound {
         shared: &Shared,
         lanes: &Arc<Semaphore>,
         handshake_deadline: Option<Instant>,
+        pongs: &mpsc::Sender<Vec<u8>>,
     ) -> Inbound {
         let mut inspector = ZmtpInspector::with_identity(cfg.max_frame, cfg.allow_identity)
-            .with_big_message(cfg.big_message);
+            .with_big_message(cfg.big_message)
+            .swallowing_commands();
+        let mut skips: VecDeque<Range<u64>> = VecDeque::new();
         let mut buf = vec![0u8; BUF_SIZE];
         // Lanes held by big messages: (the message's number, lane).
         let mut held_lanes: VecDeque<(u64, OwnedSemaphorePermit)> = VecDeque::new();
@@ -248,6 +326,11 @@ impl Inbound {
             match inspector.feed(&buf[held..held + fresh]) {
                 Verdict::Reject(rejection) => return Inbound::Rejected(rejection),
                 Verdict::Forward(release) => {
+                    skips.extend(inspector.take_skips());
+                    for context in inspector.take_pings() {
+                        // Full: the client floods PINGs; it gets fewer PONGs.
+                        let _ = pongs.try_send(context);
+                    }
                     // Bytes before the frame that makes a message big go
                     // first (they may end the previous message, whose reply
                     // frees a lane); then a lane; then the rest.
@@ -256,7 +339,11 @@ impl Inbound {
                         let before = usize::try_from(at.saturating_sub(forwarded))
                             .unwrap_or(release)
                             .min(release);
-                        if before > 0 && to.write_all(&buf[..before]).await.is_err() {
+                        if before > 0
+                            && write_unskipped(&mut to, &buf[..before], forwarded, &mut skips)
+                                .await
+                                .is_err()
+                        {
                             return Inbound::Closed;
                         }
                         sent = before;
@@ -270,7 +357,16 @@ impl Inbound {
                             Err(end) => return end,
                         }
                     }
-                    if release > sent && to.write_all(&buf[sent..release]).await.is_err() {
+                    if release > sent
+                        && write_unskipped(
+                            &mut to,
+                            &buf[sent..release],
+                            forwarded + sent as u64,
+                            &mut skips,
+                        )
+                        .await
+                        .is_err()
+                    {
                         return Inbound::Closed;
                     }
                     forwarded += release as u64;
@@ -374,5 +470,25 @@ async fn with_deadline<F: std::future::Future>(
     match deadline {
         Some(deadline) => timeout_at(deadline, fut).await.ok(),
         None => Some(fut.await),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skipped_ranges_are_cut_out_of_released_bytes() {
+        let mut skips: VecDeque<Range<u64>> = [5..8, 12..20, 30..31].into_iter().collect();
+        // Bytes 0..10: 0..5 and 8..10 go.
+        assert_eq!(unskipped(0, 10, &mut skips), vec![0..5, 8..10]);
+        // Bytes 10..15: 10..12 go; 12..20 is still open, so kept.
+        assert_eq!(unskipped(10, 5, &mut skips), vec![0..2]);
+        assert_eq!(skips.front(), Some(&(12..20)));
+        // Bytes 15..40: 20..30 and 31..40 go.
+        assert_eq!(unskipped(15, 25, &mut skips), vec![5..15, 16..25]);
+        assert!(skips.is_empty());
+        assert_eq!(unskipped(40, 3, &mut skips), vec![0..3]);
+        assert_eq!(unskipped(43, 0, &mut skips), Vec::<Range<usize>>::new());
     }
 }

@@ -26,6 +26,14 @@
 //! A frame header is held back until it is complete and checked, so a
 //! rejected header never reaches the server: that is the whole point (zeromq
 //! 0.7 aborts the process when it reads a header claiming 2^44 bytes).
+//!
+//! With [`ZmtpInspector::swallowing_commands`], command frames after the
+//! handshake (ZMTP 3.1 `PING`, `PONG`, …) are reported as byte ranges the
+//! caller must not forward ([`ZmtpInspector::take_skips`]): zeromq 0.7 knows
+//! no command but READY and drops the connection on any other. Each `PING`'s
+//! context is reported ([`ZmtpInspector::take_pings`]) so the caller can
+//! answer `PONG` itself (RFC 37/ZMTP 3.1 heartbeats, which libzmq sends when
+//! `ZMQ_HEARTBEAT_IVL` is set).
 
 use std::fmt;
 
@@ -45,6 +53,24 @@ const FLAG_COMMAND: u8 = 0b100;
 
 /// The body of a READY command starts with its name, length-prefixed.
 const READY_PREFIX: &[u8] = b"\x05READY";
+
+/// The body of a PING command: name, then a 2-byte TTL, then the context.
+const PING_PREFIX: &[u8] = b"\x04PING";
+
+/// Longest PING context (RFC 37: 0 to 16 octets); longer ones are cut.
+pub const MAX_PING_CONTEXT: usize = 16;
+
+/// Most PINGs remembered between two [`ZmtpInspector::take_pings`] calls.
+const MAX_PENDING_PINGS: usize = 16;
+
+/// A PONG command frame answering a PING with `context` (RFC 37).
+pub fn pong_frame(context: &[u8]) -> Vec<u8> {
+    let context = &context[..context.len().min(MAX_PING_CONTEXT)];
+    let mut frame = vec![FLAG_COMMAND, (5 + context.len()) as u8];
+    frame.extend_from_slice(b"\x04PONG");
+    frame.extend_from_slice(context);
+    frame
+}
 
 /// What to do with the bytes fed so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +150,9 @@ enum State {
     /// Inside a frame body with `remaining` bytes to go; `last` if the
     /// frame ends a message (data, no MORE flag).
     Body { remaining: u64, last: bool },
+    /// Inside a swallowed command's body: its first bytes (enough for a
+    /// PING) are kept in `head`.
+    Command { remaining: u64, head: Vec<u8> },
     /// Collecting the handshake command (held back until checked):
     /// `header` bytes of frame header, then `body`, `remaining` to go.
     Handshake {
@@ -161,6 +190,12 @@ pub struct ZmtpInspector {
     frame_start: u64,
     /// The size from which a message counts as big.
     big_message: u64,
+    /// Whether commands after the handshake are swallowed (module docs).
+    swallow_commands: bool,
+    /// Stream ranges of swallowed commands, not yet taken.
+    skips: Vec<std::ops::Range<u64>>,
+    /// Contexts of PINGs seen, not yet taken.
+    pings: Vec<Vec<u8>>,
 }
 
 /// Most bytes [`ZmtpInspector`] ever holds back: a READY command with its
@@ -194,7 +229,40 @@ impl ZmtpInspector {
             position: 0,
             frame_start: 0,
             big_message: u64::MAX,
+            swallow_commands: false,
+            skips: Vec::new(),
+            pings: Vec::new(),
         }
+    }
+
+    /// Swallow command frames after the handshake: report them through
+    /// [`ZmtpInspector::take_skips`] and their PINGs through
+    /// [`ZmtpInspector::take_pings`] (module docs).
+    pub fn swallowing_commands(mut self) -> Self {
+        self.swallow_commands = true;
+        self
+    }
+
+    /// Stream ranges (offsets from the first byte ever fed) of swallowed
+    /// commands found since the last call. A range is reported as soon as
+    /// the command's header is complete, so it covers every byte of it that
+    /// a [`Verdict::Forward`] releases, then or later; the caller drops
+    /// those bytes instead of forwarding them.
+    pub fn take_skips(&mut self) -> Vec<std::ops::Range<u64>> {
+        std::mem::take(&mut self.skips)
+    }
+
+    /// Contexts of the PING commands completed since the last call (at
+    /// most 16 are kept in between; a peer that floods PINGs gets fewer
+    /// PONGs).
+    pub fn take_pings(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.pings)
+    }
+
+    /// Whether the stream is between two frames after the handshake: a
+    /// frame injected here (a PONG) does not split another one.
+    pub fn at_frame_boundary(&self) -> bool {
+        self.handshake_done && matches!(self.state, State::Flags)
     }
 
     /// Report messages whose frames declare `bytes` or more in all through
@@ -246,7 +314,7 @@ impl ZmtpInspector {
             State::Greeting { got, .. } => *got,
             State::Length { got, .. } => 1 + *got,
             State::Handshake { header, body, .. } => *header + body.len(),
-            State::Flags | State::Body { .. } | State::Rejected(_) => 0,
+            State::Flags | State::Body { .. } | State::Command { .. } | State::Rejected(_) => 0,
         };
         Verdict::Forward(total - self.held)
     }
@@ -312,6 +380,20 @@ impl ZmtpInspector {
                 }
                 Ok(take)
             }
+            State::Command { remaining, head } => {
+                let take = usize::try_from(*remaining)
+                    .unwrap_or(usize::MAX)
+                    .min(input.len());
+                let room = (PING_PREFIX.len() + 2 + MAX_PING_CONTEXT).saturating_sub(head.len());
+                head.extend_from_slice(&input[..take.min(room)]);
+                *remaining -= take as u64;
+                if *remaining == 0 {
+                    let head = std::mem::take(head);
+                    self.command_done(&head);
+                    self.state = State::Flags;
+                }
+                Ok(take)
+            }
             State::Handshake {
                 body, remaining, ..
             } => {
@@ -360,6 +442,20 @@ impl ZmtpInspector {
             };
             return Ok(());
         }
+        if flags & FLAG_COMMAND != 0 && self.swallow_commands {
+            let end = self.frame_start + header as u64 + declared;
+            self.skips.push(self.frame_start..end);
+            let head = Vec::new();
+            if declared == 0 {
+                self.command_done(&head);
+            } else {
+                self.state = State::Command {
+                    remaining: declared,
+                    head,
+                };
+            }
+            return Ok(());
+        }
         let last = flags & (FLAG_COMMAND | FLAG_MORE) == 0;
         if flags & FLAG_COMMAND == 0 {
             let before = self.message_bytes;
@@ -383,6 +479,20 @@ impl ZmtpInspector {
             }
         };
         Ok(())
+    }
+}
+
+impl ZmtpInspector {
+    /// A swallowed command ended; `head` holds its first bytes.
+    fn command_done(&mut self, head: &[u8]) {
+        if let Some(rest) = head.strip_prefix(PING_PREFIX) {
+            // 2 bytes of TTL (ignored: the guard's idle timeout governs),
+            // then the context.
+            let context = rest.get(2..).unwrap_or_default();
+            if self.pings.len() < MAX_PENDING_PINGS {
+                self.pings.push(context.to_vec());
+            }
+        }
     }
 }
 
@@ -748,5 +858,88 @@ mod tests {
         more.extend(short_frame(0, b""));
         inspector.feed(&more);
         assert_eq!(inspector.messages(), 4);
+    }
+
+    /// A ZMTP 3.1 PING command frame (RFC 37): TTL in tenths of a second.
+    fn ping(ttl: u16, context: &[u8]) -> Vec<u8> {
+        let mut body = PING_PREFIX.to_vec();
+        body.extend_from_slice(&ttl.to_be_bytes());
+        body.extend_from_slice(context);
+        short_frame(FLAG_COMMAND, &body)
+    }
+
+    #[test]
+    fn pings_are_swallowed_and_reported_however_the_stream_is_split() {
+        let mut prefix = greeting();
+        prefix.extend(ready("DEALER"));
+        let mut stream = prefix.clone();
+        stream.extend(short_frame(FLAG_MORE, b"a"));
+        let ping_at = stream.len() as u64;
+        stream.extend(ping(300, b"ctx-1"));
+        let ping_end = stream.len() as u64;
+        stream.extend(short_frame(0, b"b"));
+        stream.extend(short_frame(FLAG_COMMAND, b"\x04PONG"));
+        stream.extend(ping(0, b""));
+        let mut expected = prefix;
+        expected.extend(short_frame(FLAG_MORE, b"a"));
+        expected.extend(short_frame(0, b"b"));
+        for chunk in [1, 2, 5, 9, stream.len()] {
+            let mut inspector = ZmtpInspector::new(MAX).swallowing_commands();
+            let mut pending = Vec::new();
+            let mut offset = 0u64;
+            let mut out = Vec::new();
+            let mut skips = Vec::new();
+            let mut pings = Vec::new();
+            for piece in stream.chunks(chunk) {
+                pending.extend_from_slice(piece);
+                let Verdict::Forward(n) = inspector.feed(piece) else {
+                    panic!("rejected");
+                };
+                skips.extend(inspector.take_skips());
+                pings.extend(inspector.take_pings());
+                for (i, b) in pending.drain(..n).enumerate() {
+                    let at = offset + i as u64;
+                    if !skips.iter().any(|r: &std::ops::Range<u64>| r.contains(&at)) {
+                        out.push(b);
+                    }
+                }
+                offset += n as u64;
+            }
+            assert_eq!(out, expected, "chunk {chunk}");
+            assert_eq!(pings, vec![b"ctx-1".to_vec(), Vec::new()], "chunk {chunk}");
+            assert_eq!(skips[0], ping_at..ping_end);
+            assert_eq!(inspector.messages(), 1);
+            assert!(inspector.at_frame_boundary());
+        }
+    }
+
+    #[test]
+    fn without_swallowing_commands_pass_and_pings_are_not_reported() {
+        let mut s = greeting();
+        s.extend(ready("DEALER"));
+        s.extend(ping(1, b"x"));
+        let mut inspector = ZmtpInspector::new(MAX);
+        assert_eq!(inspector.feed(&s), Verdict::Forward(s.len()));
+        assert!(inspector.take_pings().is_empty() && inspector.take_skips().is_empty());
+    }
+
+    #[test]
+    fn pong_echoes_the_context_cut_to_16_bytes() {
+        assert_eq!(pong_frame(b"abc"), b"\x04\x08\x04PONGabc".to_vec());
+        assert_eq!(pong_frame(&[7; 40]).len(), 2 + 5 + MAX_PING_CONTEXT);
+    }
+
+    #[test]
+    fn a_ping_flood_keeps_at_most_16_contexts() {
+        let mut s = greeting();
+        s.extend(ready("DEALER"));
+        for _ in 0..100 {
+            s.extend(ping(1, &[9; 40]));
+        }
+        let mut inspector = ZmtpInspector::new(MAX).swallowing_commands();
+        assert!(matches!(inspector.feed(&s), Verdict::Forward(_)));
+        let pings = inspector.take_pings();
+        assert_eq!(pings.len(), 16);
+        assert!(pings.iter().all(|p| p.len() == MAX_PING_CONTEXT));
     }
 }
