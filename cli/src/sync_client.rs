@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use engine::protocol::{ErrorCode, Header, Limits, Message, Rejected};
+use engine::protocol::{ErrorCode, Header, Limits, Message, Rejected, SessionId};
 use engine::{ChangeHash, ListId};
 use shoplist_net::{Backoff, BackoffPolicy};
 use tokio::sync::{mpsc, oneshot};
@@ -184,6 +184,10 @@ pub struct SyncClient {
     cmds: mpsc::UnboundedSender<Cmd>,
     config: Arc<ClientConfig>,
     next_id: Arc<AtomicU64>,
+    /// Named in every `subscribe`: the subscriptions belong to it and
+    /// survive a new connection (a rebuilt socket, a failover to another
+    /// endpoint of the same proxy) (PROTOCOL §6 "Sessions").
+    session: SessionId,
 }
 
 impl std::fmt::Debug for SyncClient {
@@ -208,6 +212,7 @@ impl SyncClient {
             cmds: cmd_tx,
             config,
             next_id: Arc::new(AtomicU64::new(1)),
+            session: SessionId::new_random(),
         };
         (client, ev_rx)
     }
@@ -329,9 +334,10 @@ impl SyncClient {
         }
     }
 
-    /// Subscribe this connection to `lists` (in chunks within the protocol
-    /// limit); returns every list the connection is now subscribed to. An
-    /// empty `lists` only asks for the current set.
+    /// Subscribe this client's session to `lists` (in chunks within the
+    /// protocol limit); returns every list the session is now subscribed
+    /// to. An empty `lists` only asks for the current set, and re-attaches
+    /// the session to the current connection after a reconnect.
     pub async fn subscribe(&self, lists: &[ListId]) -> Result<Vec<ListId>, ClientError> {
         let chunk = self.config.limits.max_lists.max(1);
         let mut all = Vec::new();
@@ -345,6 +351,7 @@ impl SyncClient {
                     Message::new(Header::Subscribe {
                         id,
                         lists: part.to_vec(),
+                        session: Some(self.session.clone()),
                     })
                 })
                 .await?;

@@ -1,28 +1,39 @@
 //! Client subscriptions and `notify` fan-out (DESIGN §6 "Push",
 //! PROTOCOL.md §6).
 //!
-//! Subscriptions belong to a client connection, named by its frontend
-//! routing id. After a write to a list reaches its quorum the proxy notifies
-//! every other connection subscribed to it. Memory is bounded: a connection
-//! holds at most [`SubscriptionLimits::per_client`] lists, the proxy at most
-//! [`SubscriptionLimits::total`] subscriptions, and a connection silent for
-//! [`SubscriptionLimits::idle`] loses its subscriptions (clients that watch
-//! lists ping meanwhile, and subscribe again after a reconnect). Sans-IO.
+//! Subscriptions belong to an **owner**: a named session
+//! ([`SessionId`], given in `subscribe`), or else the client connection,
+//! named by its frontend routing id. A session is attached to the
+//! connection that named it last; naming it on another connection (libzmq
+//! reconnects silently with a new random routing id) moves it there with
+//! all its lists. A session whose connection is gone keeps its lists,
+//! unattached, until it is named again or the idle bound passes. After a
+//! write to a list reaches its quorum the proxy notifies the attached
+//! connection of every other owner subscribed to it.
+//!
+//! Memory is bounded: an owner holds at most
+//! [`SubscriptionLimits::per_client`] lists, the proxy at most
+//! [`SubscriptionLimits::total`] subscriptions, an owner without lists is
+//! not kept, and an owner silent for [`SubscriptionLimits::idle`] loses its
+//! subscriptions (clients that watch lists ping or re-subscribe meanwhile).
+//! Sans-IO.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use engine::protocol::SessionId;
 use engine::ListId;
 
 /// Bounds on subscription state.
 #[derive(Debug, Clone, Copy)]
 pub struct SubscriptionLimits {
-    /// Lists one connection may subscribe to.
+    /// Lists one owner (session or connection) may subscribe to.
     pub per_client: usize,
-    /// Subscriptions over all connections.
+    /// Subscriptions over all owners.
     pub total: usize,
-    /// A connection silent this long is forgotten.
+    /// An owner silent this long is forgotten (a session: also the grace
+    /// period after its connection is gone).
     pub idle: Duration,
 }
 
@@ -41,17 +52,28 @@ impl Default for SubscriptionLimits {
 #[error("too many subscriptions: {0}")]
 pub struct TooMany(pub &'static str);
 
+/// Whose subscriptions: a session's, or a bare connection's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Owner {
+    Session(SessionId),
+    Route(Bytes),
+}
+
 #[derive(Debug)]
-struct Client {
+struct Subscriber {
     lists: BTreeSet<ListId>,
+    /// The connection pushes go to (`None`: a session whose connection is gone).
+    route: Option<Bytes>,
     last_seen: Instant,
 }
 
-/// Every connection's subscriptions.
+/// Every owner's subscriptions.
 #[derive(Debug, Default)]
 pub struct Subscriptions {
-    clients: HashMap<Bytes, Client>,
-    by_list: HashMap<ListId, HashSet<Bytes>>,
+    owners: HashMap<Owner, Subscriber>,
+    /// The session attached to each connection that named one.
+    sessions_by_route: HashMap<Bytes, SessionId>,
+    by_list: HashMap<ListId, HashSet<Owner>>,
     total: usize,
     limits: SubscriptionLimits,
 }
@@ -65,21 +87,81 @@ impl Subscriptions {
         }
     }
 
+    /// The owner a request on `route` acts for: the session it names, else
+    /// the session attached to the connection, else the connection.
+    fn owner(&self, route: &Bytes, session: Option<&SessionId>) -> Owner {
+        match session.or_else(|| self.sessions_by_route.get(route)) {
+            Some(s) => Owner::Session(s.clone()),
+            None => Owner::Route(route.clone()),
+        }
+    }
+
     /// Any message from `client`: it is alive.
     pub fn touch(&mut self, client: &Bytes, now: Instant) {
-        if let Some(c) = self.clients.get_mut(client) {
+        let owner = self.owner(client, None);
+        if let Some(c) = self.owners.get_mut(&owner) {
             c.last_seen = now;
         }
     }
 
-    /// Add `lists`; returns the connection's lists afterwards. All or nothing.
+    /// Attach `session` to `route`: the session moves there, a session
+    /// attached there before is detached, and lists the bare connection
+    /// held become the session's.
+    fn attach(&mut self, route: &Bytes, session: &SessionId, now: Instant) {
+        if let Some(previous) = self.sessions_by_route.get(route) {
+            if previous != session {
+                if let Some(p) = self.owners.get_mut(&Owner::Session(previous.clone())) {
+                    p.route = None;
+                }
+            }
+        }
+        let owner = Owner::Session(session.clone());
+        if let Some(old) = self.owners.get(&owner).and_then(|s| s.route.clone()) {
+            if old != route {
+                self.sessions_by_route.remove(&old);
+            }
+        }
+        self.sessions_by_route
+            .insert(route.clone(), session.clone());
+        let bare = Owner::Route(route.clone());
+        let moved: Vec<ListId> = self
+            .owners
+            .remove(&bare)
+            .map(|b| b.lists.into_iter().collect())
+            .unwrap_or_default();
+        for l in &moved {
+            self.total -= 1;
+            remove_from_list(&mut self.by_list, l, &bare);
+        }
+        let entry = self
+            .owners
+            .entry(owner.clone())
+            .or_insert_with(|| Subscriber {
+                lists: BTreeSet::new(),
+                route: None,
+                last_seen: now,
+            });
+        entry.route = Some(route.clone());
+        entry.last_seen = now;
+        for l in moved {
+            if entry.lists.insert(l) {
+                self.by_list.entry(l).or_default().insert(owner.clone());
+                self.total += 1;
+            }
+        }
+    }
+
+    /// Add `lists` for the owner of a request on `client` naming `session`;
+    /// returns the owner's lists afterwards. All or nothing.
     pub fn subscribe(
         &mut self,
         client: &Bytes,
+        session: Option<&SessionId>,
         lists: &[ListId],
         now: Instant,
     ) -> Result<Vec<ListId>, TooMany> {
-        let current = self.clients.get(client).map(|c| &c.lists);
+        let owner = self.owner(client, session);
+        let current = self.owners.get(&owner).map(|c| &c.lists);
         let new: BTreeSet<ListId> = lists
             .iter()
             .filter(|l| !current.is_some_and(|c| c.contains(l)))
@@ -92,83 +174,130 @@ impl Subscriptions {
         if self.total + new.len() > self.limits.total {
             return Err(TooMany("on this proxy"));
         }
+        if let Some(session) = session {
+            self.attach(client, session, now);
+        }
         let c = self
-            .clients
-            .entry(client.clone())
-            .or_insert_with(|| Client {
+            .owners
+            .entry(owner.clone())
+            .or_insert_with(|| Subscriber {
                 lists: BTreeSet::new(),
+                route: Some(client.clone()),
                 last_seen: now,
             });
         c.last_seen = now;
         for l in new {
             c.lists.insert(l);
-            self.by_list.entry(l).or_default().insert(client.clone());
+            self.by_list.entry(l).or_default().insert(owner.clone());
             self.total += 1;
         }
-        Ok(c.lists.iter().copied().collect())
+        let all = c.lists.iter().copied().collect();
+        self.forget_if_empty(&owner);
+        Ok(all)
     }
 
-    /// Remove `lists`; returns the connection's remaining lists.
-    pub fn unsubscribe(&mut self, client: &Bytes, lists: &[ListId], now: Instant) -> Vec<ListId> {
-        let Some(c) = self.clients.get_mut(client) else {
+    /// Remove `lists`; returns the owner's remaining lists.
+    pub fn unsubscribe(
+        &mut self,
+        client: &Bytes,
+        session: Option<&SessionId>,
+        lists: &[ListId],
+        now: Instant,
+    ) -> Vec<ListId> {
+        if let Some(session) = session {
+            self.attach(client, session, now);
+        }
+        let owner = self.owner(client, session);
+        let Some(c) = self.owners.get_mut(&owner) else {
             return Vec::new();
         };
         c.last_seen = now;
         for l in lists {
             if c.lists.remove(l) {
                 self.total -= 1;
-                remove_from_list(&mut self.by_list, l, client);
+                remove_from_list(&mut self.by_list, l, &owner);
             }
         }
         let remaining: Vec<ListId> = c.lists.iter().copied().collect();
-        if remaining.is_empty() {
-            self.clients.remove(client);
-        }
+        self.forget_if_empty(&owner);
         remaining
     }
 
-    /// Forget a connection (it is gone or idle).
-    pub fn drop_client(&mut self, client: &Bytes) {
-        if let Some(c) = self.clients.remove(client) {
+    /// An owner with no lists is not kept (its attachment neither).
+    fn forget_if_empty(&mut self, owner: &Owner) {
+        if self.owners.get(owner).is_some_and(|c| c.lists.is_empty()) {
+            self.drop_owner(owner);
+        }
+    }
+
+    fn drop_owner(&mut self, owner: &Owner) {
+        if let Some(c) = self.owners.remove(owner) {
             for l in &c.lists {
                 self.total -= 1;
-                remove_from_list(&mut self.by_list, l, client);
+                remove_from_list(&mut self.by_list, l, owner);
+            }
+            if let (Owner::Session(s), Some(route)) = (owner, &c.route) {
+                if self.sessions_by_route.get(route) == Some(s) {
+                    self.sessions_by_route.remove(route);
+                }
             }
         }
+    }
+
+    /// A connection is gone (a send to it failed): its bare subscriptions
+    /// are forgotten; its session keeps its lists, unattached, until it is
+    /// named again or the idle bound passes.
+    pub fn drop_client(&mut self, client: &Bytes) {
+        if let Some(session) = self.sessions_by_route.remove(client) {
+            if let Some(s) = self.owners.get_mut(&Owner::Session(session)) {
+                s.route = None;
+            }
+        }
+        self.drop_owner(&Owner::Route(client.clone()));
     }
 
     /// Connections to notify after a write to `list` by `writer`.
     pub fn targets(&self, list: &ListId, writer: &Bytes) -> Vec<Bytes> {
-        self.by_list
+        let mut out: Vec<Bytes> = self
+            .by_list
             .get(list)
-            .map(|s| s.iter().filter(|c| *c != writer).cloned().collect())
-            .unwrap_or_default()
+            .map(|owners| {
+                owners
+                    .iter()
+                    .filter_map(|o| self.owners.get(o)?.route.clone())
+                    .filter(|r| r != writer)
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort();
+        out.dedup();
+        out
     }
 
-    /// Forget connections silent for longer than the idle bound.
+    /// Forget owners silent for longer than the idle bound.
     pub fn expire(&mut self, now: Instant) -> usize {
         let idle = self.limits.idle;
-        let stale: Vec<Bytes> = self
-            .clients
+        let stale: Vec<Owner> = self
+            .owners
             .iter()
             .filter(|(_, c)| now.saturating_duration_since(c.last_seen) > idle)
             .map(|(k, _)| k.clone())
             .collect();
         for k in &stale {
-            self.drop_client(k);
+            self.drop_owner(k);
         }
         stale.len()
     }
 
-    /// Subscriptions held over all connections.
+    /// Subscriptions held over all owners.
     pub fn total(&self) -> usize {
         self.total
     }
 }
 
-fn remove_from_list(by_list: &mut HashMap<ListId, HashSet<Bytes>>, l: &ListId, client: &Bytes) {
+fn remove_from_list(by_list: &mut HashMap<ListId, HashSet<Owner>>, l: &ListId, owner: &Owner) {
     if let Some(s) = by_list.get_mut(l) {
-        s.remove(client);
+        s.remove(owner);
         if s.is_empty() {
             by_list.remove(l);
         }
@@ -191,8 +320,8 @@ mod tests {
     fn fan_out_excludes_the_writer() {
         let now = Instant::now();
         let mut s = Subscriptions::new(SubscriptionLimits::default());
-        s.subscribe(&c("alice"), &[l(1)], now).unwrap();
-        s.subscribe(&c("bob"), &[l(1), l(2)], now).unwrap();
+        s.subscribe(&c("alice"), None, &[l(1)], now).unwrap();
+        s.subscribe(&c("bob"), None, &[l(1), l(2)], now).unwrap();
         let mut t = s.targets(&l(1), &c("alice"));
         t.sort();
         assert_eq!(t, vec![c("bob")]);
@@ -205,16 +334,19 @@ mod tests {
         let now = Instant::now();
         let mut s = Subscriptions::new(SubscriptionLimits::default());
         assert_eq!(
-            s.subscribe(&c("a"), &[l(2), l(1)], now).unwrap(),
+            s.subscribe(&c("a"), None, &[l(2), l(1)], now).unwrap(),
             vec![l(1), l(2)]
         );
         assert_eq!(
-            s.subscribe(&c("a"), &[l(1)], now).unwrap(),
+            s.subscribe(&c("a"), None, &[l(1)], now).unwrap(),
             vec![l(1), l(2)]
         );
         assert_eq!(s.total(), 2);
-        assert_eq!(s.unsubscribe(&c("a"), &[l(1), l(9)], now), vec![l(2)]);
-        assert_eq!(s.unsubscribe(&c("a"), &[l(2)], now), Vec::<ListId>::new());
+        assert_eq!(s.unsubscribe(&c("a"), None, &[l(1), l(9)], now), vec![l(2)]);
+        assert_eq!(
+            s.unsubscribe(&c("a"), None, &[l(2)], now),
+            Vec::<ListId>::new()
+        );
         assert_eq!(s.total(), 0);
         assert!(s.targets(&l(2), &c("x")).is_empty());
     }
@@ -228,10 +360,12 @@ mod tests {
             idle: Duration::from_secs(1),
         };
         let mut s = Subscriptions::new(limits);
-        assert!(s.subscribe(&c("a"), &[l(1), l(2), l(3)], now).is_err());
-        s.subscribe(&c("a"), &[l(1), l(2)], now).unwrap();
-        assert!(s.subscribe(&c("b"), &[l(1), l(2)], now).is_err());
-        s.subscribe(&c("b"), &[l(1)], now).unwrap();
+        assert!(s
+            .subscribe(&c("a"), None, &[l(1), l(2), l(3)], now)
+            .is_err());
+        s.subscribe(&c("a"), None, &[l(1), l(2)], now).unwrap();
+        assert!(s.subscribe(&c("b"), None, &[l(1), l(2)], now).is_err());
+        s.subscribe(&c("b"), None, &[l(1)], now).unwrap();
         assert_eq!(s.total(), 3);
     }
 
@@ -243,11 +377,88 @@ mod tests {
             ..Default::default()
         };
         let mut s = Subscriptions::new(limits);
-        s.subscribe(&c("a"), &[l(1)], t0).unwrap();
-        s.subscribe(&c("b"), &[l(1)], t0).unwrap();
+        s.subscribe(&c("a"), None, &[l(1)], t0).unwrap();
+        s.subscribe(&c("b"), None, &[l(1)], t0).unwrap();
         s.touch(&c("b"), t0 + Duration::from_secs(8));
         assert_eq!(s.expire(t0 + Duration::from_secs(11)), 1);
         assert_eq!(s.targets(&l(1), &c("z")), vec![c("b")]);
         assert_eq!(s.total(), 1);
+    }
+
+    fn session(n: u8) -> SessionId {
+        SessionId::parse(&format!("session-{n:02}-0123456789abcdef")).unwrap()
+    }
+
+    #[test]
+    fn a_session_moves_to_the_new_connection_with_its_lists() {
+        let now = Instant::now();
+        let mut s = Subscriptions::new(SubscriptionLimits::default());
+        let me = session(1);
+        s.subscribe(&c("old"), Some(&me), &[l(1), l(2)], now)
+            .unwrap();
+        assert_eq!(s.targets(&l(1), &c("w")), vec![c("old")]);
+        // The old connection dies; the session waits, unattached.
+        s.drop_client(&c("old"));
+        assert!(s.targets(&l(1), &c("w")).is_empty());
+        assert_eq!(s.total(), 2);
+        // Named again on a new routing id, with no lists: it comes back.
+        assert_eq!(
+            s.subscribe(&c("new"), Some(&me), &[], now).unwrap(),
+            vec![l(1), l(2)]
+        );
+        assert_eq!(s.targets(&l(2), &c("w")), vec![c("new")]);
+        // Requests without a session on that connection act for it.
+        assert_eq!(s.unsubscribe(&c("new"), None, &[l(1)], now), vec![l(2)]);
+        assert_eq!(
+            s.subscribe(&c("new"), None, &[l(3)], now).unwrap(),
+            vec![l(2), l(3)]
+        );
+        // Moving without the old connection failing first: only the new one
+        // gets pushes, once.
+        s.subscribe(&c("third"), Some(&me), &[], now).unwrap();
+        assert_eq!(s.targets(&l(2), &c("w")), vec![c("third")]);
+        assert!(s.subscribe(&c("new"), None, &[], now).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_bare_connection_that_names_a_session_hands_it_its_lists() {
+        let now = Instant::now();
+        let mut s = Subscriptions::new(SubscriptionLimits::default());
+        s.subscribe(&c("a"), None, &[l(1)], now).unwrap();
+        let got = s
+            .subscribe(&c("a"), Some(&session(2)), &[l(2)], now)
+            .unwrap();
+        assert_eq!(got, vec![l(1), l(2)]);
+        assert_eq!(s.total(), 2);
+        assert_eq!(s.targets(&l(1), &c("w")), vec![c("a")]);
+    }
+
+    #[test]
+    fn an_unattached_session_is_kept_for_the_idle_bound_then_forgotten() {
+        let t0 = Instant::now();
+        let limits = SubscriptionLimits {
+            idle: Duration::from_secs(10),
+            ..Default::default()
+        };
+        let mut s = Subscriptions::new(limits);
+        s.subscribe(&c("a"), Some(&session(3)), &[l(1)], t0)
+            .unwrap();
+        s.drop_client(&c("a"));
+        assert_eq!(s.expire(t0 + Duration::from_secs(9)), 0);
+        assert_eq!(s.expire(t0 + Duration::from_secs(11)), 1);
+        assert_eq!(s.total(), 0);
+        let back = s.subscribe(&c("b"), Some(&session(3)), &[], t0).unwrap();
+        assert!(back.is_empty());
+    }
+
+    #[test]
+    fn sessions_without_lists_hold_no_memory() {
+        let now = Instant::now();
+        let mut s = Subscriptions::new(SubscriptionLimits::default());
+        for i in 0..100u8 {
+            s.subscribe(&c(&format!("r{i}")), Some(&session(i)), &[], now)
+                .unwrap();
+        }
+        assert!(s.owners.is_empty() && s.sessions_by_route.is_empty());
     }
 }

@@ -276,6 +276,7 @@ fn wire_seeds() -> Vec<(String, Vec<u8>)> {
             Message::new(Header::Subscribe {
                 id: 1,
                 lists: vec![list],
+                session: None,
             }),
         ),
         ("ping", Message::new(Header::Ping { id: 3 })),

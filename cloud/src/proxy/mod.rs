@@ -16,6 +16,7 @@ mod echo;
 mod ready;
 mod rebuild;
 mod state;
+mod subscribe;
 mod sync_flow;
 #[cfg(test)]
 mod tests;

@@ -245,13 +245,11 @@ impl ProxyCore {
                 self.start_sync(env, id, list, have, msg.changes, now, out);
                 return;
             }
-            Header::Subscribe { id, lists } => match self.subs.subscribe(&env.route, &lists, now) {
-                Ok(lists) => Message::new(Header::Subscribed { id, lists }),
-                Err(e) => Message::error(id, ErrorCode::Overloaded, e.to_string()),
-            },
-            Header::Unsubscribe { id, lists } => {
-                let lists = self.subs.unsubscribe(&env.route, &lists, now);
-                Message::new(Header::Subscribed { id, lists })
+            ref h @ (Header::Subscribe { .. } | Header::Unsubscribe { .. }) => {
+                match self.on_subscription(&env, h, now) {
+                    Some(reply) => reply,
+                    None => return,
+                }
             }
             Header::Ping { id } => Message::new(Header::Pong { id }),
             Header::ClusterStatus { id } => Message::new(Header::ClusterStatusOk {

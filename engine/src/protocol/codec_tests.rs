@@ -34,10 +34,12 @@ pub(super) fn one_of_each_op() -> Vec<Message> {
         Message::new(Header::Subscribe {
             id: 2,
             lists: vec![list(1), list(2)],
+            session: Some(crate::protocol::SessionId::new_random()),
         }),
         Message::new(Header::Unsubscribe {
             id: 3,
             lists: vec![list(2)],
+            session: None,
         }),
         Message::new(Header::Ping { id: 4 }),
         Message::new(Header::ClusterStatus { id: 5 }),

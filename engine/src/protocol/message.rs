@@ -11,6 +11,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::error::{error_header, ErrorCode};
+use super::session::SessionId;
 use crate::ids::{ChangeHash, ListId, WorkerId};
 
 /// One wire message: the header and the change frames after it.
@@ -183,6 +184,10 @@ pub enum Header {
         id: u64,
         /// Lists to add to this connection's subscriptions.
         lists: Vec<ListId>,
+        /// The subscriber's session: the subscriptions belong to it, not to
+        /// the connection, and it moves to this connection (PROTOCOL §6).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session: Option<SessionId>,
     },
     /// Stop receiving `notify` for these lists.
     Unsubscribe {
@@ -190,6 +195,9 @@ pub enum Header {
         id: u64,
         /// Lists to remove from this connection's subscriptions.
         lists: Vec<ListId>,
+        /// As in `Subscribe`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session: Option<SessionId>,
     },
     /// Liveness probe; answered with `pong`.
     Ping {

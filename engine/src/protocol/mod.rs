@@ -17,6 +17,7 @@
 //! - [`codec`]: [`encode`], [`decode`], [`peek_id`].
 //! - [`limits`]: [`Limits`], checked before anything is parsed.
 //! - [`error`]: [`ErrorCode`] (the wire codes) and [`ProtocolError`].
+//! - [`session`]: [`SessionId`], a subscriber's name for its subscriptions.
 //!
 //! ```
 //! use engine::protocol::{decode, encode, Header, Limits, Message};
@@ -35,6 +36,7 @@ pub mod codec;
 pub mod error;
 pub mod limits;
 pub mod message;
+pub mod session;
 
 #[cfg(test)]
 mod codec_tests;
@@ -45,3 +47,4 @@ pub use codec::{decode, encode, peek_id, PROTOCOL_VERSION};
 pub use error::{ErrorCode, ProtocolError};
 pub use limits::Limits;
 pub use message::{Header, Message, ProxyStats, Rejected, Token, WorkerStats, WorkerStatus};
+pub use session::SessionId;

@@ -55,8 +55,22 @@ fn header() -> impl Strategy<Value = Header> {
     let id = any::<u64>;
     prop_oneof![
         (id(), list_id(), hashes()).prop_map(|(id, list, have)| Header::Sync { id, list, have }),
-        (id(), vec(list_id(), 0..4)).prop_map(|(id, lists)| Header::Subscribe { id, lists }),
-        (id(), vec(list_id(), 0..4)).prop_map(|(id, lists)| Header::Unsubscribe { id, lists }),
+        (
+            id(),
+            vec(list_id(), 0..4),
+            proptest::option::of(any::<u128>())
+        )
+            .prop_map(|(id, lists, s)| Header::Subscribe {
+                id,
+                lists,
+                session: s
+                    .and_then(|n| crate::protocol::SessionId::parse(&format!("{n:032x}")).ok()),
+            }),
+        (id(), vec(list_id(), 0..4)).prop_map(|(id, lists)| Header::Unsubscribe {
+            id,
+            lists,
+            session: None,
+        }),
         id().prop_map(|id| Header::Ping { id }),
         id().prop_map(|id| Header::ClusterStatus { id }),
         (id(), list_id()).prop_map(|(id, list)| Header::Where { id, list }),

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use engine::protocol::{encode, ErrorCode, Header, Message};
+use engine::protocol::{encode, ErrorCode, Header, Message, SessionId};
 use engine::ListId;
 
 use super::*;
@@ -20,6 +20,7 @@ fn write_is_answered_at_w_and_notifies_the_other_subscribers() {
         let sub = Message::new(Header::Subscribe {
             id: 1,
             lists: vec![list],
+            session: None,
         });
         core.on_client(client(who), &encode(&sub), now, &mut out);
     }
@@ -266,4 +267,91 @@ fn differing_heads_trigger_read_repair() {
     assert_eq!(push.len(), 1);
     assert_eq!(push[0].0, sent[2].0);
     assert_eq!(push[0].3, 1);
+}
+
+/// A write by `writer` acknowledged by two replicas: every effect after it.
+fn acked_write(core: &mut ProxyCore, list: ListId, now: Instant) -> Vec<Effect> {
+    let out = client_sync(core, "writer", list, vec![Bytes::from_static(b"c1")], now);
+    let mut acked = Vec::new();
+    for (route, id, ..) in syncs_to_workers(&out).into_iter().take(2) {
+        core.on_worker(
+            route,
+            &synced(id, list, vec![h(1)], vec![], vec![]),
+            now,
+            &mut acked,
+        );
+    }
+    acked
+}
+
+fn notified(out: &[Effect], who: &str) -> bool {
+    to_client(out, who)
+        .iter()
+        .any(|m| matches!(m.header, Header::Notify { .. }))
+}
+
+/// PROTOCOL §6: a REQ socket cannot take pushes, so its `subscribe` is
+/// refused with a clear error and nothing is pushed to it after a write.
+#[test]
+fn a_req_socket_that_subscribes_gets_a_clear_error_and_no_pushes() {
+    let now = Instant::now();
+    let mut core = cluster(now);
+    let list = ListId::new_random();
+    let mut out = Vec::new();
+    let req = Envelope {
+        route: route("req"),
+        delimiter: true,
+    };
+    let sub = Message::new(Header::Subscribe {
+        id: 1,
+        lists: vec![list],
+        session: None,
+    });
+    core.on_client(req, &encode(&sub), now, &mut out);
+    core.on_client(client("dealer"), &encode(&sub), now, &mut out);
+    match &to_client(&out, "req")[..] {
+        [Message {
+            header: Header::Error { code, message, .. },
+            ..
+        }] => {
+            assert_eq!(*code, ErrorCode::UnknownOp);
+            assert!(message.contains("DEALER"), "{message}");
+        }
+        other => panic!("expected one error, got {other:?}"),
+    }
+    let out = acked_write(&mut core, list, now);
+    assert!(notified(&out, "dealer"), "{out:?}");
+    assert!(!notified(&out, "req"), "{out:?}");
+}
+
+/// PROTOCOL §6 "Sessions": a subscriber that comes back on a new routing
+/// id (libzmq's reconnect) and names its session gets the pushes there.
+#[test]
+fn a_session_named_on_a_new_connection_gets_the_pushes() {
+    let now = Instant::now();
+    let mut core = cluster(now);
+    let list = ListId::new_random();
+    let session = SessionId::new_random();
+    let sub = |lists: Vec<ListId>| {
+        encode(&Message::new(Header::Subscribe {
+            id: 1,
+            lists,
+            session: Some(session.clone()),
+        }))
+    };
+    let mut out = Vec::new();
+    core.on_client(client("before"), &sub(vec![list]), now, &mut out);
+    core.on_client_gone(&route("before"));
+    out.clear();
+    core.on_client(client("after"), &sub(vec![]), now, &mut out);
+    match &to_client(&out, "after")[..] {
+        [Message {
+            header: Header::Subscribed { lists, .. },
+            ..
+        }] => assert_eq!(lists, &vec![list]),
+        other => panic!("expected subscribed, got {other:?}"),
+    }
+    let out = acked_write(&mut core, list, now);
+    assert!(notified(&out, "after"), "{out:?}");
+    assert!(!notified(&out, "before"), "{out:?}");
 }
