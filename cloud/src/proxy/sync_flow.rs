@@ -392,12 +392,12 @@ impl ProxyCore {
 fn reply_for(sync: &ClientSync, verdict: &Verdict) -> Message {
     let id = sync.client_id;
     let union = sync.quorum.union();
-    let synced = |acked: u32, missing: Vec<ChangeHash>| {
+    let synced = |acked: u32, missing: Vec<ChangeHash>, heads: Vec<ChangeHash>| {
         Message::with_changes(
             Header::Synced {
                 id,
                 list: sync.list,
-                heads: union.heads(),
+                heads,
                 missing,
                 acked,
                 rejected: Vec::new(),
@@ -406,8 +406,11 @@ fn reply_for(sync: &ClientSync, verdict: &Verdict) -> Message {
         )
     };
     match verdict {
-        Verdict::Reached { acked } => synced(*acked, Vec::new()),
-        Verdict::Missing { acked, missing } => synced(*acked, missing.clone()),
+        Verdict::Reached { acked } => synced(*acked, Vec::new(), union.heads()),
+        // The replicas' real heads, so the requester can send from there.
+        Verdict::Missing { acked, missing } => {
+            synced(*acked, missing.clone(), sync.quorum.reported_heads())
+        }
         Verdict::BadChange { message } => Message::error(id, ErrorCode::BadChange, message.clone()),
         Verdict::Unavailable { answered, needed } => Message::unavailable(id, *answered, *needed),
         Verdict::Pending => Message::error(id, ErrorCode::Internal, "undecided"),

@@ -269,6 +269,19 @@ impl SyncQuorum {
         &self.union
     }
 
+    /// The heads every answering replica reported, whether or not it could
+    /// store the request's changes: the cloud's real heads of the list, for
+    /// a `synced` that reports `missing` (PROTOCOL §5).
+    pub fn reported_heads(&self) -> Vec<ChangeHash> {
+        let mut all = BTreeSet::new();
+        for (_, s) in &self.replicas {
+            if let ReplicaState::Done { heads } | ReplicaState::Missing { heads, .. } = s {
+                all.extend(heads.iter().copied());
+            }
+        }
+        all.into_iter().collect()
+    }
+
     fn count(&self, f: impl Fn(&ReplicaState) -> bool) -> usize {
         self.replicas.iter().filter(|(_, s)| f(s)).count()
     }
