@@ -226,6 +226,7 @@ fn wire_seeds() -> Vec<(String, Vec<u8>)> {
                     id: 7,
                     list,
                     have: vec![hash],
+                    hint_for: None,
                 },
                 vec![change.clone()],
             ),
@@ -244,6 +245,7 @@ fn wire_seeds() -> Vec<(String, Vec<u8>)> {
                         code: ErrorCode::BadChange,
                         message: "malformed".into(),
                     }],
+                    holds: true,
                 },
                 vec![change],
             ),
@@ -273,6 +275,7 @@ fn wire_seeds() -> Vec<(String, Vec<u8>)> {
                 worker,
                 lists_hint: Some(10),
                 nonce: None,
+                members: Vec::new(),
             }),
         ),
     ];

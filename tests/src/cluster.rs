@@ -468,6 +468,12 @@ fn alive_workers(status: &Value) -> Vec<String> {
             workers
                 .iter()
                 .filter(|w| w.get("alive").and_then(Value::as_bool) == Some(true))
+                // A member counts once it is `ready` (PROTOCOL §7.2).
+                .filter(|w| {
+                    w.get("state")
+                        .and_then(Value::as_str)
+                        .is_none_or(|s| s == "ready")
+                })
                 .filter_map(|w| w.get("id").and_then(Value::as_str).map(String::from))
                 .collect()
         })
