@@ -1,7 +1,7 @@
 //! `shoplist-cloud status` and `shoplist-cloud where`: ask a proxy at its
 //! client endpoint and print the answer (DESIGN §7).
 //!
-//! JSON shapes: `status` → `{"workers":[{"id","alive","share",
+//! JSON shapes: `status` → `{"workers":[{"id","alive","state","share",
 //! "authenticated","heartbeat_age_ms","lists_repaired","quarantined",
 //! "overloaded"}],"proxy":{"connections","evicted_idle","evicted_per_source",
 //! "window_pauses","overloaded","workers_refused"}}`,
@@ -28,7 +28,7 @@ pub struct Failure {
     pub code: u8,
 }
 
-async fn ask(
+pub(crate) async fn ask(
     proxy: &str,
     timeout: Duration,
     make: impl FnOnce(u64) -> Message,
@@ -47,7 +47,7 @@ async fn ask(
     Ok(reply)
 }
 
-fn unexpected(reply: &Message) -> Failure {
+pub(crate) fn unexpected(reply: &Message) -> Failure {
     Failure {
         message: format!("unexpected reply `{}`", reply.header.op()),
         code: 1,

@@ -36,6 +36,7 @@ pub mod placement;
 pub mod proxy;
 pub mod quorum;
 pub mod repair;
+pub mod retire;
 pub mod ring;
 pub mod secret;
 pub mod subscriptions;

@@ -315,6 +315,18 @@ impl Cluster {
         self.wait_ready();
     }
 
+    /// Starts one more worker (the next id) and waits until it is live and
+    /// `ready` (it has received the lists it owns). Returns its index.
+    pub fn add_worker(&mut self) -> usize {
+        let i = self.workers.len();
+        let backend = self.backend();
+        let mut worker = self.launch.worker(&self.opts, &self.root, i, &backend);
+        worker.spawn();
+        self.workers.push(worker);
+        self.wait_ready();
+        i
+    }
+
     /// SIGKILLs the proxy (and reaps it).
     pub fn kill_proxy(&mut self) {
         self.proxy.kill();

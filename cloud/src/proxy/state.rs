@@ -326,6 +326,7 @@ impl ProxyCore {
                 Message::new(Header::Subscribed { id, lists })
             }
             Header::Ping { id } => Message::new(Header::Pong { id }),
+            Header::Retire { id, worker, proof } => self.on_retire(id, &worker, &proof),
             Header::ClusterStatus { id } => Message::new(Header::ClusterStatusOk {
                 id,
                 workers: self.status(now),
@@ -529,6 +530,57 @@ impl ProxyCore {
     /// The list's home replicas (for tests and `where`).
     pub fn replicas_of(&self, list: &ListId) -> Vec<WorkerId> {
         self.placement.homes(list)
+    }
+
+    /// An administrator's `retire` (PROTOCOL §7.2): with a valid proof,
+    /// the member becomes `leaving`; anti-entropy copies its lists to their
+    /// next homes and then makes it `retired`.
+    fn on_retire(
+        &mut self,
+        id: u64,
+        worker: &WorkerId,
+        proof: &engine::protocol::Token,
+    ) -> Message {
+        let Some(secret) = &self.cfg.secret else {
+            return Message::error(
+                id,
+                ErrorCode::Unauthorized,
+                "retiring a worker needs a proxy with a cluster secret",
+            );
+        };
+        if !secret.verify_retire(worker, proof) {
+            warn!(worker = %worker, "retire refused: wrong proof");
+            return Message::error(id, ErrorCode::Unauthorized, "wrong cluster secret");
+        }
+        let Some(state) = self.cluster.state(worker) else {
+            return Message::error(id, ErrorCode::NotFound, format!("{worker} is not a member"));
+        };
+        if state < MemberState::Leaving {
+            let remaining = self
+                .cluster
+                .iter()
+                .filter(|(w, s)| {
+                    *w != worker && matches!(s, MemberState::Ready | MemberState::Joining)
+                })
+                .count();
+            if remaining < self.cfg.replicas {
+                return Message::error(
+                    id,
+                    ErrorCode::Unavailable,
+                    format!(
+                        "retiring {worker} would leave {remaining} members for {} replicas per list",
+                        self.cfg.replicas
+                    ),
+                );
+            }
+            info!(worker = %worker, "retiring: its lists move to their next homes first");
+            self.raise_member(worker, MemberState::Leaving);
+        }
+        Message::new(Header::RetireOk {
+            id,
+            worker: worker.clone(),
+            state: self.cluster.state(worker).unwrap_or(state),
+        })
     }
 
     /// The member set as this proxy knows it.
