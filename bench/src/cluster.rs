@@ -210,7 +210,15 @@ impl Cluster {
                 .await;
             match reply.map(|m| m.header) {
                 Ok(Header::ClusterStatusOk { workers: ws, .. }) => {
-                    let alive = ws.iter().filter(|w| w.alive).count();
+                    // Live and `ready` members (PROTOCOL §7.2).
+                    let alive = ws
+                        .iter()
+                        .filter(|w| {
+                            w.alive
+                                && w.state
+                                    .is_none_or(|s| s == engine::protocol::MemberState::Ready)
+                        })
+                        .count();
                     if alive >= workers {
                         return Ok(());
                     }

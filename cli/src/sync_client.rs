@@ -306,6 +306,7 @@ impl SyncClient {
                         id,
                         list,
                         have: have.to_vec(),
+                        hint_for: None,
                     },
                     changes.to_vec(),
                 )

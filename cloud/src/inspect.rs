@@ -1,7 +1,7 @@
 //! `shoplist-cloud status` and `shoplist-cloud where`: ask a proxy at its
 //! client endpoint and print the answer (DESIGN §7).
 //!
-//! JSON shapes: `status` → `{"workers":[{"id","alive","share",
+//! JSON shapes: `status` → `{"workers":[{"id","alive","state","share",
 //! "authenticated","heartbeat_age_ms","lists_repaired","quarantined",
 //! "overloaded"}],"proxy":{"connections","evicted_idle","evicted_per_source",
 //! "window_pauses","overloaded","workers_refused"}}`,
@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use engine::protocol::{Header, Message, ProxyStats, WorkerStatus};
+use engine::protocol::{Header, MemberState, Message, ProxyStats, WorkerStatus};
 use engine::ListId;
 use serde_json::json;
 
@@ -28,7 +28,7 @@ pub struct Failure {
     pub code: u8,
 }
 
-async fn ask(
+pub(crate) async fn ask(
     proxy: &str,
     timeout: Duration,
     make: impl FnOnce(u64) -> Message,
@@ -47,7 +47,7 @@ async fn ask(
     Ok(reply)
 }
 
-fn unexpected(reply: &Message) -> Failure {
+pub(crate) fn unexpected(reply: &Message) -> Failure {
     Failure {
         message: format!("unexpected reply `{}`", reply.header.op()),
         code: 1,
@@ -79,6 +79,7 @@ pub fn render_status(
                 json!({
                     "id": w.id,
                     "alive": w.alive,
+                    "state": w.state,
                     "share": w.share,
                     "authenticated": w.authenticated,
                     "heartbeat_age_ms": w.heartbeat_age_ms,
@@ -97,17 +98,33 @@ pub fn render_status(
     let live = workers.iter().filter(|w| w.alive).count();
     let mut out = format!("{live} of {} workers live\n", workers.len());
     out.push_str(&format!(
-        "{:<24} {:<5} {:>7} {:<5} {:>9} {:>8} {:>11} {:>10}\n",
-        "worker", "state", "share", "auth", "heard", "repaired", "quarantined", "overloaded"
+        "{:<24} {:<5} {:<8} {:>7} {:<5} {:>9} {:>8} {:>11} {:>10}\n",
+        "worker",
+        "state",
+        "member",
+        "share",
+        "auth",
+        "heard",
+        "repaired",
+        "quarantined",
+        "overloaded"
     ));
     for w in workers {
         let state = if w.alive { "alive" } else { "dead" };
+        let member = match w.state {
+            Some(MemberState::Joining) => "joining",
+            Some(MemberState::Ready) => "ready",
+            Some(MemberState::Leaving) => "leaving",
+            Some(MemberState::Retired) => "retired",
+            None => "-",
+        };
         let auth = if w.authenticated { "yes" } else { "no" };
         let heard = format!("{:.1}s ago", w.heartbeat_age_ms as f64 / 1000.0);
         out.push_str(&format!(
-            "{:<24} {:<5} {:>6.2}% {:<5} {:>9} {:>8} {:>11} {:>10}\n",
+            "{:<24} {:<5} {:<8} {:>6.2}% {:<5} {:>9} {:>8} {:>11} {:>10}\n",
             w.id.as_str(),
             state,
+            member,
             w.share * 100.0,
             auth,
             heard,
@@ -203,6 +220,7 @@ mod tests {
                     quarantined: 2,
                     overloaded: 3,
                 },
+                state: Some(MemberState::Ready),
             },
             WorkerStatus {
                 id: WorkerId::parse("worker-2").unwrap(),
@@ -211,6 +229,7 @@ mod tests {
                 authenticated: false,
                 heartbeat_age_ms: 9000,
                 stats: WorkerStats::default(),
+                state: None,
             },
         ]
     }
@@ -221,14 +240,15 @@ mod tests {
         assert_eq!(
             text,
             "1 of 2 workers live\n\
-             worker                   state   share auth      heard repaired quarantined overloaded\n\
-             worker-1                 alive  50.00% yes    0.1s ago        1           2          3\n\
-             worker-2                 dead    0.00% no     9.0s ago        0           0          0"
+             worker                   state member     share auth      heard repaired quarantined overloaded\n\
+             worker-1                 alive ready     50.00% yes    0.1s ago        1           2          3\n\
+             worker-2                 dead  -          0.00% no     9.0s ago        0           0          0"
         );
         let doc: serde_json::Value =
             serde_json::from_str(&render_status(&workers(), None, true)).unwrap();
         let w1 = &doc["workers"][0];
         assert_eq!(w1["authenticated"], true);
+        assert_eq!(w1["state"], "ready");
         assert_eq!(w1["heartbeat_age_ms"], 120);
         assert_eq!(w1["lists_repaired"], 1);
         assert_eq!(w1["quarantined"], 2);

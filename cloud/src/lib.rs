@@ -28,11 +28,15 @@
 
 pub mod admission;
 pub mod client;
+pub mod entropy;
 pub mod inspect;
+pub mod members;
 pub mod membership;
+pub mod placement;
 pub mod proxy;
 pub mod quorum;
 pub mod repair;
+pub mod retire;
 pub mod ring;
 pub mod secret;
 pub mod subscriptions;

@@ -99,6 +99,21 @@ enum Command {
         #[arg(long, default_value = "tcp://127.0.0.1:5556")]
         backend: String,
     },
+    /// Retire a worker for good: its lists move to their next homes first.
+    Retire {
+        /// The worker's id.
+        worker: String,
+        /// The proxy's client endpoint.
+        #[arg(long, default_value = "tcp://127.0.0.1:5555")]
+        proxy: String,
+        /// File holding the cluster secret (else SHOPLIST_CLUSTER_SECRET_FILE,
+        /// else SHOPLIST_CLUSTER_SECRET).
+        #[arg(long)]
+        secret_file: Option<PathBuf>,
+        /// Wait (at most this many seconds) until the worker is retired.
+        #[arg(long, value_name = "SECS")]
+        wait: Option<u64>,
+    },
     /// Live workers and their ring shares.
     Status {
         /// The proxy's client endpoint.
@@ -258,6 +273,36 @@ async fn main() -> ExitCode {
             match cloud::up::run(cfg).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(format!("{e:#}"), 1),
+            }
+        }
+        Command::Retire {
+            worker,
+            proxy,
+            secret_file,
+            wait,
+        } => {
+            init_tracing("warn");
+            let worker = match WorkerId::parse(&worker) {
+                Ok(w) => w,
+                Err(e) => return fail(e.to_string(), 1),
+            };
+            let secret = match cloud::secret::ClusterSecret::configured(secret_file.as_deref()) {
+                Ok(Some(s)) => s,
+                Ok(None) => {
+                    return fail(
+                        "retiring a worker needs the cluster secret: --secret-file or SHOPLIST_CLUSTER_SECRET_FILE",
+                        1,
+                    )
+                }
+                Err(e) => return fail(e.to_string(), 1),
+            };
+            let wait = wait.map(Duration::from_secs);
+            match cloud::retire::retire(&proxy, &worker, &secret, wait, INSPECT_TIMEOUT).await {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(f) => fail(f.message, f.code),
             }
         }
         Command::Status { proxy, json } => {

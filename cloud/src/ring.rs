@@ -34,11 +34,30 @@ impl Hash for VNode {
     }
 }
 
-/// The ring of live workers.
-#[derive(Debug, Default)]
+/// A list's position on the ring: the same hash hashring uses to place it.
+pub fn position(list: &ListId) -> u64 {
+    DefaultHashBuilder.hash_one(list)
+}
+
+/// Whether ring position `pos` lies in the range `(lo, hi]` (wrapping past
+/// zero when `lo >= hi`; `lo == hi` is the whole ring). A list belongs to
+/// the first vnode at or after its position, so the lists of the vnode at
+/// `hi` whose predecessor is at `lo` are exactly those in `(lo, hi]`.
+pub fn in_range(pos: u64, [lo, hi]: [u64; 2]) -> bool {
+    if lo < hi {
+        lo < pos && pos <= hi
+    } else {
+        pos > lo || pos <= hi
+    }
+}
+
+/// A ring of workers.
+#[derive(Debug, Default, Clone)]
 pub struct Ring {
     ring: HashRing<VNode>,
     workers: BTreeSet<WorkerId>,
+    /// Every vnode's position and worker, sorted by position.
+    points: Vec<(u64, WorkerId)>,
 }
 
 impl Ring {
@@ -60,6 +79,50 @@ impl Ring {
             })
             .collect();
         self.ring.batch_add(nodes);
+        self.rebuild_points();
+    }
+
+    fn rebuild_points(&mut self) {
+        let mut points = Vec::with_capacity(self.workers.len() * VNODES_PER_WORKER as usize);
+        for w in &self.workers {
+            let name: Arc<str> = Arc::from(w.as_str());
+            for index in 0..VNODES_PER_WORKER {
+                let key = DefaultHashBuilder.hash_one(&VNode {
+                    worker: name.clone(),
+                    index,
+                });
+                points.push((key, w.clone()));
+            }
+        }
+        points.sort();
+        self.points = points;
+    }
+
+    /// Every vnode position, sorted.
+    pub fn positions(&self) -> impl Iterator<Item = u64> + '_ {
+        self.points.iter().map(|p| p.0)
+    }
+
+    /// The first `n` distinct workers met walking clockwise from ring
+    /// position `pos` (the same walk as [`Ring::preference_list`]).
+    pub fn walk_from(&self, pos: u64, n: usize) -> Vec<WorkerId> {
+        let want = n.min(self.workers.len());
+        let mut out: Vec<WorkerId> = Vec::with_capacity(want);
+        if want == 0 {
+            return out;
+        }
+        let start = self.points.partition_point(|p| p.0 < pos);
+        let len = self.points.len();
+        for i in 0..len {
+            let w = &self.points[(start + i) % len].1;
+            if !out.contains(w) {
+                out.push(w.clone());
+                if out.len() == want {
+                    break;
+                }
+            }
+        }
+        out
     }
 
     /// Take a worker off the ring (no-op if it is not there).
@@ -74,6 +137,7 @@ impl Ring {
                 index,
             });
         }
+        self.rebuild_points();
     }
 
     /// Whether the worker is on the ring.
@@ -236,6 +300,30 @@ mod tests {
         }
         let one = ring_of(1).shares();
         assert!((one[0].1 - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn walk_from_a_position_is_the_preference_list() {
+        let mut r = ring_of(5);
+        r.remove(&w("w2"));
+        for l in lists(500) {
+            assert_eq!(
+                r.walk_from(position(&l), 3),
+                r.preference_list(&l, 3),
+                "{l}"
+            );
+            assert_eq!(r.walk_from(position(&l), 9).len(), 4);
+        }
+    }
+
+    #[test]
+    fn ranges_wrap_around_zero() {
+        assert!(in_range(5, [1, 5]));
+        assert!(!in_range(1, [1, 5]));
+        assert!(in_range(u64::MAX, [10, 3]));
+        assert!(in_range(2, [10, 3]));
+        assert!(!in_range(7, [10, 3]));
+        assert!(in_range(7, [4, 4]));
     }
 
     #[test]

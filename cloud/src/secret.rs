@@ -36,6 +36,7 @@ pub const SECRET_FILE_NAME: &str = "cluster.secret";
 
 const WORKER_LABEL: &[u8] = b"shoplist worker auth v1\0";
 const PROXY_LABEL: &[u8] = b"shoplist proxy auth v1\0";
+const RETIRE_LABEL: &[u8] = b"shoplist retire v1\0";
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -214,6 +215,25 @@ impl ClusterSecret {
         proof: &Token,
     ) -> bool {
         let mac = self.mac(PROXY_LABEL, worker_nonce, proxy_nonce, worker);
+        mac.verify_slice(&proof.0).is_ok()
+    }
+}
+
+impl ClusterSecret {
+    /// The administrator's proof that `worker` is to be retired: HMAC(secret,
+    /// "shoplist retire v1\0" ‖ 64 zero bytes ‖ worker id). It carries no
+    /// nonce: retiring is one-way and idempotent, so a replay asks again
+    /// for what was already asked.
+    pub fn retire_proof(&self, worker: &WorkerId) -> Token {
+        let zero = Token([0; 32]);
+        let mac = self.mac(RETIRE_LABEL, &zero, &zero, worker);
+        Token(mac.finalize().into_bytes().into())
+    }
+
+    /// Whether `proof` is [`ClusterSecret::retire_proof`] (constant-time).
+    pub fn verify_retire(&self, worker: &WorkerId, proof: &Token) -> bool {
+        let zero = Token([0; 32]);
+        let mac = self.mac(RETIRE_LABEL, &zero, &zero, worker);
         mac.verify_slice(&proof.0).is_ok()
     }
 }

@@ -51,6 +51,7 @@ async fn fake_worker(
         worker: worker.clone(),
         lists_hint: None,
         nonce: Some(nonce),
+        members: Vec::new(),
     });
     if socket.send(send(hello)).await.is_err() {
         return;
@@ -96,6 +97,7 @@ async fn fake_worker(
                     missing: vec![],
                     acked: 1,
                     rejected: vec![],
+                    holds: true,
                 })
             }
             _ => continue,
@@ -185,6 +187,7 @@ async fn fake_workers_never_join_never_see_a_request_and_never_ack_a_write() {
                         id,
                         list,
                         have: heads,
+                        hint_for: None,
                     },
                     changes,
                 )

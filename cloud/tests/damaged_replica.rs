@@ -49,6 +49,7 @@ async fn a_list_garbled_on_one_replica_is_rebuilt_without_client_action() {
                     id,
                     list,
                     have: heads.clone(),
+                    hint_for: None,
                 },
                 changes,
             )

@@ -55,6 +55,7 @@ async fn read_ok(client: &mut Client, list: ListId) -> bool {
                 id,
                 list,
                 have: vec![],
+                hint_for: None,
             })
         })
         .await;
@@ -273,6 +274,7 @@ async fn a_change_that_crashes_automerge_is_quarantined_and_its_memory_comes_bac
                     id,
                     list,
                     have: vec![],
+                    hint_for: None,
                 },
                 history,
             )
@@ -293,6 +295,7 @@ async fn a_change_that_crashes_automerge_is_quarantined_and_its_memory_comes_bac
                     id,
                     list,
                     have: vec![],
+                    hint_for: None,
                 },
                 vec![poison],
             )

@@ -38,7 +38,17 @@ async fn sync(
     changes: Vec<Bytes>,
 ) -> Message {
     client
-        .request(|id| Message::with_changes(Header::Sync { id, list, have }, changes))
+        .request(|id| {
+            Message::with_changes(
+                Header::Sync {
+                    id,
+                    list,
+                    have,
+                    hint_for: None,
+                },
+                changes,
+            )
+        })
         .await
         .expect("sync reply")
 }

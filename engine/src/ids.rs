@@ -50,6 +50,11 @@ impl ListId {
         self.0.as_bytes()
     }
 
+    /// From 16 raw bytes (`None` for any other length).
+    pub fn from_slice(b: &[u8]) -> Option<Self> {
+        Uuid::from_slice(b).ok().map(ListId)
+    }
+
     /// Parse a URL (`shoplist://list/<uuid>`) or a bare UUID.
     pub fn parse(s: &str) -> Result<Self, IdError> {
         let t = s.trim();

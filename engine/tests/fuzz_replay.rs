@@ -249,6 +249,7 @@ fn wire_seeds() -> Vec<(String, Vec<u8>)> {
                     id: 7,
                     list,
                     have: vec![hash],
+                    hint_for: None,
                 },
                 vec![change.clone()],
             ),
@@ -267,6 +268,7 @@ fn wire_seeds() -> Vec<(String, Vec<u8>)> {
                         code: ErrorCode::BadChange,
                         message: "malformed".into(),
                     }],
+                    holds: true,
                 },
                 vec![change],
             ),
@@ -297,6 +299,7 @@ fn wire_seeds() -> Vec<(String, Vec<u8>)> {
                 worker,
                 lists_hint: Some(10),
                 nonce: None,
+                members: Vec::new(),
             }),
         ),
     ];

@@ -315,6 +315,18 @@ impl Cluster {
         self.wait_ready();
     }
 
+    /// Starts one more worker (the next id) and waits until it is live and
+    /// `ready` (it has received the lists it owns). Returns its index.
+    pub fn add_worker(&mut self) -> usize {
+        let i = self.workers.len();
+        let backend = self.backend();
+        let mut worker = self.launch.worker(&self.opts, &self.root, i, &backend);
+        worker.spawn();
+        self.workers.push(worker);
+        self.wait_ready();
+        i
+    }
+
     /// SIGKILLs the proxy (and reaps it).
     pub fn kill_proxy(&mut self) {
         self.proxy.kill();
@@ -468,6 +480,12 @@ fn alive_workers(status: &Value) -> Vec<String> {
             workers
                 .iter()
                 .filter(|w| w.get("alive").and_then(Value::as_bool) == Some(true))
+                // A member counts once it is `ready` (PROTOCOL §7.2).
+                .filter(|w| {
+                    w.get("state")
+                        .and_then(Value::as_str)
+                        .is_none_or(|s| s == "ready")
+                })
                 .filter_map(|w| w.get("id").and_then(Value::as_str).map(String::from))
                 .collect()
         })

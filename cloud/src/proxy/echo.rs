@@ -24,7 +24,12 @@ impl ProxyCore {
         now: Instant,
         out: &mut Vec<Effect>,
     ) {
-        let first = self.ring.preference_list(&list, 1).into_iter().next();
+        let first = self
+            .placement
+            .targets(&list, |w| self.is_live(w))
+            .into_iter()
+            .next()
+            .map(|t| t.worker);
         let Some(worker) = first else {
             out.push(Effect::ToClient(
                 client,

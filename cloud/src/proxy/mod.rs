@@ -13,6 +13,7 @@
 //! the state machine. A failed send to a client drops its subscriptions.
 
 mod echo;
+mod entropy;
 mod ready;
 mod rebuild;
 mod state;

@@ -12,14 +12,17 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use engine::protocol::{ErrorCode, Header, Message, ProxyStats, WorkerStatus};
+use engine::protocol::{
+    ClusterMember, ErrorCode, Header, MemberState, Message, ProxyStats, WorkerStatus,
+};
 use engine::{ChangeHash, ListId, WorkerId};
 use tracing::{debug, info, warn};
 
 use crate::admission::{Admission, HelloOutcome};
+use crate::members::MemberSet;
 use crate::membership::{HeartbeatOutcome, Liveness, Membership};
+use crate::placement::Placement;
 use crate::quorum::SyncQuorum;
-use crate::ring::Ring;
 use crate::secret::ClusterSecret;
 use crate::subscriptions::{SubscriptionLimits, Subscriptions};
 use crate::transport::decode_frames;
@@ -55,6 +58,13 @@ pub struct ProxyConfig {
     pub max_pending_bytes: usize,
     /// Background repair transfers in flight at once.
     pub max_repairs: usize,
+    /// Time between anti-entropy passes that found nothing to repair.
+    pub entropy_interval: Duration,
+    /// Time after start before the first pass (heartbeats bring the member
+    /// set first).
+    pub entropy_settle: Duration,
+    /// Anti-entropy list transfers started per tick (its rate limit).
+    pub entropy_transfers_per_tick: usize,
     /// The cluster secret workers must prove (PROTOCOL §7.1); `None` admits
     /// every `hello` (allowed only on a loopback backend).
     pub secret: Option<ClusterSecret>,
@@ -74,6 +84,9 @@ impl Default for ProxyConfig {
             max_pending_per_client: 64,
             max_pending_bytes: 64 * 1024 * 1024,
             max_repairs: 256,
+            entropy_interval: Duration::from_secs(2),
+            entropy_settle: Duration::from_millis(1000),
+            entropy_transfers_per_tick: 16,
             secret: None,
         }
     }
@@ -129,6 +142,24 @@ pub(super) enum Purpose {
         client_id: u64,
         worker: WorkerId,
     },
+    /// Hinted handoff: fetching the list from the stand-in `source`.
+    HandoffFetch {
+        list: ListId,
+        source: WorkerId,
+        home: WorkerId,
+        req: u64,
+    },
+    /// Hinted handoff: pushing it to `home`.
+    HandoffPush {
+        list: ListId,
+        source: WorkerId,
+        home: WorkerId,
+        req: u64,
+    },
+    /// Anti-entropy: a `digest` request.
+    EntropyDigest { worker: WorkerId },
+    /// Anti-entropy: a `list_heads_in` request.
+    EntropyHeads { worker: WorkerId },
 }
 
 impl Purpose {
@@ -138,6 +169,9 @@ impl Purpose {
             Purpose::Replica { worker, .. } => worker,
             Purpose::FillFetch { source, .. } | Purpose::RepairFetch { source, .. } => source,
             Purpose::RepairPush { target, .. } | Purpose::Echo { worker: target, .. } => target,
+            Purpose::EntropyDigest { worker } | Purpose::EntropyHeads { worker } => worker,
+            Purpose::HandoffFetch { source, .. } => source,
+            Purpose::HandoffPush { home, .. } => home,
         }
     }
 }
@@ -153,7 +187,10 @@ pub(super) struct Inflight {
 #[derive(Debug)]
 pub struct ProxyCore {
     pub(super) cfg: ProxyConfig,
-    pub(super) ring: Ring,
+    /// Who belongs to the cluster (gossiped; PROTOCOL §7.2).
+    pub(super) cluster: MemberSet,
+    /// Where lists live, derived from `cluster`.
+    pub(super) placement: Placement,
     pub(super) members: Membership,
     pub(super) admission: Admission,
     pub(super) subs: Subscriptions,
@@ -170,6 +207,14 @@ pub struct ProxyCore {
     pub(super) overloaded: u64,
     /// The frontend guard's counters, as the adapter last set them.
     guard_stats: ProxyStats,
+    /// The anti-entropy pass in progress.
+    pub(super) entropy: Option<super::entropy::Running>,
+    /// When the next pass may start.
+    pub(super) entropy_next: Option<Instant>,
+    /// Anti-entropy counters.
+    pub(super) entropy_stats: super::entropy::EntropyStats,
+    /// The first tick (anti-entropy waits a settle time after it).
+    pub(super) first_tick: Option<Instant>,
     next_id: u64,
     next_expiry: Option<Instant>,
 }
@@ -181,7 +226,8 @@ impl ProxyCore {
             members: Membership::new(cfg.worker_timeout),
             admission: Admission::new(cfg.secret.clone()),
             subs: Subscriptions::new(cfg.subscriptions),
-            ring: Ring::new(),
+            cluster: MemberSet::new(),
+            placement: Placement::default(),
             syncs: HashMap::new(),
             inflight: HashMap::new(),
             repairs: 0,
@@ -190,6 +236,10 @@ impl ProxyCore {
             pending_bytes: 0,
             overloaded: 0,
             guard_stats: ProxyStats::default(),
+            entropy: None,
+            entropy_next: None,
+            entropy_stats: Default::default(),
+            first_tick: None,
             next_id: 1,
             next_expiry: None,
             cfg,
@@ -211,16 +261,37 @@ impl ProxyCore {
     fn apply(&mut self, changes: impl IntoIterator<Item = Liveness>) {
         for c in changes {
             match c {
-                Liveness::Joined(w) => {
-                    info!(worker = %w, "worker joined the ring");
-                    self.ring.add(&w);
-                }
+                Liveness::Joined(w) => info!(worker = %w, "worker is live"),
                 Liveness::Left(w) => {
-                    warn!(worker = %w, "worker left the ring (silent)");
-                    self.ring.remove(&w);
+                    warn!(worker = %w, "worker went silent; stand-ins take its writes")
                 }
             }
         }
+    }
+
+    /// Merge a member set heard from a worker (or raise one member); the
+    /// placement follows.
+    pub(super) fn merge_members(&mut self, members: &[ClusterMember]) {
+        if self.cluster.merge(members) {
+            self.on_members_changed();
+        }
+    }
+
+    /// Raise one member's state.
+    pub(super) fn raise_member(&mut self, worker: &WorkerId, state: MemberState) {
+        if self.cluster.raise(worker, state) {
+            self.on_members_changed();
+        }
+    }
+
+    fn on_members_changed(&mut self) {
+        info!(members = ?self.cluster.to_wire(), "member set changed");
+        self.placement = Placement::new(&self.cluster, self.cfg.replicas);
+    }
+
+    /// Whether `worker` is live (admitted, not silent).
+    pub(super) fn is_live(&self, worker: &WorkerId) -> bool {
+        self.members.route_of(worker).is_some()
     }
 
     /// Payload frames from a client.
@@ -241,7 +312,8 @@ impl ProxyCore {
             }
         };
         let reply = match msg.header {
-            Header::Sync { id, list, have } => {
+            // `hint_for` is proxy → worker only; a client's is ignored.
+            Header::Sync { id, list, have, .. } => {
                 self.start_sync(env, id, list, have, msg.changes, now, out);
                 return;
             }
@@ -252,6 +324,7 @@ impl ProxyCore {
                 }
             }
             Header::Ping { id } => Message::new(Header::Pong { id }),
+            Header::Retire { id, worker, proof } => self.on_retire(id, &worker, &proof),
             Header::ClusterStatus { id } => Message::new(Header::ClusterStatusOk {
                 id,
                 workers: self.status(now),
@@ -264,7 +337,7 @@ impl ProxyCore {
             Header::Where { id, list } => Message::new(Header::WhereOk {
                 id,
                 list,
-                replicas: self.ring.preference_list(&list, self.cfg.replicas),
+                replicas: self.placement.homes(&list),
             }),
             other => Message::error(
                 other.id(),
@@ -293,7 +366,7 @@ impl ProxyCore {
     /// Every known worker with liveness, ring share, authentication, the
     /// age of its last message and its own counters, as of `now`.
     pub fn status(&self, now: Instant) -> Vec<WorkerStatus> {
-        let shares: HashMap<WorkerId, f64> = self.ring.shares().into_iter().collect();
+        let shares: HashMap<WorkerId, f64> = self.placement.shares().into_iter().collect();
         self.members
             .members()
             .map(|(id, m)| WorkerStatus {
@@ -310,6 +383,7 @@ impl ProxyCore {
                 )
                 .unwrap_or(u64::MAX),
                 stats: m.stats,
+                state: self.cluster.state(id),
             })
             .collect()
     }
@@ -360,19 +434,27 @@ impl ProxyCore {
                     }
                 }
             }
-            Header::Heartbeat { id, worker, stats } => {
+            Header::Heartbeat {
+                id,
+                worker,
+                stats,
+                members,
+            } => {
                 match self.members.on_heartbeat(&worker, &route, now) {
                     HeartbeatOutcome::Echo(joined) => {
                         self.apply(joined);
                         if let Some(stats) = stats {
                             self.members.record_stats(&route, stats);
                         }
+                        // Only an admitted worker's set is merged.
+                        self.merge_members(&members);
                         out.push(Effect::ToWorker(
                             route,
                             Message::new(Header::Heartbeat {
                                 id,
                                 worker,
                                 stats: None,
+                                members: self.cluster.to_wire(),
                             }),
                         ));
                     }
@@ -382,10 +464,15 @@ impl ProxyCore {
                     )),
                 }
             }
-            Header::Synced { .. } | Header::Error { .. } | Header::EchoOk { .. } => {
+            Header::Synced { .. }
+            | Header::Error { .. }
+            | Header::EchoOk { .. }
+            | Header::DigestOk { .. }
+            | Header::ListHeadsOk { .. } => {
                 self.on_reply(&route, msg, now, out);
             }
             Header::Repair { list, .. } => self.on_repair_request(&route, list, now, out),
+            Header::Handoff { id, list, home } => self.on_handoff(&route, id, list, home, now, out),
             Header::Pong { .. } => {}
             other => debug!(op = other.op(), "ignoring worker message"),
         }
@@ -407,10 +494,16 @@ impl ProxyCore {
             .members
             .admit(worker, route.clone(), authenticated, now);
         self.apply(changes);
+        // A new member joins; one the set already has keeps its state.
+        self.raise_member(worker, MemberState::Joining);
         let heartbeat_ms = self.cfg.heartbeat.as_millis() as u64;
         out.push(Effect::ToWorker(
             route,
-            Message::new(Header::Welcome { id, heartbeat_ms }),
+            Message::new(Header::Welcome {
+                id,
+                heartbeat_ms,
+                members: self.cluster.to_wire(),
+            }),
         ));
     }
 
@@ -429,10 +522,67 @@ impl ProxyCore {
             self.next_expiry = Some(now + SUBSCRIPTION_SWEEP);
         }
         self.expire_inflight(now, out);
+        self.entropy_tick(now, out);
     }
 
-    /// The list's preference list (for tests and `where`).
+    /// The list's home replicas (for tests and `where`).
     pub fn replicas_of(&self, list: &ListId) -> Vec<WorkerId> {
-        self.ring.preference_list(list, self.cfg.replicas)
+        self.placement.homes(list)
+    }
+
+    /// An administrator's `retire` (PROTOCOL §7.2): with a valid proof,
+    /// the member becomes `leaving`; anti-entropy copies its lists to their
+    /// next homes and then makes it `retired`.
+    fn on_retire(
+        &mut self,
+        id: u64,
+        worker: &WorkerId,
+        proof: &engine::protocol::Token,
+    ) -> Message {
+        let Some(secret) = &self.cfg.secret else {
+            return Message::error(
+                id,
+                ErrorCode::Unauthorized,
+                "retiring a worker needs a proxy with a cluster secret",
+            );
+        };
+        if !secret.verify_retire(worker, proof) {
+            warn!(worker = %worker, "retire refused: wrong proof");
+            return Message::error(id, ErrorCode::Unauthorized, "wrong cluster secret");
+        }
+        let Some(state) = self.cluster.state(worker) else {
+            return Message::error(id, ErrorCode::NotFound, format!("{worker} is not a member"));
+        };
+        if state < MemberState::Leaving {
+            let remaining = self
+                .cluster
+                .iter()
+                .filter(|(w, s)| {
+                    *w != worker && matches!(s, MemberState::Ready | MemberState::Joining)
+                })
+                .count();
+            if remaining < self.cfg.replicas {
+                return Message::error(
+                    id,
+                    ErrorCode::Unavailable,
+                    format!(
+                        "retiring {worker} would leave {remaining} members for {} replicas per list",
+                        self.cfg.replicas
+                    ),
+                );
+            }
+            info!(worker = %worker, "retiring: its lists move to their next homes first");
+            self.raise_member(worker, MemberState::Leaving);
+        }
+        Message::new(Header::RetireOk {
+            id,
+            worker: worker.clone(),
+            state: self.cluster.state(worker).unwrap_or(state),
+        })
+    }
+
+    /// The member set as this proxy knows it.
+    pub fn member_set(&self) -> &MemberSet {
+        &self.cluster
     }
 }

@@ -13,12 +13,25 @@ use engine::{ChangeHash, ListId, WorkerId};
 use tracing::{debug, warn};
 
 use super::state::{ClientSync, Effect, Inflight, ProxyCore, Purpose};
-use crate::quorum::{SyncQuorum, Verdict};
+use crate::quorum::{Role, SyncQuorum, Verdict};
 use crate::repair::plan_read_repair;
 use crate::transport::envelope::Envelope;
 
-fn sync_msg(id: u64, list: ListId, have: Vec<ChangeHash>, changes: Vec<Bytes>) -> Message {
-    Message::with_changes(Header::Sync { id, list, have }, changes)
+pub(super) fn sync_msg(
+    id: u64,
+    list: ListId,
+    have: Vec<ChangeHash>,
+    changes: Vec<Bytes>,
+) -> Message {
+    Message::with_changes(
+        Header::Sync {
+            id,
+            list,
+            have,
+            hint_for: None,
+        },
+        changes,
+    )
 }
 
 impl ProxyCore {
@@ -60,11 +73,14 @@ impl ProxyCore {
         out: &mut Vec<Effect>,
     ) {
         let is_write = !changes.is_empty();
+        // Fewer members than N: every home is needed at most.
+        let homes = self.placement.homes(&list).len();
         let needed = if is_write {
             self.cfg.write_quorum
         } else {
             self.cfg.read_quorum
-        };
+        }
+        .min(homes.max(1));
         let bytes: usize = changes.iter().map(|c| c.len()).sum();
         let mine = self
             .pending_by_client
@@ -87,23 +103,32 @@ impl ProxyCore {
             out.push(Effect::ToClient(client, reply));
             return;
         }
-        let targets = self.ring.preference_list(&list, self.cfg.replicas);
-        if targets.is_empty() {
+        let targets = self.placement.targets(&list, |w| self.is_live(w));
+        if homes == 0 || !targets.iter().any(|t| t.role == Role::Home) {
             let reply = Message::unavailable(client_id, 0, needed as u32);
             out.push(Effect::ToClient(client, reply));
             return;
         }
         let req = self.fresh_id();
-        let mut quorum = SyncQuorum::new(targets.clone(), needed);
-        for worker in &targets {
+        let roles = targets.iter().map(|t| (t.worker.clone(), t.role)).collect();
+        let mut quorum = SyncQuorum::new(roles, needed);
+        for t in targets {
             let id = self.fresh_id();
-            let msg = sync_msg(id, list, have.clone(), changes.clone());
+            let msg = Message::with_changes(
+                Header::Sync {
+                    id,
+                    list,
+                    have: have.clone(),
+                    hint_for: t.hint_for.clone(),
+                },
+                changes.clone(),
+            );
             let purpose = Purpose::Replica {
                 req,
-                worker: worker.clone(),
+                worker: t.worker.clone(),
             };
-            if !self.send_to_worker(worker, purpose, id, msg, now, out) {
-                quorum.on_failed(worker, false, "no route".into());
+            if !self.send_to_worker(&t.worker, purpose, id, msg, now, out) {
+                quorum.on_failed(&t.worker, false, "no route".into());
             }
         }
         *self
@@ -151,9 +176,14 @@ impl ProxyCore {
         let Some(entry) = self.inflight.remove(&id) else {
             return;
         };
-        let (ok, heads, missing) = match &msg.header {
-            Header::Synced { heads, missing, .. } => (true, heads.clone(), missing.clone()),
-            _ => (false, Vec::new(), Vec::new()),
+        let (ok, heads, missing, holds) = match &msg.header {
+            Header::Synced {
+                heads,
+                missing,
+                holds,
+                ..
+            } => (true, heads.clone(), missing.clone(), *holds),
+            _ => (false, Vec::new(), Vec::new(), false),
         };
         let (bad_change, err_text) = match &msg.header {
             Header::Error { code, message, .. } => {
@@ -167,7 +197,8 @@ impl ProxyCore {
                     return;
                 };
                 if ok {
-                    sync.quorum.on_synced(&worker, heads, missing, &msg.changes);
+                    sync.quorum
+                        .on_synced(&worker, heads, missing, holds, &msg.changes);
                 } else {
                     debug!(worker = %worker, "replica refused a sync: {err_text}");
                     sync.quorum.on_failed(&worker, bad_change, err_text);
@@ -232,6 +263,27 @@ impl ProxyCore {
             Purpose::Echo {
                 client, client_id, ..
             } => self.finish_echo(client, client_id, msg, out),
+            Purpose::EntropyDigest { .. } | Purpose::EntropyHeads { .. } => {
+                self.on_entropy_reply(id, Some(&msg), now, out);
+            }
+            Purpose::HandoffFetch {
+                list,
+                source,
+                home,
+                req,
+            } => {
+                let reply = ok.then_some(msg);
+                self.on_handoff_fetched(list, source, home, req, reply, now, out);
+            }
+            Purpose::HandoffPush {
+                list,
+                source,
+                home,
+                req,
+            } => {
+                let stored = ok && missing.is_empty();
+                self.on_handoff_pushed(list, source, home, req, stored, out);
+            }
         }
     }
 
@@ -360,6 +412,12 @@ impl ProxyCore {
                     let reply = Message::error(client_id, ErrorCode::Timeout, "echo timed out");
                     out.push(Effect::ToClient(client, reply));
                 }
+                Purpose::EntropyDigest { .. } | Purpose::EntropyHeads { .. } => {
+                    self.on_entropy_reply(id, None, now, out);
+                }
+                Purpose::HandoffFetch { .. } | Purpose::HandoffPush { .. } => {
+                    self.repairs = self.repairs.saturating_sub(1);
+                }
             }
         }
         let due: Vec<u64> = self
@@ -401,6 +459,7 @@ fn reply_for(sync: &ClientSync, verdict: &Verdict) -> Message {
                 missing,
                 acked,
                 rejected: Vec::new(),
+                holds: sync.quorum.any_holds(),
             },
             union.changes().to_vec(),
         )

@@ -22,6 +22,19 @@ pub const MAX_REPLY_BYTES: usize = 24 * 1024 * 1024;
 /// Most change frames in one reply.
 pub const MAX_REPLY_CHANGES: usize = 50_000;
 
+/// Why a replica is asked (PROTOCOL §6.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// One of the list's N home replicas: its answer counts toward W or R.
+    Home,
+    /// A joining member that will be a home once it has the lists it owns:
+    /// it stores writes, but its answer does not count.
+    Pending,
+    /// A stand-in for a home that is down: it stores the write with a hint
+    /// (hinted handoff), but its answer does not count.
+    StandIn,
+}
+
 /// Where one replica stands in this request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReplicaState {
@@ -33,6 +46,8 @@ pub enum ReplicaState {
     Done {
         /// Its heads after storing.
         heads: Vec<ChangeHash>,
+        /// Whether it holds the list at all (`synced.holds`).
+        holds: bool,
     },
     /// Lacks these dependencies; `filled` once a fill was already tried.
     Missing {
@@ -124,46 +139,65 @@ impl ChangeUnion {
 /// The tracker of one client `sync`.
 #[derive(Debug, Clone)]
 pub struct SyncQuorum {
-    replicas: Vec<(WorkerId, ReplicaState)>,
+    replicas: Vec<(WorkerId, Role, ReplicaState)>,
     needed: usize,
     union: ChangeUnion,
 }
 
 impl SyncQuorum {
-    /// A request sent to `targets` (in preference order) that needs `needed`
-    /// successful answers.
-    pub fn new(targets: Vec<WorkerId>, needed: usize) -> Self {
+    /// A request sent to `targets` (in preference order) that needs
+    /// `needed` counted answers from [`Role::Home`] replicas (W for a
+    /// write, R for a read).
+    pub fn new(targets: Vec<(WorkerId, Role)>, needed: usize) -> Self {
         SyncQuorum {
             replicas: targets
                 .into_iter()
-                .map(|w| (w, ReplicaState::Waiting))
+                .map(|(w, r)| (w, r, ReplicaState::Waiting))
                 .collect(),
             needed: needed.max(1),
             union: ChangeUnion::default(),
         }
     }
 
+    /// A request whose targets are all homes (tests, tools).
+    pub fn homes(targets: Vec<WorkerId>, needed: usize) -> Self {
+        let targets = targets.into_iter().map(|w| (w, Role::Home)).collect();
+        SyncQuorum::new(targets, needed)
+    }
+
     fn state_mut(&mut self, worker: &WorkerId) -> Option<&mut ReplicaState> {
         self.replicas
             .iter_mut()
-            .find(|(w, _)| w == worker)
-            .map(|(_, s)| s)
+            .find(|(w, _, _)| w == worker)
+            .map(|(_, _, s)| s)
     }
 
     /// The replica's current state.
     pub fn state(&self, worker: &WorkerId) -> Option<&ReplicaState> {
         self.replicas
             .iter()
-            .find(|(w, _)| w == worker)
-            .map(|(_, s)| s)
+            .find(|(w, _, _)| w == worker)
+            .map(|(_, _, s)| s)
     }
 
-    /// A `synced` from `worker`. Returns false if it is not a target.
+    /// Whether an answer in state `s` from a replica in `role` counts: only
+    /// a home's, once it stored the request's changes. A home that does not
+    /// hold the list counts for a read (by W + R > N it cannot lack an
+    /// acknowledged write that the other R - 1 homes also lack); a damaged
+    /// home that dropped the list answers an error until rebuilt, never an
+    /// empty `synced`.
+    fn counted(&self, role: Role, s: &ReplicaState) -> bool {
+        role == Role::Home && matches!(s, ReplicaState::Done { .. })
+    }
+
+    /// A `synced` from `worker` (`holds`: it holds the list at all).
+    /// Returns false if it is not a target.
     pub fn on_synced(
         &mut self,
         worker: &WorkerId,
         heads: Vec<ChangeHash>,
         missing: Vec<ChangeHash>,
+        holds: bool,
         changes: &[Bytes],
     ) -> bool {
         // Changes from every answer go to the client; heads only from the
@@ -175,7 +209,7 @@ impl SyncQuorum {
         };
         let filled = matches!(state, ReplicaState::Filling);
         *state = if missing.is_empty() {
-            ReplicaState::Done { heads }
+            ReplicaState::Done { heads, holds }
         } else {
             ReplicaState::Missing {
                 heads,
@@ -225,7 +259,7 @@ impl SyncQuorum {
     pub fn fill_candidates(&self) -> Vec<(WorkerId, Vec<ChangeHash>, Vec<ChangeHash>)> {
         self.replicas
             .iter()
-            .filter_map(|(w, s)| match s {
+            .filter_map(|(w, _, s)| match s {
                 ReplicaState::Missing {
                     heads,
                     missing,
@@ -237,28 +271,44 @@ impl SyncQuorum {
     }
 
     /// A replica that stored the request's changes, so it holds everything
-    /// they depend on: the source for fills (most preferred first).
+    /// they depend on: the source for fills (homes first, then in
+    /// preference order).
     pub fn fill_source(&self) -> Option<WorkerId> {
+        let done = |r: &&(WorkerId, Role, ReplicaState)| {
+            matches!(r.2, ReplicaState::Done { holds: true, .. })
+        };
         self.replicas
             .iter()
-            .find(|(_, s)| matches!(s, ReplicaState::Done { .. }))
-            .map(|(w, _)| w.clone())
+            .filter(done)
+            .find(|r| r.1 == Role::Home)
+            .or_else(|| self.replicas.iter().find(done))
+            .map(|r| r.0.clone())
     }
 
-    /// Replicas that stored the changes, with their heads.
+    /// Homes and pending replicas that answered, with their heads (a home
+    /// that does not hold the list answers empty heads): the input of read
+    /// repair. Stand-ins are left out; their copies go home by handoff.
     pub fn responders(&self) -> Vec<(WorkerId, Vec<ChangeHash>)> {
         self.replicas
             .iter()
-            .filter_map(|(w, s)| match s {
-                ReplicaState::Done { heads } => Some((w.clone(), heads.clone())),
+            .filter(|(_, role, _)| *role != Role::StandIn)
+            .filter_map(|(w, _, s)| match s {
+                ReplicaState::Done { heads, .. } => Some((w.clone(), heads.clone())),
                 _ => None,
             })
             .collect()
     }
 
+    /// Whether any replica that answered holds the list.
+    pub fn any_holds(&self) -> bool {
+        self.replicas
+            .iter()
+            .any(|(_, _, s)| matches!(s, ReplicaState::Done { holds: true, .. }))
+    }
+
     /// Whether every replica reached a final state.
     pub fn all_resolved(&self) -> bool {
-        !self.replicas.iter().any(|(_, s)| {
+        !self.replicas.iter().any(|(_, _, s)| {
             matches!(s, ReplicaState::Waiting | ReplicaState::Filling)
                 || matches!(s, ReplicaState::Missing { filled: false, .. })
         })
@@ -274,21 +324,25 @@ impl SyncQuorum {
     /// a `synced` that reports `missing` (PROTOCOL §5).
     pub fn reported_heads(&self) -> Vec<ChangeHash> {
         let mut all = BTreeSet::new();
-        for (_, s) in &self.replicas {
-            if let ReplicaState::Done { heads } | ReplicaState::Missing { heads, .. } = s {
+        for (_, _, s) in &self.replicas {
+            if let ReplicaState::Done { heads, .. } | ReplicaState::Missing { heads, .. } = s {
                 all.extend(heads.iter().copied());
             }
         }
         all.into_iter().collect()
     }
 
-    fn count(&self, f: impl Fn(&ReplicaState) -> bool) -> usize {
-        self.replicas.iter().filter(|(_, s)| f(s)).count()
+    /// Homes in a state for which `f` holds.
+    fn count_homes(&self, f: impl Fn(&ReplicaState) -> bool) -> usize {
+        self.replicas
+            .iter()
+            .filter(|(_, role, s)| *role == Role::Home && f(s))
+            .count()
     }
 
     fn missing_union(&self) -> Vec<ChangeHash> {
         let mut all = BTreeSet::new();
-        for (_, s) in &self.replicas {
+        for (_, _, s) in &self.replicas {
             if let ReplicaState::Missing { missing, .. } = s {
                 all.extend(missing.iter().copied());
             }
@@ -298,32 +352,50 @@ impl SyncQuorum {
 
     /// What to tell the client now. `timed_out`: the deadline passed, so
     /// whatever has not answered never will.
+    ///
+    /// The rule (PROTOCOL §6.1): only the list's homes count. A write is
+    /// reached when W homes stored it; a read when R homes answered. Any W
+    /// homes and any R homes meet (W + R > N), so the union of a read holds
+    /// every acknowledged write. Stand-ins and pending members add their
+    /// changes to the union but never count.
     pub fn verdict(&self, timed_out: bool) -> Verdict {
-        let done = self.count(|s| matches!(s, ReplicaState::Done { .. }));
-        if done >= self.needed {
-            return Verdict::Reached { acked: done as u32 };
+        let counted = self
+            .replicas
+            .iter()
+            .filter(|(_, role, s)| self.counted(*role, s))
+            .count();
+        if counted >= self.needed {
+            return Verdict::Reached {
+                acked: counted as u32,
+            };
         }
-        let in_flight = self.count(|s| matches!(s, ReplicaState::Waiting | ReplicaState::Filling));
-        let unfilled = self.count(|s| matches!(s, ReplicaState::Missing { filled: false, .. }));
+        let in_flight =
+            self.count_homes(|s| matches!(s, ReplicaState::Waiting | ReplicaState::Filling));
+        let unfilled =
+            self.count_homes(|s| matches!(s, ReplicaState::Missing { filled: false, .. }));
         // A lacking replica can still be filled if some replica stored the
         // changes or may still do so.
-        let fillable = if done > 0 || in_flight > 0 {
+        let any_done = self
+            .replicas
+            .iter()
+            .any(|(_, _, s)| matches!(s, ReplicaState::Done { .. }));
+        let fillable = if any_done || in_flight > 0 {
             unfilled
         } else {
             0
         };
-        let possible = done + in_flight + fillable;
+        let possible = counted + in_flight + fillable;
         if !timed_out && possible >= self.needed {
             return Verdict::Pending;
         }
         let missing = self.missing_union();
         if !missing.is_empty() {
             return Verdict::Missing {
-                acked: done as u32,
+                acked: counted as u32,
                 missing,
             };
         }
-        let bad = self.replicas.iter().find_map(|(_, s)| match s {
+        let bad = self.replicas.iter().find_map(|(_, _, s)| match s {
             ReplicaState::Failed {
                 bad_change: true,
                 message,
@@ -334,11 +406,13 @@ impl SyncQuorum {
             return Verdict::BadChange { message };
         }
         Verdict::Unavailable {
-            answered: done as u32,
+            answered: counted as u32,
             needed: self.needed as u32,
         }
     }
 }
 
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod tests;

@@ -11,26 +11,26 @@ fn h(b: u8) -> ChangeHash {
 }
 
 fn three(needed: usize) -> SyncQuorum {
-    SyncQuorum::new(vec![w("a"), w("b"), w("c")], needed)
+    SyncQuorum::homes(vec![w("a"), w("b"), w("c")], needed)
 }
 
 #[test]
 fn quorum_completes_at_w() {
     let mut q = three(2);
     assert_eq!(q.verdict(false), Verdict::Pending);
-    q.on_synced(&w("a"), vec![h(1)], vec![], &[]);
+    q.on_synced(&w("a"), vec![h(1)], vec![], true, &[]);
     assert_eq!(q.verdict(false), Verdict::Pending);
-    q.on_synced(&w("c"), vec![h(1)], vec![], &[]);
+    q.on_synced(&w("c"), vec![h(1)], vec![], true, &[]);
     assert_eq!(q.verdict(false), Verdict::Reached { acked: 2 });
     assert!(!q.all_resolved());
-    q.on_synced(&w("b"), vec![h(1)], vec![], &[]);
+    q.on_synced(&w("b"), vec![h(1)], vec![], true, &[]);
     assert!(q.all_resolved());
 }
 
 #[test]
 fn timeout_reports_answered_count() {
     let mut q = three(2);
-    q.on_synced(&w("a"), vec![h(1)], vec![], &[]);
+    q.on_synced(&w("a"), vec![h(1)], vec![], true, &[]);
     assert_eq!(q.verdict(false), Verdict::Pending);
     assert_eq!(
         q.verdict(true),
@@ -69,8 +69,8 @@ fn union_dedupes_identical_change_frames() {
     let mut q = three(2);
     let x = Bytes::from_static(b"change-x");
     let y = Bytes::from_static(b"change-y");
-    q.on_synced(&w("a"), vec![h(1)], vec![], &[x.clone(), y.clone()]);
-    q.on_synced(&w("b"), vec![h(2)], vec![], &[y.clone(), x.clone()]);
+    q.on_synced(&w("a"), vec![h(1)], vec![], true, &[x.clone(), y.clone()]);
+    q.on_synced(&w("b"), vec![h(2)], vec![], true, &[y.clone(), x.clone()]);
     assert_eq!(q.union().changes(), &[x, y]);
     assert_eq!(q.union().heads(), vec![h(1), h(2)]);
 }
@@ -79,15 +79,15 @@ fn union_dedupes_identical_change_frames() {
 fn missing_replica_is_filled_then_counts() {
     // DESIGN §4: a write counts toward W only once the replica holds it.
     let mut q = three(2);
-    q.on_synced(&w("a"), vec![h(2)], vec![], &[]);
-    q.on_synced(&w("b"), vec![h(0)], vec![h(1)], &[]);
+    q.on_synced(&w("a"), vec![h(2)], vec![], true, &[]);
+    q.on_synced(&w("b"), vec![h(0)], vec![h(1)], true, &[]);
     q.on_failed(&w("c"), false, "timeout".into());
     assert_eq!(q.verdict(false), Verdict::Pending);
     assert_eq!(q.fill_source(), Some(w("a")));
     assert_eq!(q.fill_candidates(), vec![(w("b"), vec![h(0)], vec![h(1)])]);
     q.on_fill_started(&w("b"));
     assert!(q.fill_candidates().is_empty());
-    q.on_synced(&w("b"), vec![h(2)], vec![], &[]);
+    q.on_synced(&w("b"), vec![h(2)], vec![], true, &[]);
     assert_eq!(q.verdict(false), Verdict::Reached { acked: 2 });
 }
 
@@ -95,7 +95,7 @@ fn missing_replica_is_filled_then_counts() {
 fn nobody_can_fill_passes_missing_to_the_client() {
     let mut q = three(2);
     for r in ["a", "b", "c"] {
-        q.on_synced(&w(r), vec![], vec![h(9)], &[]);
+        q.on_synced(&w(r), vec![], vec![h(9)], true, &[]);
     }
     assert_eq!(q.fill_source(), None);
     assert_eq!(
@@ -110,9 +110,9 @@ fn nobody_can_fill_passes_missing_to_the_client() {
 #[test]
 fn a_failed_fill_is_not_retried() {
     let mut q = three(2);
-    q.on_synced(&w("a"), vec![h(2)], vec![], &[]);
+    q.on_synced(&w("a"), vec![h(2)], vec![], true, &[]);
     q.on_fill_started(&w("b"));
-    q.on_synced(&w("b"), vec![h(0)], vec![h(1)], &[]);
+    q.on_synced(&w("b"), vec![h(0)], vec![h(1)], true, &[]);
     assert!(q.fill_candidates().is_empty());
     q.on_failed(&w("c"), false, "down".into());
     assert_eq!(

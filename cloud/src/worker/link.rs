@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 use zeromq::{SocketRecv, SocketSend};
 
+use super::cluster_jobs::ClusterJob;
 use super::repair::REPAIRS_PER_HEARTBEAT;
 use super::store_thread::{StoreHandle, SyncJob};
 use crate::secret::{fresh_nonce, ClusterSecret};
@@ -31,6 +32,8 @@ use crate::transport::{decode_frames, to_zmq};
 pub const SILENCE_FACTOR: u32 = 3;
 /// Requests queued at the store from this link before `overloaded`.
 pub const MAX_IN_FLIGHT: usize = 1024;
+/// Hints offered for handoff per heartbeat, per link.
+const HINTS_PER_HEARTBEAT: usize = 8;
 /// Bounds on the heartbeat interval a proxy may ask for.
 const HEARTBEAT_RANGE: (u64, u64) = (20, 60_000);
 /// Delays between connect attempts; a round that runs out is logged and
@@ -176,6 +179,7 @@ impl Session {
             worker: self.cfg.worker.clone(),
             lists_hint: None,
             nonce: self.nonce,
+            members: self.members_wire(),
         })
     }
 
@@ -216,8 +220,10 @@ impl Session {
                     }
                 },
                 Some(reply) = replies.recv() => {
-                    self.in_flight = self.in_flight.saturating_sub(1);
+                    // Sync replies free their slot; cluster replies and
+                    // handoff requests took none.
                     if let Some(bytes) = self.queued.remove(&reply.id()) {
+                        self.in_flight = self.in_flight.saturating_sub(1);
                         self.store.release(bytes);
                     }
                     Some(reply)
@@ -238,10 +244,16 @@ impl Session {
                             return End::SendFailed;
                         }
                     }
+                    // Offer a few hints for handoff (sent via `replies`).
+                    self.store.submit_cluster(ClusterJob::OfferHints {
+                        limit: HINTS_PER_HEARTBEAT,
+                        link: self.reply_tx.clone(),
+                    });
                     Some(Message::new(Header::Heartbeat {
                         id: self.fresh_id(),
                         worker: self.cfg.worker.clone(),
                         stats: Some(self.store.stats()),
+                        members: self.members_wire(),
                     }))
                 }
             };
@@ -262,7 +274,17 @@ impl Session {
         };
         match msg.header {
             Header::Challenge { nonce, proof, .. } => self.on_challenge(nonce, proof),
-            Header::Welcome { heartbeat_ms, .. } => self.on_welcome(heartbeat_ms),
+            Header::Welcome {
+                heartbeat_ms,
+                members,
+                ..
+            } => {
+                let step = self.on_welcome(heartbeat_ms);
+                if self.welcomed {
+                    self.merge_members(&members);
+                }
+                step
+            }
             Header::Error {
                 code: ErrorCode::Unauthorized,
                 message,
@@ -282,12 +304,51 @@ impl Session {
                 warn!("proxy reported {code}: {message}");
                 Step::default()
             }
+            Header::Heartbeat { members, .. } if self.welcomed => {
+                self.merge_members(&members);
+                Step::default()
+            }
             Header::Heartbeat { .. } | Header::Pong { .. } => Step::default(),
             _ if !self.welcomed => {
                 debug!(op = msg.header.op(), "request before welcome; ignored");
                 Step::default()
             }
-            Header::Sync { id, list, have } => {
+            Header::Digest { id, ranges } => {
+                self.store.submit_cluster(ClusterJob::Digest {
+                    id,
+                    ranges,
+                    reply: self.reply_tx.clone(),
+                });
+                Step::default()
+            }
+            Header::ListHeadsIn { id, range, after } => {
+                self.store.submit_cluster(ClusterJob::ListHeads {
+                    id,
+                    range,
+                    after,
+                    reply: self.reply_tx.clone(),
+                });
+                Step::default()
+            }
+            Header::HandedOff {
+                list,
+                home,
+                release,
+                ..
+            } => {
+                self.store.submit_cluster(ClusterJob::HandedOff {
+                    list,
+                    home,
+                    release,
+                });
+                Step::default()
+            }
+            Header::Sync {
+                id,
+                list,
+                have,
+                hint_for,
+            } => {
                 let bytes: usize = msg.changes.iter().map(|c| c.len()).sum();
                 if self.in_flight >= MAX_IN_FLIGHT || !self.store.try_reserve(bytes) {
                     self.store.count_overloaded();
@@ -298,6 +359,7 @@ impl Session {
                     list,
                     have,
                     changes: msg.changes,
+                    hint_for,
                     reply: self.reply_tx.clone(),
                 };
                 match self.store.submit(job) {
@@ -325,6 +387,25 @@ impl Session {
                 ErrorCode::UnknownOp,
                 format!("a worker does not serve `{}`", other.op()),
             )),
+        }
+    }
+
+    /// The member set this worker knows, for `hello` and heartbeats.
+    fn members_wire(&self) -> Vec<engine::protocol::ClusterMember> {
+        match self.store.members().lock() {
+            Ok(m) => m.to_wire(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Merge a proven proxy's member set; save it if it changed.
+    fn merge_members(&mut self, members: &[engine::protocol::ClusterMember]) {
+        let saved = match self.store.members().lock() {
+            Ok(mut m) => m.merge(members).then(|| serde_json::to_vec(&m.to_wire())),
+            Err(_) => None,
+        };
+        if let Some(Ok(bytes)) = saved {
+            self.store.submit_cluster(ClusterJob::SaveMembers(bytes));
         }
     }
 

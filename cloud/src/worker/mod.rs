@@ -9,6 +9,8 @@
 //! - [`repair`]: damaged lists found (quick_check, scrub, use), dropped and
 //!   rebuilt from the other replicas.
 
+pub mod cluster_jobs;
+pub mod digests;
 pub mod link;
 pub mod memory;
 pub mod repair;

@@ -107,6 +107,11 @@ impl Repairs {
         }
     }
 
+    /// The lists dropped as damaged, awaiting their rebuild.
+    pub fn damaged(&self) -> &Damaged {
+        &self.damaged
+    }
+
     /// Whether lists remain to scrub.
     pub fn scrubbing(&self) -> bool {
         !self.to_scrub.is_empty()

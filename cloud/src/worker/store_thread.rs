@@ -23,6 +23,7 @@ use engine::{ChangeHash, ListId};
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, error, warn};
 
+use super::cluster_jobs::{ClusterDuties, ClusterJob};
 use super::memory::MemoryWatch;
 use super::repair::{Damaged, Repairs};
 use crate::quorum::{MAX_REPLY_BYTES, MAX_REPLY_CHANGES};
@@ -44,8 +45,19 @@ pub struct SyncJob {
     pub have: Vec<ChangeHash>,
     /// Raw change bytes to ingest.
     pub changes: Vec<Bytes>,
+    /// Stored as a stand-in for this home replica: keep a hint.
+    pub hint_for: Option<engine::WorkerId>,
     /// Where the reply goes (the socket task of the proxy that asked).
     pub reply: UnboundedSender<Message>,
+}
+
+/// Anything the store thread does.
+#[derive(Debug)]
+pub enum Job {
+    /// A `sync`, committed in a group.
+    Sync(SyncJob),
+    /// A cluster duty (see [`super::cluster_jobs`]).
+    Cluster(ClusterJob),
 }
 
 /// The worker's counters (reported in heartbeats, shown by `status`).
@@ -69,8 +81,9 @@ impl Counters {
 /// A handle to submit jobs to the store thread.
 #[derive(Debug, Clone)]
 pub struct StoreHandle {
-    tx: std_mpsc::Sender<SyncJob>,
+    tx: std_mpsc::Sender<Job>,
     counters: Arc<Counters>,
+    members: Arc<std::sync::Mutex<crate::members::MemberSet>>,
     queued_bytes: Arc<std::sync::atomic::AtomicUsize>,
     damaged: Damaged,
 }
@@ -78,7 +91,21 @@ pub struct StoreHandle {
 impl StoreHandle {
     /// Queue a job; gives it back if the store thread is gone.
     pub fn submit(&self, job: SyncJob) -> Result<(), SyncJob> {
-        self.tx.send(job).map_err(|e| e.0)
+        self.tx.send(Job::Sync(job)).map_err(|e| match e.0 {
+            Job::Sync(j) => j,
+            // Only a Sync was sent.
+            Job::Cluster(_) => unreachable!("a sync job comes back as a sync job"),
+        })
+    }
+
+    /// Queue a cluster duty (dropped if the store thread is gone).
+    pub fn submit_cluster(&self, job: ClusterJob) {
+        let _ = self.tx.send(Job::Cluster(job));
+    }
+
+    /// The member set this worker knows, shared by its links.
+    pub fn members(&self) -> &Arc<std::sync::Mutex<crate::members::MemberSet>> {
+        &self.members
     }
 
     /// The worker's counters now.
@@ -122,14 +149,16 @@ pub fn spawn(path: &Path, opts: StoreOptions) -> Result<StoreHandle, StoreError>
     let counters = Arc::new(Counters::default());
     let quarantined = u64::try_from(store.quarantined()?).unwrap_or(0);
     counters.quarantined.store(quarantined, Ordering::Relaxed);
-    let (tx, rx) = std_mpsc::channel::<SyncJob>();
+    let members = load_members(&store);
+    let (tx, rx) = std_mpsc::channel::<Job>();
+    let duties = ClusterDuties::at_start(&store);
     let path = path.to_path_buf();
     let damaged = Damaged::default();
     let repairs = Repairs::at_start(&store, damaged.clone(), counters.clone());
     let thread_counters = counters.clone();
     std::thread::Builder::new()
         .name("replica-store".into())
-        .spawn(move || store_loop(store, path, opts, rx, thread_counters, repairs))
+        .spawn(move || store_loop(store, path, opts, rx, thread_counters, repairs, duties))
         .map_err(|e| StoreError::Corrupt {
             list: ListId::new_random(),
             detail: format!("cannot start the store thread: {e}"),
@@ -137,27 +166,51 @@ pub fn spawn(path: &Path, opts: StoreOptions) -> Result<StoreHandle, StoreError>
     Ok(StoreHandle {
         tx,
         counters,
+        members: Arc::new(std::sync::Mutex::new(members)),
         queued_bytes: Arc::default(),
         damaged,
     })
+}
+
+/// The member set saved in the store (empty if none or unreadable).
+fn load_members(store: &Store) -> crate::members::MemberSet {
+    let mut set = crate::members::MemberSet::new();
+    match store.saved_members() {
+        Ok(Some(bytes)) => {
+            match serde_json::from_slice::<Vec<engine::protocol::ClusterMember>>(&bytes) {
+                Ok(m) => {
+                    set.merge(&m);
+                }
+                Err(e) => warn!("the saved member set does not parse ({e}); starting without it"),
+            }
+        }
+        Ok(None) => {}
+        Err(e) => warn!("cannot read the saved member set: {e}"),
+    }
+    set
 }
 
 fn store_loop(
     mut store: Store,
     path: PathBuf,
     opts: StoreOptions,
-    rx: std_mpsc::Receiver<SyncJob>,
+    rx: std_mpsc::Receiver<Job>,
     counters: Arc<Counters>,
     mut repairs: Repairs,
+    mut duties: ClusterDuties,
 ) {
     let mut memory = MemoryWatch::default();
     loop {
-        // Scrub while idle; block only when there is nothing to scrub.
-        let first = if repairs.scrubbing() {
+        // Index and scrub while idle; block only when there is nothing to do.
+        let first = if duties.building() || repairs.scrubbing() {
             match rx.try_recv() {
                 Ok(job) => job,
                 Err(std_mpsc::TryRecvError::Empty) => {
-                    repairs.scrub_slice(&mut store);
+                    if duties.building() {
+                        duties.build_slice(&mut store);
+                    } else {
+                        repairs.scrub_slice(&mut store);
+                    }
                     continue;
                 }
                 Err(std_mpsc::TryRecvError::Disconnected) => return,
@@ -168,11 +221,20 @@ fn store_loop(
                 Err(_) => return,
             }
         };
+        let first = match first {
+            Job::Sync(job) => job,
+            Job::Cluster(job) => {
+                duties.handle(&mut store, job);
+                continue;
+            }
+        };
         memory.tick();
         let mut batch = vec![first];
+        let mut later = Vec::new();
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(Job::Sync(job)) => batch.push(job),
+                Ok(Job::Cluster(job)) => later.push(job),
                 Err(_) => break,
             }
         }
@@ -182,6 +244,7 @@ fn store_loop(
             process_batch(&mut store, &batch, &mut repairs)
         })) {
             Ok(replies) => {
+                duties.after_batch(&mut store, &batch, &replies);
                 let refused = replies.iter().any(|m| {
                     matches!(
                         m.header,
@@ -218,6 +281,9 @@ fn store_loop(
                     }
                 }
             }
+        }
+        for job in later {
+            duties.handle(&mut store, job);
         }
     }
 }
@@ -282,6 +348,17 @@ pub fn process_batch(store: &mut Store, jobs: &[SyncJob], repairs: &mut Repairs)
                 }
             }
         };
+        // A home that dropped its damaged copy must not answer "I do not
+        // hold it" (that would count as an empty version): it answers an
+        // error until the rebuild brings the list back.
+        if repairs.damaged().contains(&job.list) && !store.has_list(job.list).unwrap_or(false) {
+            replies.push(Message::error(
+                job.id,
+                ErrorCode::Unavailable,
+                "this replica's copy is being rebuilt",
+            ));
+            continue;
+        }
         replies.push(match answer(store, job, missing) {
             Ok(msg) => msg,
             Err(e) => {
@@ -302,7 +379,8 @@ fn answer(
     job: &SyncJob,
     missing: Vec<ChangeHash>,
 ) -> Result<Message, StoreError> {
-    let (changes, heads) = if store.has_list(job.list)? {
+    let holds = store.has_list(job.list)?;
+    let (changes, heads) = if holds {
         store.changes_for(job.list, &job.have)?
     } else {
         (Vec::new(), Vec::new())
@@ -326,6 +404,7 @@ fn answer(
             missing,
             acked,
             rejected: Vec::new(),
+            holds,
         },
         frames,
     ))
@@ -347,6 +426,7 @@ mod tests {
             list,
             have,
             changes,
+            hint_for: None,
             reply,
         }
     }

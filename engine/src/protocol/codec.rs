@@ -189,6 +189,10 @@ fn check_counts(
         "synced" => (&["heads", "missing"], limits.max_hashes),
         "notify" => (&["heads"], limits.max_hashes),
         "subscribe" | "unsubscribe" | "subscribed" => (&["lists"], limits.max_lists),
+        "hello" | "welcome" | "heartbeat" => (&["members"], super::cluster::MAX_MEMBERS),
+        "digest" => (&["ranges"], super::cluster::MAX_DIGEST_RANGES),
+        "digest_ok" => (&["digests"], super::cluster::MAX_DIGEST_RANGES),
+        "list_heads_ok" => (&["lists"], super::cluster::MAX_LIST_HEADS),
         _ => (&[], 0),
     };
     for field in fields {

@@ -28,6 +28,7 @@ pub(super) fn one_of_each_op() -> Vec<Message> {
                 id: 1,
                 list: list(1),
                 have: vec![hash(1), hash(2)],
+                hint_for: None,
             },
             vec![change.clone(), Bytes::new()],
         ),
@@ -70,6 +71,7 @@ pub(super) fn one_of_each_op() -> Vec<Message> {
                     code: ErrorCode::BadChange,
                     message: "empty change".into(),
                 }],
+                holds: true,
             },
             vec![change],
         ),
@@ -80,6 +82,7 @@ pub(super) fn one_of_each_op() -> Vec<Message> {
             missing: vec![],
             acked: 0,
             rejected: vec![],
+            holds: true,
         }),
         Message::new(Header::Subscribed {
             id: 2,
@@ -100,6 +103,7 @@ pub(super) fn one_of_each_op() -> Vec<Message> {
                         quarantined: 2,
                         overloaded: 3,
                     },
+                    state: None,
                 },
                 WorkerStatus {
                     id: worker("w2"),
@@ -108,6 +112,7 @@ pub(super) fn one_of_each_op() -> Vec<Message> {
                     authenticated: false,
                     heartbeat_age_ms: 0,
                     stats: WorkerStats::default(),
+                    state: None,
                 },
                 WorkerStatus {
                     id: worker("w3"),
@@ -116,6 +121,7 @@ pub(super) fn one_of_each_op() -> Vec<Message> {
                     authenticated: false,
                     heartbeat_age_ms: 0,
                     stats: WorkerStats::default(),
+                    state: None,
                 },
             ],
             proxy: Some(ProxyStats {
@@ -144,12 +150,14 @@ pub(super) fn one_of_each_op() -> Vec<Message> {
             worker: worker("w1"),
             lists_hint: Some(42),
             nonce: Some(Token([7; 32])),
+            members: Vec::new(),
         }),
         Message::new(Header::Hello {
             id: 11,
             worker: worker("w1"),
             lists_hint: None,
             nonce: None,
+            members: Vec::new(),
         }),
         Message::new(Header::Challenge {
             id: 11,
@@ -173,6 +181,7 @@ pub(super) fn one_of_each_op() -> Vec<Message> {
         Message::new(Header::Welcome {
             id: 10,
             heartbeat_ms: 1000,
+            members: Vec::new(),
         }),
         Message::new(Header::Heartbeat {
             id: 12,
@@ -182,11 +191,58 @@ pub(super) fn one_of_each_op() -> Vec<Message> {
                 quarantined: 5,
                 overloaded: 9,
             }),
+            members: Vec::new(),
         }),
         Message::new(Header::Heartbeat {
             id: 13,
             worker: worker("w1"),
             stats: None,
+            members: vec![crate::protocol::ClusterMember {
+                worker: worker("w2"),
+                state: crate::protocol::MemberState::Leaving,
+            }],
+        }),
+        Message::new(Header::Digest {
+            id: 14,
+            ranges: vec![[u64::MAX - 1, 7], [7, 9]],
+        }),
+        Message::new(Header::DigestOk {
+            id: 14,
+            digests: vec![0, u64::MAX],
+        }),
+        Message::new(Header::ListHeadsIn {
+            id: 15,
+            range: [1, 2],
+            after: Some(ListId::new_random()),
+        }),
+        Message::new(Header::ListHeadsOk {
+            id: 15,
+            lists: vec![crate::protocol::ListHeads {
+                list: ListId::new_random(),
+                heads: vec![ChangeHash([3; 32])],
+            }],
+            next: None,
+        }),
+        Message::new(Header::Handoff {
+            id: 16,
+            list: ListId::new_random(),
+            home: worker("w3"),
+        }),
+        Message::new(Header::HandedOff {
+            id: 16,
+            list: ListId::new_random(),
+            home: worker("w3"),
+            release: true,
+        }),
+        Message::new(Header::Retire {
+            id: 17,
+            worker: worker("w4"),
+            proof: crate::protocol::Token([9; 32]),
+        }),
+        Message::new(Header::RetireOk {
+            id: 17,
+            worker: worker("w4"),
+            state: crate::protocol::MemberState::Leaving,
         }),
     ]
 }
@@ -231,6 +287,7 @@ fn header_uses_the_documented_field_names() {
             id: 1,
             list: list(1),
             have: vec![hash(0xab)],
+            hint_for: None,
         },
         vec![Bytes::from_static(b"x")],
     );

@@ -10,6 +10,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::cluster::{ClusterMember, ListHeads, MemberState};
 use super::error::{error_header, ErrorCode};
 use super::session::SessionId;
 use crate::ids::{ChangeHash, ListId, WorkerId};
@@ -92,6 +93,9 @@ pub struct WorkerStatus {
     /// The worker's own counters, from its latest heartbeat.
     #[serde(default)]
     pub stats: WorkerStats,
+    /// Its state in the member set (PROTOCOL §7.2); absent from older proxies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<MemberState>,
 }
 
 /// A worker's counters since it started, carried in its heartbeats and
@@ -177,6 +181,11 @@ pub enum Header {
         /// The requester's current heads of the list (empty if it has none).
         #[serde(with = "hex_hashes")]
         have: Vec<ChangeHash>,
+        /// Proxy → worker only: the receiver stands in for this home
+        /// replica, which is down; it keeps a durable hint and hands the
+        /// list off when the home is back (PROTOCOL §7.3).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hint_for: Option<WorkerId>,
     },
     /// Start receiving `notify` for these lists.
     Subscribe {
@@ -242,6 +251,11 @@ pub enum Header {
         missing: Vec<ChangeHash>,
         /// Replicas that durably stored the request's changes.
         acked: u32,
+        /// Whether the replier holds the list at all. A replica that never
+        /// stored it answers `false` with empty heads, and such an answer
+        /// never counts as a version of the list (PROTOCOL §6.1).
+        #[serde(default)]
+        holds: bool,
         /// Changes that were refused (absent on the wire when empty).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         rejected: Vec<Rejected>,
@@ -324,6 +338,9 @@ pub enum Header {
         /// §7.1); absent from a worker without a cluster secret.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         nonce: Option<Token>,
+        /// The member set the worker knows (PROTOCOL §7.2).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        members: Vec<ClusterMember>,
     },
     /// The proxy's answer to `hello` when it has a cluster secret: prove it.
     Challenge {
@@ -351,6 +368,9 @@ pub enum Header {
         id: u64,
         /// How often the worker must send `heartbeat`, in milliseconds.
         heartbeat_ms: u64,
+        /// The member set the proxy knows (PROTOCOL §7.2).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        members: Vec<ClusterMember>,
     },
     /// A worker found its copy of `list` damaged and dropped it: please
     /// rebuild it from the other replicas (no reply).
@@ -369,12 +389,93 @@ pub enum Header {
         /// The worker's counters (worker → proxy; absent in the echo).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         stats: Option<WorkerStats>,
+        /// The sender's member set (PROTOCOL §7.2).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        members: Vec<ClusterMember>,
+    },
+    /// Proxy → worker: for each range `[lo, hi]` of ring positions (meaning
+    /// `lo < pos <= hi`, wrapping past zero when `lo >= hi`), the XOR of
+    /// the digests of the lists it holds there (PROTOCOL §7.4).
+    Digest {
+        /// Request id.
+        id: u64,
+        /// Ranges of ring positions.
+        ranges: Vec<[u64; 2]>,
+    },
+    /// Reply to `digest`: one digest per range, in order.
+    DigestOk {
+        /// The request's id.
+        id: u64,
+        /// XOR of the list digests in each range (0 when empty).
+        digests: Vec<u64>,
+    },
+    /// Proxy → worker: the heads of the lists held in one range, in ring
+    /// order, after `after` (PROTOCOL §7.4).
+    ListHeadsIn {
+        /// Request id.
+        id: u64,
+        /// The range of ring positions (as in `digest`).
+        range: [u64; 2],
+        /// Continue after this list (from `list_heads_ok.next`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<ListId>,
+    },
+    /// Reply to `list_heads_in`.
+    ListHeadsOk {
+        /// The request's id.
+        id: u64,
+        /// Up to [`MAX_LIST_HEADS`](super::cluster::MAX_LIST_HEADS) lists.
+        lists: Vec<ListHeads>,
+        /// Where to continue, if the range holds more.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<ListId>,
+    },
+    /// Worker → proxy: this worker holds a hint that `home` lacks `list`;
+    /// please copy the list from this worker to `home` (PROTOCOL §7.3).
+    Handoff {
+        /// Request id.
+        id: u64,
+        /// The list.
+        list: ListId,
+        /// The home replica the hint is for.
+        home: WorkerId,
+    },
+    /// Reply to `handoff`: `home` stored the list. `release`: the sender is
+    /// not a home of the list and may drop its copy.
+    HandedOff {
+        /// The request's id.
+        id: u64,
+        /// The list.
+        list: ListId,
+        /// The home replica that now holds it.
+        home: WorkerId,
+        /// Whether the sender may drop the list.
+        release: bool,
+    },
+    /// Administrator → proxy: retire a worker for good (PROTOCOL §7.5).
+    Retire {
+        /// Request id.
+        id: u64,
+        /// The worker to retire.
+        worker: WorkerId,
+        /// HMAC-SHA256 with the cluster secret over the retirement.
+        proof: Token,
+    },
+    /// Reply to `retire`: the worker's state now (`leaving` until its lists
+    /// have new homes, then `retired`).
+    RetireOk {
+        /// The request's id.
+        id: u64,
+        /// The worker.
+        worker: WorkerId,
+        /// Its state.
+        state: MemberState,
     },
 }
 
 impl Header {
     /// Every `op` name, in documentation order.
-    pub const OPS: [&'static str; 21] = [
+    pub const OPS: [&'static str; 29] = [
         "sync",
         "subscribe",
         "unsubscribe",
@@ -396,6 +497,14 @@ impl Header {
         "welcome",
         "repair",
         "heartbeat",
+        "digest",
+        "digest_ok",
+        "list_heads_in",
+        "list_heads_ok",
+        "handoff",
+        "handed_off",
+        "retire",
+        "retire_ok",
     ];
 
     /// The request id.
@@ -421,7 +530,15 @@ impl Header {
             | Header::Auth { id, .. }
             | Header::Repair { id, .. }
             | Header::Welcome { id, .. }
-            | Header::Heartbeat { id, .. } => *id,
+            | Header::Heartbeat { id, .. }
+            | Header::Digest { id, .. }
+            | Header::DigestOk { id, .. }
+            | Header::ListHeadsIn { id, .. }
+            | Header::ListHeadsOk { id, .. }
+            | Header::Handoff { id, .. }
+            | Header::HandedOff { id, .. }
+            | Header::Retire { id, .. }
+            | Header::RetireOk { id, .. } => *id,
         }
     }
 
@@ -449,6 +566,14 @@ impl Header {
             Header::Repair { .. } => "repair",
             Header::Welcome { .. } => "welcome",
             Header::Heartbeat { .. } => "heartbeat",
+            Header::Digest { .. } => "digest",
+            Header::DigestOk { .. } => "digest_ok",
+            Header::ListHeadsIn { .. } => "list_heads_in",
+            Header::ListHeadsOk { .. } => "list_heads_ok",
+            Header::Handoff { .. } => "handoff",
+            Header::HandedOff { .. } => "handed_off",
+            Header::Retire { .. } => "retire",
+            Header::RetireOk { .. } => "retire_ok",
         }
     }
 
@@ -465,7 +590,7 @@ pub(crate) fn op_carries_changes(op: &str) -> bool {
 }
 
 /// Serde for a list of change hashes as 64-char lowercase hex strings.
-mod hex_hashes {
+pub(crate) mod hex_hashes {
     use serde::de::Error as _;
     use serde::{Deserialize, Deserializer, Serializer};
 

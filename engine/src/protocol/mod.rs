@@ -32,6 +32,7 @@
 //! assert_eq!(decode(&frames, &Limits::default()).unwrap(), msg);
 //! ```
 
+pub mod cluster;
 pub mod codec;
 pub mod error;
 pub mod limits;
@@ -43,6 +44,7 @@ mod codec_tests;
 #[cfg(test)]
 mod proptests;
 
+pub use cluster::{ClusterMember, ListHeads, MemberState};
 pub use codec::{decode, encode, peek_id, PROTOCOL_VERSION};
 pub use error::{ErrorCode, ProtocolError};
 pub use limits::Limits;

@@ -48,13 +48,19 @@ fn worker_status() -> impl Strategy<Value = WorkerStatus> {
             quarantined: 1,
             overloaded: 2,
         },
+        state: None,
     })
 }
 
 fn header() -> impl Strategy<Value = Header> {
     let id = any::<u64>;
     prop_oneof![
-        (id(), list_id(), hashes()).prop_map(|(id, list, have)| Header::Sync { id, list, have }),
+        (id(), list_id(), hashes()).prop_map(|(id, list, have)| Header::Sync {
+            id,
+            list,
+            have,
+            hint_for: None
+        }),
         (
             id(),
             vec(list_id(), 0..4),
@@ -91,7 +97,8 @@ fn header() -> impl Strategy<Value = Header> {
                     heads,
                     missing,
                     acked,
-                    rejected
+                    rejected,
+                    holds: true
                 }
             ),
         (id(), vec(list_id(), 0..4)).prop_map(|(id, lists)| Header::Subscribed { id, lists }),
@@ -142,6 +149,7 @@ fn header() -> impl Strategy<Value = Header> {
                 worker,
                 lists_hint,
                 nonce: nonce.map(Token),
+                members: Vec::new(),
             }),
         (id(), any::<[u8; 32]>(), any::<Option<[u8; 32]>>()).prop_map(|(id, nonce, proof)| {
             Header::Challenge {
@@ -155,12 +163,17 @@ fn header() -> impl Strategy<Value = Header> {
             worker,
             proof: Token(proof),
         }),
-        (id(), any::<u64>()).prop_map(|(id, heartbeat_ms)| Header::Welcome { id, heartbeat_ms }),
+        (id(), any::<u64>()).prop_map(|(id, heartbeat_ms)| Header::Welcome {
+            id,
+            heartbeat_ms,
+            members: Vec::new()
+        }),
         (id(), list_id()).prop_map(|(id, list)| Header::Repair { id, list }),
         (id(), worker_id()).prop_map(|(id, worker)| Header::Heartbeat {
             id,
             worker,
             stats: None,
+            members: Vec::new(),
         }),
     ]
 }

@@ -17,6 +17,7 @@
 //! Untrusted change bytes enter only through [`Store::ingest`] /
 //! [`Store::ingest_many`] (see [`crate::ingest`]).
 
+mod cluster;
 mod compaction;
 mod damage;
 mod error;

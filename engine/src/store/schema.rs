@@ -8,6 +8,7 @@
 //! changes(id, list_id, hash, deps,       one row per change, in the order applied
 //!         actor, seq, bytes)             (so `id` order is topological); `bytes` is
 //!                                        NULL once a snapshot covers the change
+//! hints(list_id, home, at)              cloud worker: `home` lacks the list (handoff)
 //! quarantine(digest, reason, at)         change bytes that crashed the decoder once
 //! list_local(list_id, archived,          this device's own facts about a list, never
 //!            cloud_seen_at)              synced: archived?, last reply from the cloud
@@ -51,6 +52,12 @@ CREATE TABLE IF NOT EXISTS list_local (
     list_id       BLOB PRIMARY KEY,
     archived      INTEGER NOT NULL DEFAULT 0,
     cloud_seen_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS hints (
+    list_id BLOB NOT NULL,
+    home    TEXT NOT NULL,
+    at      INTEGER NOT NULL,
+    PRIMARY KEY (list_id, home)
 );
 CREATE TABLE IF NOT EXISTS quarantine (
     digest BLOB PRIMARY KEY,

@@ -28,6 +28,7 @@ fn bare_hello(name: &str) -> Vec<Bytes> {
         worker: w(name),
         lists_hint: None,
         nonce: None,
+        members: Vec::new(),
     }))
 }
 
@@ -43,6 +44,7 @@ fn a_worker_without_the_secret_never_joins_and_never_receives_a_request() {
         id: 2,
         worker: w("evil"),
         stats: None,
+        members: Vec::new(),
     });
     core.on_worker(fake.clone(), &encode(&hb), now, &mut out);
     assert!(
@@ -168,6 +170,7 @@ fn a_worker_id_is_taken_over_only_by_a_proven_connection_and_the_newest_wins() {
         id: 7,
         worker: w("a"),
         stats: None,
+        members: Vec::new(),
     });
     let mut out = Vec::new();
     core.on_worker(route("ra"), &encode(&hb), later, &mut out);
@@ -196,6 +199,7 @@ fn heartbeats_carry_the_workers_counters_into_status() {
         id: 9,
         worker: w("b"),
         stats: Some(stats),
+        members: Vec::new(),
     });
     let mut out = Vec::new();
     let later = now + Duration::from_millis(300);

@@ -34,6 +34,7 @@ fn with(cfg: ProxyConfig, now: Instant) -> ProxyCore {
     for name in ["a", "b", "c"] {
         handshake(&mut core, &secret(), name, route(&format!("r{name}")), now);
     }
+    super::make_ready(&mut core, &["a", "b", "c"], now);
     core
 }
 

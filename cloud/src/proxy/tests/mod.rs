@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use engine::protocol::{encode, ErrorCode, Header, Message};
+use engine::protocol::{encode, ClusterMember, ErrorCode, Header, MemberState, Message};
 use engine::{ChangeHash, ListId, WorkerId};
 
 use super::{Effect, ProxyConfig, ProxyCore};
@@ -62,6 +62,7 @@ pub(super) fn handshake(
         worker: w(name),
         lists_hint: None,
         nonce: Some(nonce),
+        members: Vec::new(),
     });
     let mut out = Vec::new();
     core.on_worker(route.clone(), &encode(&hello), now, &mut out);
@@ -94,7 +95,8 @@ pub(super) fn handshake(
     }
 }
 
-/// A proxy with authenticated workers a, b, c (routes "ra", "rb", "rc").
+/// A proxy with authenticated workers a, b, c (routes "ra", "rb", "rc"),
+/// all `ready` members (as a worker's saved member set says).
 pub(super) fn cluster(now: Instant) -> ProxyCore {
     let mut core = secured();
     for name in ["a", "b", "c"] {
@@ -104,7 +106,35 @@ pub(super) fn cluster(now: Instant) -> ProxyCore {
             "{welcome:?}"
         );
     }
+    make_ready(&mut core, &["a", "b", "c"], now);
     core
+}
+
+/// Worker `names[0]` heartbeats a member set in which all `names` are ready.
+pub(super) fn make_ready(core: &mut ProxyCore, names: &[&str], now: Instant) {
+    let members = names
+        .iter()
+        .map(|n| ClusterMember {
+            worker: w(n),
+            state: MemberState::Ready,
+        })
+        .collect();
+    let hb = Message::new(Header::Heartbeat {
+        id: 99,
+        worker: w(names[0]),
+        stats: None,
+        members,
+    });
+    let mut out = Vec::new();
+    core.on_worker(
+        route(&format!("r{}", names[0])),
+        &encode(&hb),
+        now,
+        &mut out,
+    );
+    for n in names {
+        assert_eq!(core.member_set().state(&w(n)), Some(MemberState::Ready));
+    }
 }
 
 /// Worker-bound syncs in `out`, as (worker route, id, have, changes).
@@ -147,6 +177,7 @@ pub(super) fn synced(
             missing,
             acked,
             rejected: vec![],
+            holds: true,
         },
         changes,
     ))
@@ -164,6 +195,7 @@ pub(super) fn client_sync(
             id: 42,
             list,
             have: vec![],
+            hint_for: None,
         },
         changes,
     );
@@ -173,45 +205,62 @@ pub(super) fn client_sync(
 }
 
 #[test]
-fn silent_worker_leaves_the_ring_and_requests_are_rerouted() {
+fn a_silent_home_stays_a_home_and_a_stand_in_takes_its_writes_with_a_hint() {
     let now = Instant::now();
-    let mut core = ProxyCore::new(ProxyConfig::default());
+    let mut core = secured();
     let mut out = Vec::new();
     for name in ["a", "b", "c", "d"] {
-        let hello = Message::new(Header::Hello {
-            id: 1,
-            worker: w(name),
-            lists_hint: None,
-            nonce: None,
-        });
-        core.on_worker(route(name), &encode(&hello), now, &mut out);
+        handshake(&mut core, &secret(), name, route(&format!("r{name}")), now);
     }
+    make_ready(&mut core, &["a", "b", "c", "d"], now);
     let later = now + Duration::from_millis(2500);
     for name in ["a", "b", "c"] {
         let hb = Message::new(Header::Heartbeat {
             id: 2,
             worker: w(name),
             stats: None,
+            members: Vec::new(),
         });
-        core.on_worker(route(name), &encode(&hb), later, &mut out);
+        core.on_worker(route(&format!("r{name}")), &encode(&hb), later, &mut out);
     }
     core.on_tick(later, &mut out);
     let status = core.status(later);
-    assert!(status
+    assert!(status.iter().any(|s| s.id == w("d") && !s.alive));
+    // A list homed on d: d stays a home; a stand-in gets the write with a hint.
+    let list = (0..100)
+        .map(|_| ListId::new_random())
+        .find(|l| core.replicas_of(l).contains(&w("d")))
+        .expect("some list is homed on d");
+    assert_eq!(core.replicas_of(&list).len(), 3);
+    out.clear();
+    let sync = Message::with_changes(
+        Header::Sync {
+            id: 1,
+            list,
+            have: vec![],
+            hint_for: None,
+        },
+        vec![Bytes::from_static(b"change")],
+    );
+    core.on_client(client("c"), &encode(&sync), later, &mut out);
+    let hinted: Vec<_> = out
         .iter()
-        .any(|s| s.id == w("d") && !s.alive && s.share == 0.0));
-    let list = ListId::new_random();
-    let replicas = core.replicas_of(&list);
-    assert_eq!(replicas.len(), 3);
-    assert!(!replicas.contains(&w("d")));
-    // It speaks again: back on the ring.
-    let hb = Message::new(Header::Heartbeat {
-        id: 3,
-        worker: w("d"),
-        stats: None,
-    });
-    core.on_worker(route("d"), &encode(&hb), later, &mut out);
-    assert!(core.status(later).iter().all(|s| s.alive));
+        .filter_map(|e| match e {
+            Effect::ToWorker(r, m) => match &m.header {
+                Header::Sync { hint_for, .. } => Some((r.clone(), hint_for.clone())),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert_eq!(hinted.len(), 3, "{hinted:?}");
+    let stand_ins: Vec<_> = hinted.iter().filter(|(_, h)| h.is_some()).collect();
+    assert_eq!(stand_ins.len(), 1);
+    assert_eq!(stand_ins[0].1, Some(w("d")));
+    assert!(!core
+        .replicas_of(&list)
+        .iter()
+        .any(|x| route(&format!("r{x}")) == stand_ins[0].0));
 }
 
 #[test]
@@ -223,6 +272,7 @@ fn heartbeat_from_an_unknown_worker_gets_not_found() {
         id: 5,
         worker: w("zz"),
         stats: None,
+        members: Vec::new(),
     });
     core.on_worker(route("rz"), &encode(&hb), now, &mut out);
     assert!(
