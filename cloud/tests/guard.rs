@@ -385,6 +385,39 @@ async fn a_zmtp_ping_is_answered_pong_and_never_reaches_zeromq() {
 }
 
 #[tokio::test]
+async fn zmtp_heartbeats_alone_keep_an_idle_connection_open() {
+    // PROTOCOL §9.1: heartbeats count as traffic. A client that only sends
+    // PINGs, every 100 ms for three idle timeouts, is never cut.
+    let cfg = GuardConfig {
+        idle_timeout: Duration::from_millis(400),
+        ..GuardConfig::default()
+    };
+    let guard = echo_router(cfg).await;
+    let mut stream = TcpStream::connect(guard.public_addr)
+        .await
+        .expect("connect");
+    let mut hello = greeting();
+    hello.extend(ready_dealer());
+    stream.write_all(&hello).await.expect("handshake");
+    let mut greeting_back = [0u8; 64];
+    timeout(SOON, stream.read_exact(&mut greeting_back))
+        .await
+        .expect("greeting in time")
+        .expect("greeting");
+    assert!(read_frame(&mut stream).await.1.starts_with(b"\x05READY"));
+    for i in 0..12u8 {
+        stream
+            .write_all(&[0x04, 8, 4, b'P', b'I', b'N', b'G', 0, 0, i])
+            .await
+            .expect("ping: the connection is open");
+        let (flags, body) = read_frame(&mut stream).await;
+        assert_eq!((flags, body), (0x04, vec![4, b'P', b'O', b'N', b'G', i]));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(guard.stats().timed_out, 0);
+}
+
+#[tokio::test]
 async fn a_client_that_never_reads_its_replies_is_paused_and_stalls_only_itself() {
     let mut router = RouterSocket::new();
     let guard = bind_guarded(
