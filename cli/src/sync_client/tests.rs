@@ -153,3 +153,42 @@ async fn a_silent_proxy_times_out_and_the_socket_is_rebuilt() {
         "connects {connects}, drops {drops}"
     );
 }
+
+/// The fake proxy echoes the session it was given back as a list set:
+/// one list when the `subscribe` named a session, none otherwise.
+fn echo_session(req: &Message) -> Vec<Message> {
+    match &req.header {
+        Header::Subscribe { id, session, .. } => {
+            let lists = session
+                .as_ref()
+                .map(|s| {
+                    vec![ListId::parse(&format!(
+                        "{}-0000-4000-8000-000000000000",
+                        &s.as_str()[..8]
+                    ))
+                    .unwrap()]
+                })
+                .unwrap_or_default();
+            vec![Message::new(Header::Subscribed { id: *id, lists })]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// PROTOCOL §6.1: every `subscribe` of one client names the same session,
+/// so its subscriptions follow it to a new connection.
+#[tokio::test]
+async fn every_subscribe_names_the_clients_one_session() {
+    let ep = fake_proxy(echo_session).await;
+    let (client, _events) = SyncClient::start(quick(vec![ep]));
+    let first = client.subscribe(&[]).await.unwrap();
+    let again = client.subscribe(&[ListId::new_random()]).await.unwrap();
+    assert_eq!(first.len(), 1, "the subscribe named a session");
+    assert_eq!(first, again, "the same session both times");
+    let (other, _events) = SyncClient::start(quick(vec![fake_proxy(echo_session).await]));
+    assert_ne!(
+        other.subscribe(&[]).await.unwrap(),
+        first,
+        "one session per client"
+    );
+}
