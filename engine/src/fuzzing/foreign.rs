@@ -23,7 +23,7 @@
 //! | 0 | root `name` → junk (any value) |
 //! | 1 | root `items` → junk that is not a map |
 //! | 2 | an item → junk that is not a map |
-//! | 3 | an item's field → junk (a quantity field: never a value readers take as a number) |
+//! | 3 | an item's field → junk (a quantity: never a value readers take as a number; `name`, `norm`: never a string) |
 //! | 4 | delete an item's `name`, `norm` or `live` |
 //! | 5 | a junk entry in an item's `needs` or `buys` (not an integer) |
 //! | 6 | an unknown key with junk, at the root or in an item (neutral) |
@@ -79,6 +79,9 @@ enum Slot {
     /// A quantity: nothing a reader takes as a number without a warning,
     /// and no map (an empty contributions map is a valid zero).
     NotNumber,
+    /// A name: no string or Text (another string is a valid rename of the
+    /// product, not junk).
+    NotString,
 }
 
 /// A junk scalar; junk strings start with `j` so they never name a product.
@@ -127,7 +130,8 @@ fn put_junk(
 ) {
     let kind = b.arg() % 4;
     let kind = match (slot, kind) {
-        (Slot::NotMap | Slot::NotNumber, 1) => 2,
+        (Slot::NotMap | Slot::NotNumber | Slot::NotString, 1) => 2,
+        (Slot::NotString, 3) => 2,
         (_, _) if depth >= MAX_DEPTH => 0,
         (_, k) => k,
     };
@@ -145,6 +149,9 @@ fn put_junk(
             let mut s = junk_scalar(b);
             if slot == Slot::NotNumber && silently_numeric(&s) {
                 s = ScalarValue::Str(format!("j{}", b.arg()).into());
+            }
+            if slot == Slot::NotString && matches!(s, ScalarValue::Str(_)) {
+                s = ScalarValue::Boolean(true);
             }
             doc.put(obj, key, s)
         }
@@ -193,6 +200,7 @@ fn mutate(doc: &mut AutoCommit, op: u8, b: &mut Bytes<'_>) -> bool {
             let field = b.pick(&FIELDS);
             let slot = match field {
                 "needs" | "buys" | "needed" | "acquired" => Slot::NotNumber,
+                "name" | "norm" => Slot::NotString,
                 _ => Slot::Any,
             };
             put_junk(doc, &obj, field, slot, b, 0);
