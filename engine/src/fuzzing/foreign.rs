@@ -266,14 +266,11 @@ pub fn foreign_view(data: &[u8]) {
     let base = list.view();
     assert!(base.warnings.is_empty(), "our own list warns: {base:?}");
 
-    let saved = list.doc().save();
-    let mut forks = Vec::new();
-    for actor in [2u8, 3] {
-        match AutoCommit::load(&saved) {
-            Ok(doc) => forks.push(doc.with_actor(ActorId::from([actor; 16]))),
-            Err(_) => return,
-        }
-    }
+    let Ok(mut a) = AutoCommit::load(&list.doc().save()) else {
+        return;
+    };
+    let fork_b = a.fork().with_actor(ActorId::from([3u8; 16]));
+    let mut forks = [a.with_actor(ActorId::from([2u8; 16])), fork_b];
     let mut neutral = true;
     for _ in 0..MAX_MUTATIONS {
         let Some(op) = b.next() else { break };
