@@ -106,8 +106,10 @@ impl Subscriptions {
 
     /// Attach `session` to `route`: the session moves there, a session
     /// attached there before is detached, and lists the bare connection
-    /// held become the session's.
-    fn attach(&mut self, route: &Bytes, session: &SessionId, now: Instant) {
+    /// held become the session's. Returns whether the session held lists
+    /// and was attached elsewhere (or nowhere) until now: pushes to it may
+    /// have been missed.
+    fn attach(&mut self, route: &Bytes, session: &SessionId, now: Instant) -> bool {
         if let Some(previous) = self.sessions_by_route.get(route) {
             if previous != session {
                 if let Some(p) = self.owners.get_mut(&Owner::Session(previous.clone())) {
@@ -116,6 +118,10 @@ impl Subscriptions {
             }
         }
         let owner = Owner::Session(session.clone());
+        let was_elsewhere = self
+            .owners
+            .get(&owner)
+            .is_some_and(|s| !s.lists.is_empty() && s.route.as_ref() != Some(route));
         if let Some(old) = self.owners.get(&owner).and_then(|s| s.route.clone()) {
             if old != route {
                 self.sessions_by_route.remove(&old);
@@ -149,6 +155,7 @@ impl Subscriptions {
                 self.total += 1;
             }
         }
+        was_elsewhere
     }
 
     /// Add `lists` for the owner of a request on `client` naming `session`;
@@ -160,6 +167,20 @@ impl Subscriptions {
         lists: &[ListId],
         now: Instant,
     ) -> Result<Vec<ListId>, TooMany> {
+        self.subscribe_moving(client, session, lists, now)
+            .map(|(lists, _)| lists)
+    }
+
+    /// [`Subscriptions::subscribe`], also telling whether the named session
+    /// moved here from another connection (or from none): see
+    /// `Header::Subscribed::moved`.
+    pub fn subscribe_moving(
+        &mut self,
+        client: &Bytes,
+        session: Option<&SessionId>,
+        lists: &[ListId],
+        now: Instant,
+    ) -> Result<(Vec<ListId>, bool), TooMany> {
         let owner = self.owner(client, session);
         let current = self.owners.get(&owner).map(|c| &c.lists);
         let new: BTreeSet<ListId> = lists
@@ -174,9 +195,10 @@ impl Subscriptions {
         if self.total + new.len() > self.limits.total {
             return Err(TooMany("on this proxy"));
         }
-        if let Some(session) = session {
-            self.attach(client, session, now);
-        }
+        let moved = match session {
+            Some(session) => self.attach(client, session, now),
+            None => false,
+        };
         let c = self
             .owners
             .entry(owner.clone())
@@ -193,7 +215,7 @@ impl Subscriptions {
         }
         let all = c.lists.iter().copied().collect();
         self.forget_if_empty(&owner);
-        Ok(all)
+        Ok((all, moved))
     }
 
     /// Remove `lists`; returns the owner's remaining lists.
@@ -205,7 +227,7 @@ impl Subscriptions {
         now: Instant,
     ) -> Vec<ListId> {
         if let Some(session) = session {
-            self.attach(client, session, now);
+            let _ = self.attach(client, session, now);
         }
         let owner = self.owner(client, session);
         let Some(c) = self.owners.get_mut(&owner) else {
@@ -401,10 +423,16 @@ mod tests {
         s.drop_client(&c("old"));
         assert!(s.targets(&l(1), &c("w")).is_empty());
         assert_eq!(s.total(), 2);
-        // Named again on a new routing id, with no lists: it comes back.
+        // Named again on a new routing id, with no lists: it comes back,
+        // and the proxy says it moved (pushes may have been missed).
         assert_eq!(
-            s.subscribe(&c("new"), Some(&me), &[], now).unwrap(),
-            vec![l(1), l(2)]
+            s.subscribe_moving(&c("new"), Some(&me), &[], now).unwrap(),
+            (vec![l(1), l(2)], true)
+        );
+        // Named again on the same connection: it did not move.
+        assert_eq!(
+            s.subscribe_moving(&c("new"), Some(&me), &[], now).unwrap(),
+            (vec![l(1), l(2)], false)
         );
         assert_eq!(s.targets(&l(2), &c("w")), vec![c("new")]);
         // Requests without a session on that connection act for it.

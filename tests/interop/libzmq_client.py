@@ -131,6 +131,11 @@ def session_survives_reconnect(ctx, endpoint, list_id):
     reply = request(second, "subscribe", id=1, lists=[], session=session)
     if reply.get("lists") != [list_id]:
         raise Failed(f"the session's subscriptions were lost: {reply}")
+    if reply.get("moved") is not True:
+        raise Failed(f"the reply does not say the session moved: {reply}")
+    reply = request(second, "subscribe", id=2, lists=[], session=session)
+    if reply.get("moved", False):
+        raise Failed(f"a session named again on its connection 'moved': {reply}")
     ask_for_write(list_id)
     wait_notify(second, list_id)
     second.close()

@@ -169,7 +169,11 @@ fn echo_session(req: &Message) -> Vec<Message> {
                     .unwrap()]
                 })
                 .unwrap_or_default();
-            vec![Message::new(Header::Subscribed { id: *id, lists })]
+            vec![Message::new(Header::Subscribed {
+                id: *id,
+                lists,
+                moved: false,
+            })]
         }
         _ => Vec::new(),
     }

@@ -28,9 +28,13 @@ impl ProxyCore {
             Header::Subscribe { id, lists, session } => {
                 match self
                     .subs
-                    .subscribe(&env.route, session.as_ref(), lists, now)
+                    .subscribe_moving(&env.route, session.as_ref(), lists, now)
                 {
-                    Ok(lists) => Message::new(Header::Subscribed { id: *id, lists }),
+                    Ok((lists, moved)) => Message::new(Header::Subscribed {
+                        id: *id,
+                        lists,
+                        moved,
+                    }),
                     Err(e) => Message::error(*id, ErrorCode::Overloaded, e.to_string()),
                 }
             }
@@ -38,7 +42,11 @@ impl ProxyCore {
                 let lists = self
                     .subs
                     .unsubscribe(&env.route, session.as_ref(), lists, now);
-                Message::new(Header::Subscribed { id: *id, lists })
+                Message::new(Header::Subscribed {
+                    id: *id,
+                    lists,
+                    moved: false,
+                })
             }
             _ => return None,
         })

@@ -87,6 +87,7 @@ pub(super) fn one_of_each_op() -> Vec<Message> {
         Message::new(Header::Subscribed {
             id: 2,
             lists: vec![list(1)],
+            moved: true,
         }),
         Message::new(Header::Pong { id: 4 }),
         Message::new(Header::ClusterStatusOk {

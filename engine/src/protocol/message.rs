@@ -266,6 +266,11 @@ pub enum Header {
         id: u64,
         /// All lists this connection is now subscribed to.
         lists: Vec<ListId>,
+        /// The named session was attached to another connection, or to none,
+        /// until this request: pushes may have been missed, sync the lists
+        /// (PROTOCOL §6.1). Absent (false) otherwise.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        moved: bool,
     },
     /// Reply to `ping`.
     Pong {

@@ -101,7 +101,8 @@ fn header() -> impl Strategy<Value = Header> {
                     holds: true
                 }
             ),
-        (id(), vec(list_id(), 0..4)).prop_map(|(id, lists)| Header::Subscribed { id, lists }),
+        (id(), vec(list_id(), 0..4), any::<bool>())
+            .prop_map(|(id, lists, moved)| { Header::Subscribed { id, lists, moved } }),
         id().prop_map(|id| Header::Pong { id }),
         (
             id(),

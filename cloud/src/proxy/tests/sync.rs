@@ -346,9 +346,9 @@ fn a_session_named_on_a_new_connection_gets_the_pushes() {
     core.on_client(client("after"), &sub(vec![]), now, &mut out);
     match &to_client(&out, "after")[..] {
         [Message {
-            header: Header::Subscribed { lists, .. },
+            header: Header::Subscribed { lists, moved, .. },
             ..
-        }] => assert_eq!(lists, &vec![list]),
+        }] => assert_eq!((lists, *moved), (&vec![list], true)),
         other => panic!("expected subscribed, got {other:?}"),
     }
     let out = acked_write(&mut core, list, now);
