@@ -99,7 +99,7 @@ pub(super) fn one_of_each_op() -> Vec<Message> {
                     stats: WorkerStats {
                         lists_repaired: 1,
                         quarantined: 2,
-                        overloaded: 3,
+                        overloaded: 3, , , , , , , ,
                     },
                     state: None,
                 },
@@ -128,7 +128,7 @@ pub(super) fn one_of_each_op() -> Vec<Message> {
                 evicted_per_source: 2,
                 window_pauses: 4,
                 overloaded: 5,
-                workers_refused: 6,
+                workers_refused: 6, , , , , , , ,
             }),
         }),
         Message::new(Header::WhereOk {
@@ -187,7 +187,7 @@ pub(super) fn one_of_each_op() -> Vec<Message> {
             stats: Some(WorkerStats {
                 lists_repaired: 0,
                 quarantined: 5,
-                overloaded: 9,
+                overloaded: 9, , , , , , , ,
             }),
             members: Vec::new(),
         }),

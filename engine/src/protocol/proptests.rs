@@ -46,7 +46,7 @@ fn worker_status() -> impl Strategy<Value = WorkerStatus> {
         stats: WorkerStats {
             lists_repaired: u64::from(k),
             quarantined: 1,
-            overloaded: 2,
+            overloaded: 2, , , , , , , ,
         },
         state: None,
     })
