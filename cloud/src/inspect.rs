@@ -223,7 +223,8 @@ mod tests {
                 stats: WorkerStats {
                     lists_repaired: 1,
                     quarantined: 2,
-                    overloaded: 3, , , , , , , ,
+                    overloaded: 3,
+                    hints: 0,
                 },
                 state: Some(MemberState::Ready),
             },

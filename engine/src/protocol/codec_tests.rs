@@ -99,7 +99,8 @@ pub(super) fn one_of_each_op() -> Vec<Message> {
                     stats: WorkerStats {
                         lists_repaired: 1,
                         quarantined: 2,
-                        overloaded: 3, , , , , , , ,
+                        overloaded: 3,
+                        hints: 0,
                     },
                     state: None,
                 },
@@ -128,7 +129,10 @@ pub(super) fn one_of_each_op() -> Vec<Message> {
                 evicted_per_source: 2,
                 window_pauses: 4,
                 overloaded: 5,
-                workers_refused: 6, , , , , , , ,
+                workers_refused: 6,
+                entropy_passes: 1,
+                entropy_transfers: 2,
+                entropy_last_dirty: 3,
             }),
         }),
         Message::new(Header::WhereOk {
@@ -187,7 +191,8 @@ pub(super) fn one_of_each_op() -> Vec<Message> {
             stats: Some(WorkerStats {
                 lists_repaired: 0,
                 quarantined: 5,
-                overloaded: 9, , , , , , , ,
+                overloaded: 9,
+                hints: 0,
             }),
             members: Vec::new(),
         }),

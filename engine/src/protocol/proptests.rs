@@ -46,7 +46,8 @@ fn worker_status() -> impl Strategy<Value = WorkerStatus> {
         stats: WorkerStats {
             lists_repaired: u64::from(k),
             quarantined: 1,
-            overloaded: 2, , , , , , , ,
+            overloaded: 2,
+            hints: 0,
         },
         state: None,
     })
