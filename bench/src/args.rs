@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 /// Every workload, in run order.
-pub const ALL_WORKLOADS: [&str; 6] = ["W5", "transport", "W1", "W2", "W3", "W4"];
+pub const ALL_WORKLOADS: [&str; 7] = ["W5", "transport", "W1", "W2", "W3", "W4", "AE"];
 
 /// `shoplist-bench`: DESIGN §9's workloads against a real local cluster.
 #[derive(Parser, Debug, Clone)]
@@ -20,7 +20,7 @@ pub struct Args {
     /// Every workload at small sizes (the whole run in well under a minute).
     #[arg(long)]
     pub quick: bool,
-    /// Run only these workloads (comma-separated: W1,W2,W3,W4,W5,transport).
+    /// Run only these workloads (comma-separated: W1,W2,W3,W4,W5,transport,AE).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Worker processes in the cluster.
@@ -65,6 +65,9 @@ pub struct Args {
     /// W4: sample syncs (writes and reads each) at the start and at the end.
     #[arg(long, default_value_t = 200)]
     pub w4_samples: usize,
+    /// AE: lists loaded while one worker is frozen, then healed.
+    #[arg(long, default_value_t = 10_000)]
+    pub ae_lists: usize,
     /// W5: local edits.
     #[arg(long, default_value_t = 5000)]
     pub w5_edits: usize,
@@ -137,6 +140,7 @@ impl Args {
             self.w4_lists = 5000;
             self.w4_samples = 50;
             self.w5_edits = 500;
+            self.ae_lists = 500;
             self.transport_requests = 500;
         }
         self

@@ -141,7 +141,7 @@ async fn run_bench(args: Args) -> anyhow::Result<bool> {
         progress::note("W5 local edits");
         ok &= emit(&args, "W5", workloads::w5_local::run(&env).await);
     }
-    let networked = ["transport", "W1", "W2", "W3", "W4"];
+    let networked = ["transport", "W1", "W2", "W3", "W4", "AE"];
     if !networked.iter().any(|w| args.selected(w)) {
         return Ok(ok);
     }
@@ -175,6 +175,12 @@ async fn run_bench(args: Args) -> anyhow::Result<bool> {
         progress::note("W4 scale");
         let result = workloads::w4_scale::run(&env, &mut cluster).await;
         ok &= emit(&args, "W4", result);
+    }
+    if args.selected("AE") {
+        progress::note("AE heal");
+        let result = workloads::ae_heal::run(&env, &mut cluster).await;
+        ok &= emit(&args, "AE", result);
+        cluster.check_alive()?;
     }
     if args.keep {
         if let Some(dir) = cluster.keep() {

@@ -13,7 +13,7 @@
 //! ([`crate::repair::plan_read_repair`]) through the ordinary `sync` path.
 //!
 //! An arc is **settled** when at least R of its homes (all, if fewer) and
-//! every live future home answered with one and the same digest: its future
+//! every future home answered with one and the same digest: its future
 //! homes then hold everything R homes hold, hence every acknowledged write.
 //! A joining member becomes `ready` after a pass in which every arc it will
 //! be home to was settled; a leaving member becomes `retired` after a pass
@@ -31,6 +31,8 @@ use crate::repair::{plan_read_repair, Transfer};
 
 /// Most pages of `list_heads_ok` read per participant and arc.
 pub const MAX_PAGES_PER_ARC: usize = 64;
+/// Arcs drilled at once.
+pub const MAX_DRILLS: usize = 8;
 
 /// A digest request to send: `ranges` are the arcs `arcs` (indices).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +68,10 @@ pub struct EntropyPass {
     awaiting: HashMap<u64, (WorkerId, Vec<usize>)>,
     /// Arcs to drill, and the heads collected for the arc being drilled.
     dirty: VecDeque<usize>,
-    drilling: Option<Drill>,
+    /// Arcs being drilled, by arc index.
+    drilling: BTreeMap<usize, Drill>,
+    /// Listing requests in flight: request id → arc.
+    heads_asked: HashMap<u64, usize>,
     /// List transfers waiting to be started.
     transfers: VecDeque<(ListId, Transfer)>,
     report: PassReport,
@@ -75,16 +80,17 @@ pub struct EntropyPass {
     read_quorum: usize,
 }
 
-/// The arc being drilled.
+/// An arc being drilled.
 #[derive(Debug)]
 struct Drill {
-    arc: usize,
     /// Heads per participant per list.
     heads: BTreeMap<ListId, BTreeMap<WorkerId, Vec<ChangeHash>>>,
     /// Participants whose listing is still coming (request id → worker).
     awaiting: HashMap<u64, WorkerId>,
     participants: Vec<WorkerId>,
     pages: HashMap<WorkerId, usize>,
+    /// Participants whose listing is complete.
+    listed: BTreeSet<WorkerId>,
 }
 
 /// A `list_heads_in` request to send.
@@ -134,7 +140,8 @@ impl EntropyPass {
             digests: HashMap::new(),
             awaiting: HashMap::new(),
             dirty: VecDeque::new(),
-            drilling: None,
+            drilling: BTreeMap::new(),
+            heads_asked: HashMap::new(),
             transfers: VecDeque::new(),
             report,
             settled: BTreeSet::new(),
@@ -167,7 +174,7 @@ impl EntropyPass {
             mine.insert(arc, *d);
         }
         if self.awaiting.is_empty() {
-            self.compare(&|_| true);
+            self.compare();
         }
     }
 
@@ -177,15 +184,18 @@ impl EntropyPass {
     }
 
     /// Give up on digests not answered (the pass deadline passed).
-    pub fn abandon_digests(&mut self, live: &dyn Fn(&WorkerId) -> bool) {
+    pub fn abandon_digests(&mut self) {
         if !self.awaiting.is_empty() {
             self.awaiting.clear();
-            self.compare(live);
+            self.compare();
         }
     }
 
-    /// Classify every arc once all digests are in (or abandoned).
-    fn compare(&mut self, live: &dyn Fn(&WorkerId) -> bool) {
+    /// Classify every arc once all digests are in (or abandoned). Every
+    /// future home must have answered, live or not: a transition that
+    /// counted on a future home that is down would make it a home without
+    /// the lists (retire a dead worker to take it out of the future ring).
+    fn compare(&mut self) {
         for (i, arc) in self.arcs.iter().enumerate() {
             let answers: Vec<(WorkerId, u64)> = participants(arc)
                 .into_iter()
@@ -198,7 +208,7 @@ impl EntropyPass {
             let answered = |w: &WorkerId| answers.iter().any(|(x, _)| x == w);
             let homes_answered = arc.homes.iter().filter(|w| answered(w)).count();
             let need_homes = self.read_quorum.min(arc.homes.len());
-            let future_in = arc.future.iter().all(|w| answered(w) || !live(w));
+            let future_in = arc.future.iter().all(answered);
             if equal && homes_answered >= need_homes && future_in {
                 self.settled.insert(i);
             }
@@ -210,48 +220,57 @@ impl EntropyPass {
         self.report.settled = self.settled.len();
     }
 
-    /// The next arc to drill, with its listing requests; `None` when no
-    /// drill is due (one arc at a time).
-    pub fn next_drill(&mut self) -> Option<Vec<HeadsAsk>> {
-        if self.drilling.is_some() || !self.digests_done() {
-            return None;
+    /// Listing requests for the next arcs to drill (at most [`MAX_DRILLS`]
+    /// at once); empty when none is due.
+    pub fn next_drills(&mut self) -> Vec<HeadsAsk> {
+        let mut asks = Vec::new();
+        if !self.digests_done() {
+            return asks;
         }
-        let arc = self.dirty.pop_front()?;
-        let a = &self.arcs[arc];
-        let participants: Vec<WorkerId> = participants(a)
-            .into_iter()
-            .filter(|w| self.digests.get(w).is_some_and(|m| m.contains_key(&arc)))
-            .collect();
-        let asks = participants
-            .iter()
-            .map(|w| HeadsAsk {
+        while self.drilling.len() < MAX_DRILLS {
+            let Some(arc) = self.dirty.pop_front() else {
+                break;
+            };
+            let a = &self.arcs[arc];
+            let participants: Vec<WorkerId> = participants(a)
+                .into_iter()
+                .filter(|w| self.digests.get(w).is_some_and(|m| m.contains_key(&arc)))
+                .collect();
+            asks.extend(participants.iter().map(|w| HeadsAsk {
                 worker: w.clone(),
                 range: a.range,
                 after: None,
-            })
-            .collect();
-        self.drilling = Some(Drill {
-            arc,
-            heads: BTreeMap::new(),
-            awaiting: HashMap::new(),
-            participants,
-            pages: HashMap::new(),
-        });
-        Some(asks)
+            }));
+            self.drilling.insert(
+                arc,
+                Drill {
+                    heads: BTreeMap::new(),
+                    awaiting: HashMap::new(),
+                    participants,
+                    pages: HashMap::new(),
+                    listed: BTreeSet::new(),
+                },
+            );
+        }
+        asks
     }
 
-    /// A listing request went out under id `id`.
-    pub fn sent_heads(&mut self, id: u64, worker: &WorkerId) {
-        if let Some(d) = &mut self.drilling {
-            d.awaiting.insert(id, worker.clone());
-        }
+    /// A listing request for the arc of `range` went out under id `id`.
+    pub fn sent_heads(&mut self, id: u64, ask: &HeadsAsk) {
+        let Some((arc, d)) = self
+            .drilling
+            .iter_mut()
+            .find(|(i, _)| self.arcs[**i].range == ask.range)
+        else {
+            return;
+        };
+        d.awaiting.insert(id, ask.worker.clone());
+        self.heads_asked.insert(id, *arc);
     }
 
     /// Whether request `id` is one of this pass's listing requests.
     pub fn awaits_heads(&self, id: u64) -> bool {
-        self.drilling
-            .as_ref()
-            .is_some_and(|d| d.awaiting.contains_key(&id))
+        self.heads_asked.contains_key(&id)
     }
 
     /// A page of heads for request `id` (`None`: failed). Returns the next
@@ -261,9 +280,11 @@ impl EntropyPass {
         id: u64,
         page: Option<(&[ListHeads], Option<ListId>)>,
     ) -> Option<HeadsAsk> {
-        let d = self.drilling.as_mut()?;
+        let arc = self.heads_asked.remove(&id)?;
+        let range = self.arcs[arc].range;
+        let d = self.drilling.get_mut(&arc)?;
         let worker = d.awaiting.remove(&id)?;
-        let range = self.arcs[d.arc].range;
+        let who = worker.clone();
         let mut next = None;
         match page {
             Some((lists, more)) => {
@@ -290,14 +311,17 @@ impl EntropyPass {
                 d.participants.retain(|w| *w != worker);
             }
         }
-        if next.is_none() && d.awaiting.is_empty() {
-            self.finish_drill();
+        if next.is_none() {
+            d.listed.insert(who);
+        }
+        if d.participants.iter().all(|w| d.listed.contains(w)) {
+            self.finish_drill(arc);
         }
         next
     }
 
-    fn finish_drill(&mut self) {
-        let Some(d) = self.drilling.take() else {
+    fn finish_drill(&mut self, arc: usize) {
+        let Some(d) = self.drilling.remove(&arc) else {
             return;
         };
         for (list, per) in d.heads {
@@ -322,7 +346,7 @@ impl EntropyPass {
     /// Whether nothing is left to ask, drill or transfer.
     pub fn finished(&self) -> bool {
         self.digests_done()
-            && self.drilling.is_none()
+            && self.drilling.is_empty()
             && self.dirty.is_empty()
             && self.transfers.is_empty()
     }

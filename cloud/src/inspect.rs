@@ -3,7 +3,7 @@
 //!
 //! JSON shapes: `status` → `{"workers":[{"id","alive","state","share",
 //! "authenticated","heartbeat_age_ms","lists_repaired","quarantined",
-//! "overloaded"}],"proxy":{"connections","evicted_idle","evicted_per_source",
+//! "overloaded","hints"}],"proxy":{"connections","evicted_idle","evicted_per_source",
 //! "window_pauses","overloaded","workers_refused"}}`,
 //! `where` → `{"list","replicas":[worker ids]}`. Exit code 2 when the proxy
 //! cannot be reached (or does not answer in time), 1 for other errors.
@@ -86,6 +86,7 @@ pub fn render_status(
                     "lists_repaired": w.stats.lists_repaired,
                     "quarantined": w.stats.quarantined,
                     "overloaded": w.stats.overloaded,
+                    "hints": w.stats.hints,
                 })
             })
             .collect();
@@ -136,13 +137,17 @@ pub fn render_status(
     if let Some(p) = proxy {
         out.push_str(&format!(
             "proxy: {} client connections; evicted {} (cap) + {} (per address); \
-             {} window pauses; {} overloaded replies; {} worker proofs refused\n",
+             {} window pauses; {} overloaded replies; {} worker proofs refused; \
+             anti-entropy: {} passes, {} transfers, {} ranges differed last\n",
             p.connections,
             p.evicted_idle,
             p.evicted_per_source,
             p.window_pauses,
             p.overloaded,
-            p.workers_refused
+            p.workers_refused,
+            p.entropy_passes,
+            p.entropy_transfers,
+            p.entropy_last_dirty
         ));
     }
     out.trim_end().to_string()
@@ -219,6 +224,7 @@ mod tests {
                     lists_repaired: 1,
                     quarantined: 2,
                     overloaded: 3,
+                    hints: 0,
                 },
                 state: Some(MemberState::Ready),
             },
@@ -261,7 +267,8 @@ mod tests {
         let text = render_status(&workers(), Some(&stats), false);
         assert!(text.ends_with(
             "proxy: 7 client connections; evicted 0 (cap) + 0 (per address); \
-             2 window pauses; 0 overloaded replies; 0 worker proofs refused"
+             2 window pauses; 0 overloaded replies; 0 worker proofs refused; \
+             anti-entropy: 0 passes, 0 transfers, 0 ranges differed last"
         ));
         let doc: serde_json::Value =
             serde_json::from_str(&render_status(&workers(), Some(&stats), true)).unwrap();

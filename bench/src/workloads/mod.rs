@@ -2,6 +2,7 @@
 //! JSON fields of its result line; `main` adds the common ones (`workload`,
 //! `cores`, `n`, `w`, `r`, ...).
 
+pub mod ae_heal;
 pub mod transport;
 pub mod w1_propagation;
 pub mod w2_many_lists;

@@ -61,7 +61,7 @@ fn creation(i: usize, actor: &ActorId) -> anyhow::Result<(ListId, ChangeHash, By
 }
 
 /// Load lists `[from, to)` with `concurrency` syncs in flight.
-async fn load(
+pub(crate) async fn load(
     clients: &[SyncClient],
     from: usize,
     to: usize,

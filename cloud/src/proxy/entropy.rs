@@ -54,20 +54,19 @@ impl ProxyCore {
             self.start_pass(now, out);
             return;
         }
-        let live = |w: &WorkerId| self.members.route_of(w).is_some();
-        let mut drills = None;
+        let mut drills = Vec::new();
         let mut transfers = Vec::new();
         if let Some(run) = &mut self.entropy {
             if now >= run.digest_deadline {
-                run.pass.abandon_digests(&live);
+                run.pass.abandon_digests();
             }
-            drills = run.pass.next_drill();
+            drills = run.pass.next_drills();
             let room = self.cfg.max_repairs.saturating_sub(self.repairs);
             transfers = run
                 .pass
                 .take_transfers(room.min(self.cfg.entropy_transfers_per_tick));
         }
-        for ask in drills.into_iter().flatten() {
+        for ask in drills {
             self.send_heads_ask(ask, now, out);
         }
         for (list, t) in transfers {
@@ -128,14 +127,13 @@ impl ProxyCore {
         let purpose = Purpose::EntropyHeads {
             worker: ask.worker.clone(),
         };
-        if self.send_to_worker(&ask.worker, purpose, id, msg, now, out) {
-            if let Some(run) = &mut self.entropy {
-                run.pass.sent_heads(id, &ask.worker);
+        let sent = self.send_to_worker(&ask.worker, purpose, id, msg, now, out);
+        if let Some(run) = &mut self.entropy {
+            run.pass.sent_heads(id, &ask);
+            if !sent {
+                // Count it as failed so the drill does not wait for it.
+                let _ = run.pass.on_heads(id, None);
             }
-        } else if let Some(run) = &mut self.entropy {
-            // Count it as failed so the drill does not wait for it.
-            run.pass.sent_heads(id, &ask.worker);
-            let _ = run.pass.on_heads(id, None);
         }
     }
 

@@ -354,6 +354,9 @@ impl ProxyCore {
         ProxyStats {
             overloaded: self.overloaded,
             workers_refused: self.admission.refused(),
+            entropy_passes: self.entropy_stats.passes,
+            entropy_transfers: self.entropy_stats.transfers,
+            entropy_last_dirty: self.entropy_stats.last_dirty,
             ..self.guard_stats
         }
     }

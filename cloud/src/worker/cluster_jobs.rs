@@ -11,6 +11,8 @@
 //! needs the list, the list is dropped here.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use engine::protocol::{ErrorCode, Header, Message};
@@ -20,7 +22,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, info, warn};
 
 use super::digests::DigestIndex;
-use super::store_thread::SyncJob;
+use super::store_thread::{Counters, SyncJob};
 
 /// A hint is offered again through a link after this long without an answer.
 pub const HINT_LEASE: Duration = Duration::from_secs(5);
@@ -76,21 +78,31 @@ pub enum ClusterJob {
 #[derive(Debug)]
 pub struct ClusterDuties {
     index: DigestIndex,
+    counters: Arc<Counters>,
     offered: HashMap<(ListId, String), Instant>,
     next_id: u64,
 }
 
 impl ClusterDuties {
     /// Duties for `store`, whose lists the index will read while idle.
-    pub fn at_start(store: &Store) -> Self {
+    pub fn at_start(store: &Store, counters: Arc<Counters>) -> Self {
         let lists = store.list_ids().unwrap_or_else(|e| {
             warn!("cannot list the stored lists for the digest index: {e}");
             Vec::new()
         });
-        ClusterDuties {
+        let duties = ClusterDuties {
             index: DigestIndex::building(lists),
+            counters,
             offered: HashMap::new(),
             next_id: HANDOFF_IDS,
+        };
+        duties.count_hints(store);
+        duties
+    }
+
+    fn count_hints(&self, store: &Store) {
+        if let Ok(n) = store.hint_count() {
+            self.counters.hints.store(n, Ordering::Relaxed);
         }
     }
 
@@ -118,6 +130,7 @@ impl ClusterDuties {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
             .unwrap_or(0);
+        let mut hinted = false;
         for (job, reply) in jobs.iter().zip(replies) {
             let Header::Synced {
                 heads,
@@ -134,7 +147,11 @@ impl ClusterDuties {
                 if let Err(e) = store.add_hint(job.list, home.as_str(), now_ms) {
                     warn!(list = %job.list, "cannot record a hint: {e}");
                 }
+                hinted = true;
             }
+        }
+        if hinted {
+            self.count_hints(store);
         }
     }
 
@@ -196,6 +213,7 @@ impl ClusterDuties {
                     Ok(false) => debug!(%list, %home, "handed off"),
                     Err(e) => warn!(%list, "cannot delete a hint: {e}"),
                 }
+                self.count_hints(store);
             }
         }
     }

@@ -33,7 +33,7 @@ pub const SILENCE_FACTOR: u32 = 3;
 /// Requests queued at the store from this link before `overloaded`.
 pub const MAX_IN_FLIGHT: usize = 1024;
 /// Hints offered for handoff per heartbeat, per link.
-const HINTS_PER_HEARTBEAT: usize = 8;
+const HINTS_PER_HEARTBEAT: usize = 64;
 /// Bounds on the heartbeat interval a proxy may ask for.
 const HEARTBEAT_RANGE: (u64, u64) = (20, 60_000);
 /// Delays between connect attempts; a round that runs out is logged and

@@ -66,6 +66,7 @@ pub struct Counters {
     pub(super) lists_repaired: AtomicU64,
     quarantined: AtomicU64,
     overloaded: AtomicU64,
+    pub(super) hints: AtomicU64,
 }
 
 impl Counters {
@@ -74,6 +75,7 @@ impl Counters {
             lists_repaired: self.lists_repaired.load(Ordering::Relaxed),
             quarantined: self.quarantined.load(Ordering::Relaxed),
             overloaded: self.overloaded.load(Ordering::Relaxed),
+            hints: self.hints.load(Ordering::Relaxed),
         }
     }
 }
@@ -151,7 +153,7 @@ pub fn spawn(path: &Path, opts: StoreOptions) -> Result<StoreHandle, StoreError>
     counters.quarantined.store(quarantined, Ordering::Relaxed);
     let members = load_members(&store);
     let (tx, rx) = std_mpsc::channel::<Job>();
-    let duties = ClusterDuties::at_start(&store);
+    let duties = ClusterDuties::at_start(&store, counters.clone());
     let path = path.to_path_buf();
     let damaged = Damaged::default();
     let repairs = Repairs::at_start(&store, damaged.clone(), counters.clone());

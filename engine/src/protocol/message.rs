@@ -111,6 +111,9 @@ pub struct WorkerStats {
     /// Requests it answered `overloaded`.
     #[serde(default)]
     pub overloaded: u64,
+    /// Hints it holds for home replicas that lack a list (PROTOCOL §7.3).
+    #[serde(default)]
+    pub hints: u64,
 }
 
 /// A proxy's own counters, in `cluster_status_ok` (`shoplist-cloud status`).
@@ -134,6 +137,15 @@ pub struct ProxyStats {
     /// Backend connections refused for a wrong or missing proof.
     #[serde(default)]
     pub workers_refused: u64,
+    /// Anti-entropy passes completed (PROTOCOL §7.4).
+    #[serde(default)]
+    pub entropy_passes: u64,
+    /// List transfers anti-entropy started.
+    #[serde(default)]
+    pub entropy_transfers: u64,
+    /// Ranges that differed in the last completed pass.
+    #[serde(default)]
+    pub entropy_last_dirty: u64,
 }
 
 /// 32 random bytes or a MAC, written as 64 hex characters on the wire.

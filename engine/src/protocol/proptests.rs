@@ -47,6 +47,7 @@ fn worker_status() -> impl Strategy<Value = WorkerStatus> {
             lists_repaired: u64::from(k),
             quarantined: 1,
             overloaded: 2,
+            hints: 0,
         },
         state: None,
     })

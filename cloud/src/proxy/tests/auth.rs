@@ -194,6 +194,7 @@ fn heartbeats_carry_the_workers_counters_into_status() {
         lists_repaired: 2,
         quarantined: 1,
         overloaded: 7,
+        hints: 0,
     };
     let hb = Message::new(Header::Heartbeat {
         id: 9,
