@@ -92,12 +92,18 @@ enum Command {
         /// Number of workers.
         #[arg(long, default_value_t = 5)]
         workers: usize,
-        /// Client endpoint.
+        /// Number of proxies (no single point of failure with 2 or more):
+        /// proxy i listens on the frontend port + i and the backend port + i,
+        /// and every worker serves all of them.
+        #[arg(long, default_value_t = 1)]
+        proxies: usize,
+        /// Client endpoint (of the first proxy).
         #[arg(long, default_value = "tcp://127.0.0.1:5555")]
         frontend: String,
-        /// Worker endpoint.
-        #[arg(long, default_value = "tcp://127.0.0.1:5556")]
-        backend: String,
+        /// Worker endpoint (of the first proxy) [default: 127.0.0.1, on the
+        /// port after the last proxy's frontend port: 5556 for one proxy]
+        #[arg(long)]
+        backend: Option<String>,
     },
     /// Live workers and their ring shares.
     Status {
@@ -245,6 +251,7 @@ async fn main() -> ExitCode {
         Command::Up {
             data_dir,
             workers,
+            proxies,
             frontend,
             backend,
         } => {
@@ -252,6 +259,7 @@ async fn main() -> ExitCode {
             let cfg = UpConfig {
                 data_dir: data_dir.unwrap_or_else(default_data_dir),
                 workers,
+                proxies,
                 frontend,
                 backend,
             };

@@ -13,7 +13,6 @@
 //! the state machine. A failed send to a client drops its subscriptions.
 
 mod echo;
-mod ready;
 mod rebuild;
 mod state;
 mod sync_flow;
@@ -31,10 +30,12 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 use zeromq::{RouterSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
 
-pub use self::ready::{write_ready_file, ReadyEndpoints};
 pub use self::state::{Effect, ProxyConfig, ProxyCore};
 use crate::transport::envelope::{self, Envelope};
 use crate::transport::guard::{bind_guarded, GuardConfig, GuardHandle};
+/// The ready file (`--ready-file`) is written by the format the shared
+/// launcher (`shoplist_launch`) reads.
+pub use shoplist_launch::{write_ready_file, ReadyEndpoints};
 
 /// How often the core is ticked (deadlines, membership).
 const TICK: Duration = Duration::from_millis(25);
