@@ -228,11 +228,11 @@ async fn supervise(cluster: &mut ClusterProcesses) -> anyhow::Result<()> {
             }
             _ = sleep_until(next_due) => {
                 let now = Instant::now();
-                for k in 0..count {
-                    if restarts[k].due.is_some_and(|due| due <= now) {
-                        restarts[k].due = None;
-                        restarts[k].started = now;
-                        respawn(cluster, k, &mut restarts[k]);
+                for (k, r) in restarts.iter_mut().enumerate() {
+                    if r.due.is_some_and(|due| due <= now) {
+                        r.due = None;
+                        r.started = now;
+                        respawn(cluster, k, r);
                     }
                 }
             }
