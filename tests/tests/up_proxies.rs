@@ -1,6 +1,7 @@
 //! `shoplist-cloud up --proxies 2` (issue 9 §5): two proxies on
 //! consecutive ports, every worker serving both, the same replicas for a
-//! list through either, and a clean stop on SIGTERM. The frontend is given
+//! list through either, a SIGKILLed proxy restarted on its ports, and a
+//! clean stop on SIGTERM. The frontend is given
 //! as port 0, so every port comes from the kernel and `up` reports them: no
 //! port is guessed and none can be taken first.
 
@@ -30,8 +31,30 @@ fn alive(status: &Value) -> usize {
         .unwrap_or(0)
 }
 
+/// The pid of `parent`'s child whose command line ends an argument with
+/// `suffix` (proxy *i*'s ready file, `proxy-i.ready.json`), from /proc.
+fn child_pid(parent: u32, suffix: &str) -> Option<u32> {
+    let tasks = std::fs::read_dir(format!("/proc/{parent}/task")).ok()?;
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| {
+            c.split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok())
+                .collect::<Vec<_>>()
+        })
+        .find(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<String> = cmdline
+                .split(|&b| b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            args.iter().any(|a| a.ends_with(suffix))
+        })
+}
+
 #[test]
-fn up_runs_two_proxies_that_route_alike_and_stops_cleanly() {
+fn up_runs_two_proxies_that_route_alike_restarts_them_and_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
     let data = dir.path().display().to_string();
     let mut child = Command::new(binary(CLOUD_BIN))
@@ -76,6 +99,23 @@ fn up_runs_two_proxies_that_route_alike_and_stops_cleanly() {
         .collect();
     assert_eq!(replicas[0], replicas[1]);
     assert_eq!(replicas[0].as_array().map(Vec::len), Some(3));
+
+    // A proxy SIGKILLed under `up` comes back on its ports: clients and
+    // workers configured with them need nothing new.
+    let victim = child_pid(up.0.id(), "proxy-0.ready.json")
+        .unwrap_or_else(|| panic!("no proxy child for {}", endpoints[0]));
+    shoplist_launch::service::signal(victim, libc::SIGKILL);
+    wait_until("the proxy to come back", Duration::from_secs(30), || {
+        match child_pid(up.0.id(), "proxy-0.ready.json") {
+            Some(pid) if pid != victim => {}
+            _ => return Err("not restarted yet".into()),
+        }
+        let status = cloud(&["status", "--proxy", &endpoints[0], "--json"])?;
+        match alive(&status) {
+            3 => Ok(()),
+            n => Err(format!("{n} alive: {status}")),
+        }
+    });
 
     // SIGTERM: `up` stops its children and exits 0.
     shoplist_launch::service::signal(up.0.id(), libc::SIGTERM);
