@@ -41,7 +41,7 @@ pub const PROXY_DEADLINE: Duration = Duration::from_millis(2000);
 
 /// The client's per-request deadline: the proxy's plus a margin for the
 /// reply's trip and a busy machine (PROTOCOL §8.1).
-pub const REQUEST_TIMEOUT: Duration = Duration::from_millis(3000);
+pub const REQUEST_TIMEOUT: Duration = PROXY_DEADLINE.saturating_add(Duration::from_secs(1));
 
 /// Silence after which a proxy is presumed dead (PROTOCOL §8.1): the bound
 /// on failover is this plus one reconnect and one request.

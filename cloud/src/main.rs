@@ -46,8 +46,10 @@ enum Command {
         /// Replicas that must answer a read (R).
         #[arg(long, default_value_t = 2)]
         read_quorum: usize,
-        /// Per-request deadline.
-        #[arg(long, default_value_t = 2000)]
+        /// Per-request deadline. Keep it below the clients' own (3 s,
+        /// PROTOCOL §8.1), so that they hear `unavailable` instead of
+        /// timing out.
+        #[arg(long, default_value_t = PROXY_DEADLINE_MS)]
         timeout_ms: u64,
         /// Worker heartbeat interval.
         #[arg(long, default_value_t = 500)]
@@ -130,6 +132,9 @@ enum Command {
         json: bool,
     },
 }
+
+/// The proxy's default per-request deadline, in ms (the clients wait longer).
+const PROXY_DEADLINE_MS: u64 = shoplist_cli::sync_client::PROXY_DEADLINE.as_millis() as u64;
 
 /// How long `status`/`where` wait for the proxy.
 const INSPECT_TIMEOUT: Duration = Duration::from_secs(2);

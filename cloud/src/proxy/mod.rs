@@ -242,3 +242,23 @@ fn spawn_writer(
     });
     tx
 }
+
+#[cfg(test)]
+mod deadline_tests {
+    use shoplist_cli::sync_client::{ClientConfig, PROXY_DEADLINE};
+
+    use super::ProxyConfig;
+
+    /// Issue 9 §6, PROTOCOL §8.1: the proxy gives up before its clients
+    /// do, so they hear its `unavailable` rather than timing out.
+    #[test]
+    fn the_proxy_deadline_is_the_one_clients_outwait() {
+        assert_eq!(ProxyConfig::default().timeout, PROXY_DEADLINE);
+        let client = ClientConfig::new(vec![]);
+        assert!(client.request_timeout > PROXY_DEADLINE);
+        assert!(client.budget >= client.request_timeout);
+        let watcher = shoplist_cli::commands::watch_client_config(vec![]);
+        assert!(watcher.request_timeout > PROXY_DEADLINE);
+        assert!(watcher.budget >= watcher.request_timeout);
+    }
+}
