@@ -11,10 +11,12 @@
 //! (`shoplist_cli::sync::sync_list` over `SyncClient`, the code `shoplist
 //! sync` runs) with the CLI's default settings, each with its own SQLite
 //! store; the watcher is the real `shoplist sync --watch` process (the
-//! interactive mode runs the same watcher). A client's failover time is the
-//! longest stretch without an acknowledgement (writers) or without a
-//! received update (the watcher) in the seconds after the kill; the figures
-//! are printed, and README "Several proxies" quotes them.
+//! interactive mode runs the same watcher); a third device runs one-shot
+//! `shoplist sync` commands right after each kill. A client's failover time
+//! is the longest stretch without an acknowledgement (writers) or without a
+//! received update (the watcher) in the seconds after the kill, or the whole
+//! command's run time (one-shot); the figures are printed, and README
+//! "Several proxies" quotes them.
 //!
 //! `SHOPLIST_FAILOVER_ROUNDS` (default 1) kills a proxy that many times,
 //! alternating between the two (the killed one is restarted in between).
@@ -177,6 +179,10 @@ fn a_proxy_killed_under_load_costs_each_client_at_most_a_second() {
         let out = watcher_device.join(&list.to_string());
         assert!(out.success(), "join {list}: {out:?}");
     }
+    // A device using one-shot commands (`shoplist add`, `shoplist sync`).
+    let cli_device = Client::new(&cluster);
+    let cli_list = cli_device.new_list("One-shot").id;
+    assert!(cli_device.sync(&[&cli_list]).success());
     let watcher = watcher_device.spawn_watcher();
     expect_line(
         &watcher.stderr,
@@ -231,6 +237,20 @@ fn a_proxy_killed_under_load_costs_each_client_at_most_a_second() {
             .collect();
         let killed_at = Instant::now();
         cluster.kill_proxy_at(victim);
+        // A one-shot `shoplist sync` started right after the kill: its
+        // first endpoint may be the dead one.
+        assert!(cli_device
+            .add(&cli_list, &format!("round {round}"), Some(1))
+            .success());
+        let started = Instant::now();
+        let out = cli_device.sync(&[&cli_list]);
+        assert!(out.success(), "one-shot sync after the kill: {out:?}");
+        let took = started.elapsed();
+        eprintln!(
+            "round {round}: killed proxy {victim}; one-shot `shoplist sync`: {} ms (process included)",
+            ms(took)
+        );
+        figures.push(("one-shot sync".into(), took));
         // Let the window pass (bounded by the writers' own progress).
         wait_until(
             "the measuring window",
