@@ -165,6 +165,9 @@ pub enum ClientEvent {
     Connected {
         /// The endpoint.
         endpoint: String,
+        /// The connection's number: 1 for the first socket, one more for
+        /// each new one (see [`SyncClient::connection_generation`]).
+        generation: u64,
     },
     /// The connection was dropped (timeout, error, or failover).
     Disconnected {
@@ -211,6 +214,7 @@ pub struct SyncClient {
     cmds: mpsc::UnboundedSender<Cmd>,
     config: Arc<ClientConfig>,
     next_id: Arc<AtomicU64>,
+    generation: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for SyncClient {
@@ -229,14 +233,24 @@ impl SyncClient {
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let config = Arc::new(config);
-        let actor = actor::Actor::new(config.clone(), ev_tx);
+        let generation = Arc::new(AtomicU64::new(0));
+        let actor = actor::Actor::new(config.clone(), ev_tx, generation.clone());
         tokio::spawn(actor.run(cmd_rx));
         let client = SyncClient {
             cmds: cmd_tx,
             config,
             next_id: Arc::new(AtomicU64::new(1)),
+            generation,
         };
         (client, ev_rx)
+    }
+
+    /// How many sockets the client has connected so far (0 before the
+    /// first): a caller that renewed its subscriptions on connection `g`
+    /// can tell a later [`ClientEvent::Connected`] (a new proxy) from the
+    /// one its own request caused.
+    pub fn connection_generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// The configuration in use.

@@ -12,7 +12,8 @@
 //!   subscriptions (`subscribe` with no lists): a proxy that restarted or a
 //!   failover to another proxy has lost them, so they are renewed and every
 //!   list is synced (pushes may have been missed). A new connection
-//!   ([`ClientEvent::Connected`]) does the same;
+//!   ([`ClientEvent::Connected`]) does the same, unless it is the one the
+//!   last renewal itself opened (so a failover costs one round, not two);
 //! - a dropped connection (the client's liveness probes found the proxy
 //!   silent and failed over, [`ClientEvent::Disconnected`]) makes the next
 //!   tick renew the subscriptions on the next proxy and sync every list;
@@ -140,6 +141,8 @@ pub struct Watcher {
     retry_backoff: Backoff,
     next_recheck: Instant,
     subscribed: HashSet<ListId>,
+    /// The client's connection the subscriptions were last renewed on.
+    round_generation: u64,
     /// Local heads at the last push attempt, so a failing list is not
     /// retried every tick.
     attempted: HashMap<ListId, Vec<ChangeHash>>,
@@ -170,6 +173,7 @@ impl Watcher {
             retry_backoff,
             next_recheck: now,
             subscribed: HashSet::new(),
+            round_generation: 0,
             attempted: HashMap::new(),
             unavailable: HashMap::new(),
         }
@@ -191,7 +195,11 @@ impl Watcher {
             tokio::select! {
                 ev = self.events.recv() => match ev {
                     Some(ClientEvent::Notify { list, heads }) => self.on_notify(list, &heads, sink).await,
-                    Some(ClientEvent::Connected { .. }) => self.full_round_due = true,
+                    Some(ClientEvent::Connected { generation, .. }) => {
+                        if generation > self.round_generation {
+                            self.full_round_due = true;
+                        }
+                    }
                     // Failed over: the next proxy knows nothing of us.
                     Some(ClientEvent::Disconnected { .. }) => self.full_round_due = true,
                     None => return,
@@ -270,6 +278,7 @@ impl Watcher {
             return self.went_offline(&SyncError::Client(e), sink);
         }
         self.subscribed = lists.iter().copied().collect();
+        self.round_generation = self.client.connection_generation();
         self.full_round_due = false;
         self.next_recheck = Instant::now() + self.opts.recheck;
         self.set_online(true, "", sink);

@@ -7,6 +7,7 @@
 //! [`ClientConfig::liveness`](super::ClientConfig::liveness) of silence).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use engine::protocol::{decode, encode, Header, Limits, Message};
@@ -47,12 +48,14 @@ pub(super) struct Actor {
     events: mpsc::UnboundedSender<ClientEvent>,
     liveness: Liveness,
     next_probe_id: u64,
+    generation: Arc<AtomicU64>,
 }
 
 impl Actor {
     pub(super) fn new(
         config: Arc<ClientConfig>,
         events: mpsc::UnboundedSender<ClientEvent>,
+        generation: Arc<AtomicU64>,
     ) -> Self {
         let dealer = SupervisedDealer::new(config.endpoints.clone(), config.connect_timeout);
         let liveness = Liveness::new(config.liveness, Instant::now().into_std());
@@ -63,6 +66,7 @@ impl Actor {
             events,
             liveness,
             next_probe_id: FIRST_PROBE_ID,
+            generation,
         }
     }
 
@@ -147,7 +151,11 @@ impl Actor {
             Ok(true) => {
                 self.liveness.restart(Instant::now().into_std());
                 let endpoint = self.dealer.endpoint().to_string();
-                let _ = self.events.send(ClientEvent::Connected { endpoint });
+                let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+                let _ = self.events.send(ClientEvent::Connected {
+                    endpoint,
+                    generation,
+                });
             }
             Ok(false) => {}
             Err(e) => {

@@ -75,7 +75,7 @@ async fn replies_are_matched_by_id_and_pushes_reach_the_event_channel() {
     while let Ok(ev) = events.try_recv() {
         match ev {
             ClientEvent::Notify { .. } => notifies += 1,
-            ClientEvent::Connected { endpoint } => {
+            ClientEvent::Connected { endpoint, .. } => {
                 assert_eq!(endpoint, ep);
                 connected += 1
             }
