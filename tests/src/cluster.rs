@@ -67,6 +67,8 @@ pub struct Cluster {
     root: PathBuf,
     processes: ClusterProcesses,
     opts: ClusterOptions,
+    /// Workers SIGSTOPped and not yet continued (not expected alive).
+    stopped: Vec<bool>,
 }
 
 /// A fresh random cluster secret in `root/cluster.secret` (hex, mode 0600).
@@ -151,6 +153,7 @@ impl Cluster {
             root,
             processes,
             opts,
+            stopped: vec![false; workers],
         };
         cluster.wait_ready();
         cluster
@@ -244,23 +247,27 @@ impl Cluster {
 
     /// SIGKILLs worker `i` (and reaps it).
     pub fn kill_worker(&mut self, i: usize) {
+        self.stopped[i] = false;
         self.processes.worker(i).kill();
     }
 
     /// SIGSTOPs worker `i`: it stays connected but answers nothing (a hung
     /// or overloaded replica) until [`Cluster::cont_worker`].
     pub fn stop_worker(&mut self, i: usize) {
+        self.stopped[i] = true;
         self.processes.worker(i).stop();
     }
 
     /// SIGCONTs worker `i` after [`Cluster::stop_worker`].
     pub fn cont_worker(&mut self, i: usize) {
+        self.stopped[i] = false;
         self.processes.worker(i).cont();
     }
 
     /// Starts worker `i` again (same id, data dir and log) and waits until
     /// `status` shows it alive.
     pub fn restart_worker(&mut self, i: usize) {
+        self.stopped[i] = false;
         if let Err(e) = self.processes.restart_worker(i) {
             panic!("cannot restart {}: {e}", worker_id(i));
         }
@@ -307,7 +314,7 @@ impl Cluster {
         wait_until("the cluster to be ready", timeout, || {
             self.check_processes();
             let expected: Vec<String> = (0..self.worker_count())
-                .filter(|&i| self.processes.worker(i).is_running())
+                .filter(|&i| !self.stopped[i] && self.processes.worker(i).is_running())
                 .map(worker_id)
                 .collect();
             for i in 0..self.proxy_count() {
