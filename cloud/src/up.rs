@@ -22,7 +22,7 @@ use std::time::Duration;
 use anyhow::Context;
 use shoplist_launch::cluster::nth_endpoint;
 use shoplist_launch::{ClusterProcesses, ClusterSpec, Ports};
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
@@ -166,6 +166,8 @@ pub async fn run(cfg: UpConfig) -> anyhow::Result<()> {
         parent_death_signal: libc::SIGTERM,
         ready_timeout: READY_TIMEOUT,
     };
+    // Watch child exits before there are children, so none goes unseen.
+    let sigchld = signal(SignalKind::child()).context("cannot watch child exits")?;
     let mut cluster = ClusterProcesses::start(spec).context("cannot start the cluster")?;
     println!(
         "shoplist-cloud: listening on {} ({} + {} workers, data in {}); clients take --cloud {}",
@@ -179,7 +181,7 @@ pub async fn run(cfg: UpConfig) -> anyhow::Result<()> {
         cfg.data_dir.display(),
         cluster.frontends().join(","),
     );
-    supervise(&mut cluster).await?;
+    supervise(&mut cluster, sigchld).await;
     info!("stopping the cluster");
     let killed = tokio::task::block_in_place(|| cluster.terminate_all(GRACE));
     for name in killed {
@@ -197,8 +199,7 @@ struct Restarts {
 
 /// Restart every child that dies until Ctrl-C or SIGTERM. Deaths are
 /// noticed on SIGCHLD (every child is checked, since signals coalesce).
-async fn supervise(cluster: &mut ClusterProcesses) -> anyhow::Result<()> {
-    let mut sigchld = signal(SignalKind::child()).context("cannot watch child exits")?;
+async fn supervise(cluster: &mut ClusterProcesses, mut sigchld: Signal) {
     let now = Instant::now();
     let count = cluster.services().count();
     let mut restarts: Vec<Restarts> = (0..count)
@@ -213,7 +214,7 @@ async fn supervise(cluster: &mut ClusterProcesses) -> anyhow::Result<()> {
     loop {
         let next_due = restarts.iter().filter_map(|r| r.due).min();
         tokio::select! {
-            _ = &mut stop => return Ok(()),
+            _ = &mut stop => return,
             _ = sigchld.recv() => {
                 for (service, r) in cluster.services_mut().zip(&mut restarts) {
                     if let Some(status) = service.exited() {
