@@ -114,9 +114,9 @@ pub enum Role {
         /// Worker id.
         #[arg(long)]
         id: String,
-        /// Proxy backend endpoint.
-        #[arg(long)]
-        proxy: String,
+        /// Proxy backend endpoints, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        proxy: Vec<String>,
         /// Data directory.
         #[arg(long)]
         data_dir: PathBuf,

@@ -1,22 +1,22 @@
 //! The benchmark's own cluster: one proxy and W workers as separate OS
-//! processes on 127.0.0.1, like `shoplist-cloud up` (DESIGN §6, §7).
+//! processes on 127.0.0.1, like `shoplist-cloud up` (DESIGN §6, §7), and
+//! launched by the same launcher (`shoplist_launch::ClusterProcesses`).
 //!
 //! The processes are this executable re-run with the hidden `cloud-proxy` /
 //! `cloud-worker` roles, which call the very same `cloud::proxy::run` /
 //! `cloud::worker::run` as `shoplist-cloud` (so one `cargo build -p
-//! shoplist-bench` builds everything the benchmark runs). Each child gets
-//! `PR_SET_PDEATHSIG` (SIGKILL), and [`Cluster`]'s `Drop` kills every child
+//! shoplist-bench` builds everything the benchmark runs). The proxy binds
+//! port 0 and reports its endpoints in a ready file. Each child gets
+//! `PR_SET_PDEATHSIG` (SIGKILL), and dropping [`Cluster`] kills every child
 //! by pid and reaps it, also on error and Ctrl-C.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use cloud::proxy::ReadyEndpoints;
 use engine::protocol::{Header, Message};
 use shoplist_cli::sync_client::{ClientConfig, SyncClient};
+use shoplist_launch::{ClusterProcesses, ClusterSpec as LaunchSpec, Ports};
 use tempfile::TempDir;
 
 /// How long the cluster may take to come up.
@@ -40,39 +40,9 @@ pub struct ClusterSpec {
 /// A running proxy and its workers. See the module docs.
 pub struct Cluster {
     dir: Option<TempDir>,
+    root: PathBuf,
     frontend: String,
-    proxy: Child,
-    workers: Vec<(String, Child)>,
-}
-
-/// Spawn this executable as `args`, stderr to `log`, dying with its parent;
-/// the cluster secret is read from `secret` (a file, never the command line).
-fn spawn_self(args: &[String], log: &Path, secret: &Path) -> anyhow::Result<Child> {
-    let exe = std::env::current_exe().context("cannot find this program's path")?;
-    let log = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
-    let mut cmd = Command::new(exe);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log))
-        .env("NO_COLOR", "1")
-        .env(cloud::secret::SECRET_FILE_ENV, secret)
-        .env(
-            "RUST_LOG",
-            std::env::var("SHOPLIST_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
-        );
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-    }
-    cmd.spawn().context("cannot start a cluster process")
+    processes: ClusterProcesses,
 }
 
 impl Cluster {
@@ -86,49 +56,44 @@ impl Cluster {
             .tempdir()
             .context("cannot create the cluster's temp dir")?;
         let root = dir.path().to_path_buf();
-        let (_, secret) = cloud::secret::ClusterSecret::load_or_create(&root)?;
-        let ready_file = root.join("proxy.ready.json");
-        let any = "tcp://127.0.0.1:0".to_string();
-        let proxy_args: Vec<String> = vec![
-            "cloud-proxy".into(),
-            "--frontend".into(),
-            any.clone(),
-            "--backend".into(),
-            any,
-            "--ready-file".into(),
-            ready_file.display().to_string(),
-            "--replicas".into(),
-            spec.replicas.to_string(),
-            "--write-quorum".into(),
-            spec.write_quorum.to_string(),
-            "--read-quorum".into(),
-            spec.read_quorum.to_string(),
-        ];
-        let proxy = spawn_self(&proxy_args, &root.join("proxy.log"), &secret)?;
+        let (_, secret_file) = cloud::secret::ClusterSecret::load_or_create(&root)?;
+        let launch = LaunchSpec {
+            program: std::env::current_exe().context("cannot find this program's path")?,
+            proxy_command: vec!["cloud-proxy".into()],
+            worker_command: vec!["cloud-worker".into()],
+            root: root.clone(),
+            secret_file,
+            env: vec![
+                ("NO_COLOR".into(), "1".into()),
+                (
+                    "RUST_LOG".into(),
+                    std::env::var("SHOPLIST_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+                ),
+            ],
+            proxies: 1,
+            worker_ids: (1..=spec.workers).map(|i| format!("worker-{i}")).collect(),
+            proxy_args: vec![
+                "--replicas".into(),
+                spec.replicas.to_string(),
+                "--write-quorum".into(),
+                spec.write_quorum.to_string(),
+                "--read-quorum".into(),
+                spec.read_quorum.to_string(),
+            ],
+            worker_args: vec!["--cache-lists".into(), spec.cache_lists.to_string()],
+            ports: Ports::Any,
+            log_files: true,
+            parent_death_signal: libc::SIGKILL,
+            ready_timeout: READY_TIMEOUT,
+        };
+        let processes = ClusterProcesses::start(launch)?;
+        let frontend = processes.frontends().into_iter().next().unwrap_or_default();
         let mut cluster = Cluster {
             dir: Some(dir),
-            frontend: String::new(),
-            proxy,
-            workers: Vec::new(),
+            root,
+            frontend,
+            processes,
         };
-        let ReadyEndpoints { frontend, backend } = cluster.wait_endpoints(&ready_file).await?;
-        cluster.frontend = frontend;
-        for i in 1..=spec.workers {
-            let id = format!("worker-{i}");
-            let args: Vec<String> = vec![
-                "cloud-worker".into(),
-                "--id".into(),
-                id.clone(),
-                "--proxy".into(),
-                backend.clone(),
-                "--data-dir".into(),
-                root.join(&id).display().to_string(),
-                "--cache-lists".into(),
-                spec.cache_lists.to_string(),
-            ];
-            let child = spawn_self(&args, &root.join(format!("{id}.log")), &secret)?;
-            cluster.workers.push((id, child));
-        }
         cluster.wait_ready(spec.workers).await?;
         Ok(cluster)
     }
@@ -138,14 +103,6 @@ impl Cluster {
         &self.frontend
     }
 
-    /// The temp dir holding logs and worker data.
-    pub fn root(&self) -> PathBuf {
-        self.dir
-            .as_ref()
-            .map(|d| d.path().to_path_buf())
-            .unwrap_or_default()
-    }
-
     /// Keep the temp dir after the run; returns its path.
     pub fn keep(&mut self) -> Option<PathBuf> {
         self.dir.take().map(|d| d.keep())
@@ -153,50 +110,31 @@ impl Cluster {
 
     /// Worker process ids.
     pub fn worker_pids(&self) -> Vec<u32> {
-        self.workers.iter().map(|(_, c)| c.id()).collect()
+        (0..self.processes.worker_count())
+            .filter_map(|i| self.processes.worker_pid(i))
+            .collect()
     }
 
     /// Worker data directories.
     pub fn worker_dirs(&self) -> Vec<PathBuf> {
-        let root = self.root();
-        self.workers.iter().map(|(id, _)| root.join(id)).collect()
+        self.processes
+            .spec()
+            .worker_ids
+            .iter()
+            .map(|id| self.root.join(id))
+            .collect()
     }
 
     /// The proxy's process id.
     pub fn proxy_pid(&self) -> u32 {
-        self.proxy.id()
+        self.processes.proxy_pid(0).unwrap_or(0)
     }
 
     /// Fail if a cluster process has exited.
     pub fn check_alive(&mut self) -> anyhow::Result<()> {
-        if let Some(status) = self.proxy.try_wait()? {
-            bail!("the proxy exited ({status}); see {}", self.root().display());
-        }
-        for (id, child) in &mut self.workers {
-            if let Some(status) = child.try_wait()? {
-                bail!("{id} exited ({status})");
-            }
-        }
-        Ok(())
-    }
-
-    /// Polls (bounded) for the proxy's ready file and returns the endpoints
-    /// it reports; fails if the proxy exits first.
-    async fn wait_endpoints(&mut self, ready_file: &Path) -> anyhow::Result<ReadyEndpoints> {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        while Instant::now() < deadline {
-            self.check_alive()?;
-            match std::fs::read(ready_file) {
-                Ok(bytes) => {
-                    return serde_json::from_slice(&bytes)
-                        .with_context(|| format!("bad ready file {}", ready_file.display()))
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e).context("cannot read the proxy's ready file"),
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        bail!("the proxy reported no endpoints in {READY_TIMEOUT:?}")
+        self.processes
+            .check_exits()
+            .with_context(|| format!("see the logs in {}/logs", self.root.display()))
     }
 
     async fn wait_ready(&mut self, workers: usize) -> anyhow::Result<()> {
@@ -230,24 +168,6 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         bail!("the cluster did not become ready in {READY_TIMEOUT:?}: {last}")
-    }
-}
-
-/// SIGKILL one child by pid and reap it.
-fn kill(child: &mut Child) {
-    if let Ok(None) = child.try_wait() {
-        // Child::kill sends SIGKILL to this child's pid.
-        let _ = child.kill();
-    }
-    let _ = child.wait();
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        kill(&mut self.proxy);
-        for (_, child) in &mut self.workers {
-            kill(child);
-        }
     }
 }
 

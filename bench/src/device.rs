@@ -26,6 +26,9 @@ pub fn client_config(endpoint: &str) -> ClientConfig {
         ClientConfig::new(vec![endpoint.to_string()]).with_budget(Duration::from_secs(30));
     cfg.request_timeout = Duration::from_secs(10);
     cfg.connect_timeout = Duration::from_secs(2);
+    // One proxy, nowhere to fail over to: a proxy slow to answer pings
+    // under load is latency, not a reason to rebuild the socket.
+    cfg.liveness = Duration::from_secs(10);
     cfg
 }
 

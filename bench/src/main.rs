@@ -75,7 +75,7 @@ async fn run_role(role: Role) -> anyhow::Result<()> {
         } => {
             let cfg = cloud::worker::WorkerConfig {
                 id: engine::WorkerId::parse(&id)?,
-                proxies: vec![proxy],
+                proxies: proxy,
                 data_dir,
                 cache_lists,
                 heartbeat: Duration::from_millis(500),

@@ -35,6 +35,18 @@ use tokio::time::{sleep, timeout, Instant};
 /// The default cloud endpoint (where `shoplist-cloud up` listens).
 pub const DEFAULT_ENDPOINT: &str = "tcp://127.0.0.1:5555";
 
+/// The proxy's default per-request deadline (`shoplist-cloud proxy
+/// --timeout-ms`): after it, the proxy answers `unavailable`.
+pub const PROXY_DEADLINE: Duration = Duration::from_millis(2000);
+
+/// The client's per-request deadline: the proxy's plus a margin for the
+/// reply's trip and a busy machine (PROTOCOL §8.1).
+pub const REQUEST_TIMEOUT: Duration = PROXY_DEADLINE.saturating_add(Duration::from_secs(1));
+
+/// Silence after which a proxy is presumed dead (PROTOCOL §8.1): the bound
+/// on failover is this plus one reconnect and one request.
+pub const LIVENESS: Duration = Duration::from_millis(600);
+
 /// Retries of one [`SyncClient::request`], at most (the budget usually ends
 /// it first).
 const MAX_RETRIES: usize = 32;
@@ -44,8 +56,20 @@ const MAX_RETRIES: usize = 32;
 pub struct ClientConfig {
     /// Proxy endpoints, tried in order (failover on failure).
     pub endpoints: Vec<String>,
-    /// How long one request may wait for its reply before the socket is rebuilt.
+    /// How long one request may wait for its reply before the socket is
+    /// rebuilt. Longer than the proxy's own deadline
+    /// ([`PROXY_DEADLINE`]), so a slow quorum reaches the user as the
+    /// proxy's `unavailable` ("k of W replicas answered"), not as an
+    /// unreachable cloud (PROTOCOL §8.1).
     pub request_timeout: Duration,
+    /// Silence after which the proxy is presumed dead and the client fails
+    /// over to the next endpoint. While an answer is expected the proxy is
+    /// probed with `ping` every third of this; it answers pings itself, so
+    /// a slow quorum does not look like silence.
+    pub liveness: Duration,
+    /// Probe even with no request in flight (a watcher, so its
+    /// subscriptions move to another proxy as soon as this one dies).
+    pub probe_idle: bool,
     /// How long one connection attempt may take.
     pub connect_timeout: Duration,
     /// Total time one [`SyncClient::request`] may spend, retries included.
@@ -60,7 +84,7 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
-    /// Defaults for one-shot commands: gives up after about 3 seconds.
+    /// Defaults for one-shot commands: gives up after about 4 seconds.
     pub fn new(endpoints: Vec<String>) -> Self {
         let endpoints = if endpoints.is_empty() {
             vec![DEFAULT_ENDPOINT.to_string()]
@@ -69,9 +93,11 @@ impl ClientConfig {
         };
         ClientConfig {
             endpoints,
-            request_timeout: Duration::from_millis(1500),
+            request_timeout: REQUEST_TIMEOUT,
+            liveness: LIVENESS,
+            probe_idle: false,
             connect_timeout: Duration::from_millis(500),
-            budget: Duration::from_secs(3),
+            budget: REQUEST_TIMEOUT + Duration::from_secs(1),
             backoff_initial: Duration::from_millis(50),
             backoff_max: Duration::from_millis(800),
             limits: Limits::default(),
@@ -96,7 +122,8 @@ pub enum ClientError {
         /// The last failure seen.
         detail: String,
     },
-    /// The proxy answered but fewer replicas than its quorum did.
+    /// The proxy answered but fewer replicas than its quorum did
+    /// ("k of W replicas answered").
     #[error("the cloud did not reach its quorum: {0}")]
     Unavailable(String),
     /// The cloud refused the request and retrying will not help.
@@ -138,6 +165,9 @@ pub enum ClientEvent {
     Connected {
         /// The endpoint.
         endpoint: String,
+        /// The connection's number: 1 for the first socket, one more for
+        /// each new one (see [`SyncClient::connection_generation`]).
+        generation: u64,
     },
     /// The connection was dropped (timeout, error, or failover).
     Disconnected {
@@ -188,6 +218,7 @@ pub struct SyncClient {
     /// survive a new connection (a rebuilt socket, a failover to another
     /// endpoint of the same proxy) (PROTOCOL §6 "Sessions").
     session: SessionId,
+    generation: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for SyncClient {
@@ -206,15 +237,25 @@ impl SyncClient {
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let config = Arc::new(config);
-        let actor = actor::Actor::new(config.clone(), ev_tx);
+        let generation = Arc::new(AtomicU64::new(0));
+        let actor = actor::Actor::new(config.clone(), ev_tx, generation.clone());
         tokio::spawn(actor.run(cmd_rx));
         let client = SyncClient {
             cmds: cmd_tx,
             config,
             next_id: Arc::new(AtomicU64::new(1)),
             session: SessionId::new_random(),
+            generation,
         };
         (client, ev_rx)
+    }
+
+    /// How many sockets the client has connected so far (0 before the
+    /// first): a caller that renewed its subscriptions on connection `g`
+    /// can tell a later [`ClientEvent::Connected`] (a new proxy) from the
+    /// one its own request caused.
+    pub fn connection_generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// The configuration in use.
@@ -242,6 +283,8 @@ impl SyncClient {
             max_attempts: MAX_RETRIES,
             max_total: cfg.budget,
         });
+        // An `unavailable` seen earlier says more than a later timeout.
+        let mut unavailable: Option<ClientError> = None;
         loop {
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
             let (tx, rx) = oneshot::channel();
@@ -261,10 +304,12 @@ impl SyncClient {
                         ..
                     } => match code {
                         ErrorCode::Unavailable => {
-                            ClientError::Unavailable(match (answered, needed) {
+                            let err = ClientError::Unavailable(match (answered, needed) {
                                 (Some(a), Some(n)) => format!("{a} of {n} replicas answered"),
                                 _ => message,
-                            })
+                            });
+                            unavailable = Some(err.clone());
+                            err
                         }
                         ErrorCode::Timeout | ErrorCode::Overloaded | ErrorCode::Internal => {
                             self.unreachable(format!("{code}: {message}"))
@@ -280,11 +325,20 @@ impl SyncClient {
                     self.unreachable(format!("no reply within {} ms", wait.as_millis()))
                 }
             };
+            let give_up = |err: ClientError| Err(unavailable.clone().unwrap_or(err));
             let Some(delay) = backoff.next_delay() else {
-                return Err(err);
+                return give_up(err);
             };
-            if Instant::now() + delay >= deadline {
-                return Err(err);
+            let retry_at = Instant::now() + delay;
+            // A retry after `unavailable` is only worth it if the proxy has
+            // its whole deadline to answer it.
+            let room = if matches!(err, ClientError::Unavailable(_)) {
+                cfg.request_timeout
+            } else {
+                Duration::ZERO
+            };
+            if retry_at + room >= deadline {
+                return give_up(err);
             }
             tracing::debug!(error = %err, ?delay, "request failed; retrying");
             sleep(delay).await;
@@ -383,6 +437,7 @@ impl SyncClient {
 }
 
 mod actor;
+mod liveness;
 
 #[cfg(test)]
 mod tests;

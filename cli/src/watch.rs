@@ -12,10 +12,18 @@
 //!   subscriptions (`subscribe` with no lists): a proxy that restarted or a
 //!   failover to another proxy has lost them, so they are renewed and every
 //!   list is synced (pushes may have been missed). A new connection
-//!   ([`ClientEvent::Connected`]) does the same;
+//!   ([`ClientEvent::Connected`]) does the same, unless it is the one the
+//!   last renewal itself opened (so a failover costs one round, not two);
+//! - a dropped connection (the client's liveness probes found the proxy
+//!   silent and failed over, [`ClientEvent::Disconnected`]) makes the next
+//!   tick renew the subscriptions on the next proxy and sync every list;
 //! - while the cloud is unreachable it reports [`WatchEvent::Offline`] and
 //!   retries with jittered backoff ([`shoplist_net::Backoff`]); edits keep
-//!   working locally meanwhile.
+//!   working locally meanwhile;
+//! - a list whose replicas did not reach their quorum (`unavailable`: the
+//!   proxy answered, so the cloud is not offline) is reported as
+//!   [`WatchEvent::Unavailable`] and retried after
+//!   [`UNAVAILABLE_RETRY`]; subscriptions stay and nothing else is resynced.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -29,7 +37,10 @@ use tokio::sync::mpsc;
 use tokio::time::{interval, Instant, MissedTickBehavior};
 
 use crate::sync::{sync_list, SyncError, SyncReport};
-use crate::sync_client::{ClientEvent, SyncClient};
+use crate::sync_client::{ClientError, ClientEvent, SyncClient};
+
+/// How long a list whose quorum failed waits before it is pushed again.
+pub const UNAVAILABLE_RETRY: Duration = Duration::from_secs(2);
 
 /// Timing of a watcher.
 #[derive(Debug, Clone)]
@@ -100,6 +111,14 @@ pub enum WatchEvent {
         /// Why.
         reason: String,
     },
+    /// The proxy answered, but too few of a list's replicas did ("k of W
+    /// replicas answered"); the list is retried, the rest goes on.
+    Unavailable {
+        /// The list.
+        id: ListId,
+        /// What the proxy said.
+        message: String,
+    },
     /// A list could not be synced (not a connectivity problem).
     Error {
         /// The list.
@@ -122,9 +141,13 @@ pub struct Watcher {
     retry_backoff: Backoff,
     next_recheck: Instant,
     subscribed: HashSet<ListId>,
+    /// The client's connection the subscriptions were last renewed on.
+    round_generation: u64,
     /// Local heads at the last push attempt, so a failing list is not
     /// retried every tick.
     attempted: HashMap<ListId, Vec<ChangeHash>>,
+    /// Lists whose last sync was `unavailable`, and when to try again.
+    unavailable: HashMap<ListId, Instant>,
 }
 
 impl Watcher {
@@ -150,7 +173,9 @@ impl Watcher {
             retry_backoff,
             next_recheck: now,
             subscribed: HashSet::new(),
+            round_generation: 0,
             attempted: HashMap::new(),
+            unavailable: HashMap::new(),
         }
     }
 
@@ -170,8 +195,13 @@ impl Watcher {
             tokio::select! {
                 ev = self.events.recv() => match ev {
                     Some(ClientEvent::Notify { list, heads }) => self.on_notify(list, &heads, sink).await,
-                    Some(ClientEvent::Connected { .. }) => self.full_round_due = true,
-                    Some(ClientEvent::Disconnected { .. }) => {}
+                    Some(ClientEvent::Connected { generation, .. }) => {
+                        if generation > self.round_generation {
+                            self.full_round_due = true;
+                        }
+                    }
+                    // Failed over: the next proxy knows nothing of us.
+                    Some(ClientEvent::Disconnected { .. }) => self.full_round_due = true,
                     None => return,
                 },
                 _ = tick.tick() => self.on_tick(sink).await,
@@ -248,6 +278,7 @@ impl Watcher {
             return self.went_offline(&SyncError::Client(e), sink);
         }
         self.subscribed = lists.iter().copied().collect();
+        self.round_generation = self.client.connection_generation();
         self.full_round_due = false;
         self.next_recheck = Instant::now() + self.opts.recheck;
         self.set_online(true, "", sink);
@@ -272,11 +303,13 @@ impl Watcher {
             }
             self.subscribed.extend(new.iter().copied());
         }
+        let now = Instant::now();
         for list in lists {
             let fresh = new.contains(&list);
             let pending = self.store.pending(list).unwrap_or(0);
             let heads = self.store.heads(list).unwrap_or_default();
-            let retried = self.attempted.get(&list) == Some(&heads);
+            let retry_due = self.unavailable.get(&list).is_some_and(|at| now >= *at);
+            let retried = self.attempted.get(&list) == Some(&heads) && !retry_due;
             if (fresh || (pending > 0 && !retried)) && !self.sync_one(list, sink).await {
                 return;
             }
@@ -312,8 +345,17 @@ impl Watcher {
         }
         match sync_list(&self.client, &mut self.store, list).await {
             Ok(report) => {
+                self.unavailable.remove(&list);
                 self.set_online(true, "", sink);
                 self.report(report, sink);
+                true
+            }
+            Err(SyncError::Client(ClientError::Unavailable(message))) => {
+                // The proxy is there; only this list's quorum is not.
+                self.unavailable
+                    .insert(list, Instant::now() + UNAVAILABLE_RETRY);
+                self.set_online(true, "", sink);
+                sink(WatchEvent::Unavailable { id: list, message });
                 true
             }
             Err(e) if e.is_offline() => {

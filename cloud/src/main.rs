@@ -46,8 +46,10 @@ enum Command {
         /// Replicas that must answer a read (R).
         #[arg(long, default_value_t = 2)]
         read_quorum: usize,
-        /// Per-request deadline.
-        #[arg(long, default_value_t = 2000)]
+        /// Per-request deadline. Keep it below the clients' own (3 s,
+        /// PROTOCOL §8.1), so that they hear `unavailable` instead of
+        /// timing out.
+        #[arg(long, default_value_t = PROXY_DEADLINE_MS)]
         timeout_ms: u64,
         /// Worker heartbeat interval.
         #[arg(long, default_value_t = 500)]
@@ -92,12 +94,18 @@ enum Command {
         /// Number of workers.
         #[arg(long, default_value_t = 5)]
         workers: usize,
-        /// Client endpoint.
+        /// Number of proxies (no single point of failure with 2 or more):
+        /// proxy i listens on the frontend port + i and the backend port + i,
+        /// and every worker serves all of them.
+        #[arg(long, default_value_t = 1)]
+        proxies: usize,
+        /// Client endpoint (of the first proxy).
         #[arg(long, default_value = "tcp://127.0.0.1:5555")]
         frontend: String,
-        /// Worker endpoint.
-        #[arg(long, default_value = "tcp://127.0.0.1:5556")]
-        backend: String,
+        /// Worker endpoint (of the first proxy) [default: 127.0.0.1, on the
+        /// port after the last proxy's frontend port: 5556 for one proxy]
+        #[arg(long)]
+        backend: Option<String>,
     },
     /// Retire a worker for good: its lists move to their next homes first.
     Retire {
@@ -139,6 +147,9 @@ enum Command {
         json: bool,
     },
 }
+
+/// The proxy's default per-request deadline, in ms (the clients wait longer).
+const PROXY_DEADLINE_MS: u64 = shoplist_cli::sync_client::PROXY_DEADLINE.as_millis() as u64;
 
 /// How long `status`/`where` wait for the proxy.
 const INSPECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -260,6 +271,7 @@ async fn main() -> ExitCode {
         Command::Up {
             data_dir,
             workers,
+            proxies,
             frontend,
             backend,
         } => {
@@ -267,6 +279,7 @@ async fn main() -> ExitCode {
             let cfg = UpConfig {
                 data_dir: data_dir.unwrap_or_else(default_data_dir),
                 workers,
+                proxies,
                 frontend,
                 backend,
             };

@@ -30,7 +30,7 @@ pub const MIN_SECRET_BYTES: usize = 16;
 /// Environment variable holding the secret itself.
 pub const SECRET_ENV: &str = "SHOPLIST_CLUSTER_SECRET";
 /// Environment variable naming a file that holds the secret.
-pub const SECRET_FILE_ENV: &str = "SHOPLIST_CLUSTER_SECRET_FILE";
+pub const SECRET_FILE_ENV: &str = shoplist_launch::cluster::SECRET_FILE_ENV;
 /// The file `up` keeps in its data dir.
 pub const SECRET_FILE_NAME: &str = "cluster.secret";
 

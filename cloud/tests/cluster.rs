@@ -18,7 +18,9 @@ use shoplist_tests::{Cluster, ClusterOptions};
 
 const BIN: &str = env!("CARGO_BIN_EXE_shoplist-cloud");
 
-fn free_port() -> u16 {
+/// A port nothing listens on once this returns (bound and released): for
+/// tests that want a refused connection, never for starting a server.
+fn closed_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
     l.local_addr().expect("local addr").port()
 }
@@ -152,7 +154,7 @@ async fn workers_survive_a_proxy_restart_on_the_same_ports() {
 
 #[test]
 fn status_exits_2_when_the_proxy_is_unreachable() {
-    let endpoint = format!("tcp://127.0.0.1:{}", free_port());
+    let endpoint = format!("tcp://127.0.0.1:{}", closed_port());
     let out = Command::new(BIN)
         .args(["status", "--proxy", &endpoint, "--json"])
         .output()

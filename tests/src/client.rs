@@ -139,9 +139,10 @@ pub struct Client {
 }
 
 impl Client {
-    /// A fresh device syncing with `cluster`'s proxy.
+    /// A fresh device syncing with `cluster`'s proxies (`--cloud a,b,...`,
+    /// failing over in that order).
     pub fn new(cluster: &Cluster) -> Self {
-        Self::with_cloud(cluster.frontend())
+        Self::with_cloud(cluster.frontends().join(","))
     }
 
     /// A fresh device with an explicit `--cloud` value (several endpoints

@@ -1,20 +1,27 @@
-//! A real cloud on loopback: one `shoplist-cloud proxy` and N
-//! `shoplist-cloud worker` processes (DESIGN §6, §7), each a separate OS
-//! process with its output in a log file, so tests can `kill -9` any of them.
+//! A real cloud on loopback: `shoplist-cloud proxy` processes (one by
+//! default) and N `shoplist-cloud worker` processes (DESIGN §6, §7), each a
+//! separate OS process with its output in a log file, so tests can `kill -9`
+//! (or SIGSTOP) any of them. The processes are launched by the one launcher
+//! `up` and the bench share ([`shoplist_launch::ClusterProcesses`]): proxies
+//! bind port 0 and report their ports in a ready file, so no port is picked
+//! in advance and nothing is retried.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
+use shoplist_launch::{ClusterProcesses, ClusterSpec, Ports};
 use tempfile::TempDir;
 
 use crate::bins::{binary, CLOUD_BIN};
-use crate::process::{run_with_timeout, wait_until, CommandOutput, Service};
+use crate::process::{run_with_timeout, wait_until, CommandOutput};
 
 /// Knobs for [`Cluster::start`]. `Default` gives the proxy's own defaults.
 #[derive(Debug, Clone)]
 pub struct ClusterOptions {
+    /// How many proxies (each worker serves all of them); 1 by default.
+    pub proxies: usize,
     /// `--replicas` (N), if not the proxy's default.
     pub replicas: Option<usize>,
     /// `--write-quorum` (W), if not the proxy's default.
@@ -37,6 +44,7 @@ pub struct ClusterOptions {
 impl Default for ClusterOptions {
     fn default() -> Self {
         Self {
+            proxies: 1,
             replicas: None,
             write_quorum: None,
             read_quorum: None,
@@ -49,7 +57,7 @@ impl Default for ClusterOptions {
     }
 }
 
-/// A running proxy and its workers. Dropping it SIGKILLs and reaps every
+/// Running proxies and their workers. Dropping it SIGKILLs and reaps every
 /// process; if the test is panicking, the temp dir (logs, worker data) is
 /// kept and its location and the log tails are printed.
 #[derive(Debug)]
@@ -57,12 +65,10 @@ pub struct Cluster {
     /// `None` once kept (see Drop).
     dir: Option<TempDir>,
     root: PathBuf,
-    frontend_port: u16,
-    backend_port: u16,
-    proxy: Service,
-    workers: Vec<Service>,
-    launch: Launch,
+    processes: ClusterProcesses,
     opts: ClusterOptions,
+    /// Workers SIGSTOPped and not yet continued (not expected alive).
+    stopped: Vec<bool>,
 }
 
 /// A fresh random cluster secret in `root/cluster.secret` (hex, mode 0600).
@@ -85,88 +91,36 @@ fn write_secret(root: &Path) -> PathBuf {
     path
 }
 
-/// How the processes of one cluster are started: everything but the ports.
-#[derive(Debug)]
-struct Launch {
-    program: PathBuf,
-    env: Vec<(String, String)>,
-    logs: PathBuf,
-    ready_file: PathBuf,
-}
-
-impl Launch {
-    /// The proxy on `frontend`/`backend` (port 0 or a concrete port),
-    /// reporting its real endpoints in the ready file.
-    fn proxy(&self, opts: &ClusterOptions, frontend: &str, backend: &str) -> Service {
-        let mut args = vec![
-            "proxy".into(),
-            "--frontend".into(),
-            frontend.to_string(),
-            "--backend".into(),
-            backend.to_string(),
-            "--ready-file".into(),
-            self.ready_file.display().to_string(),
-        ];
-        for (flag, value) in [
-            ("--replicas", opts.replicas),
-            ("--write-quorum", opts.write_quorum),
-            ("--read-quorum", opts.read_quorum),
-        ] {
-            if let Some(value) = value {
-                args.extend([flag.to_string(), value.to_string()]);
-            }
-        }
-        args.extend(opts.proxy_args.iter().cloned());
-        let log = self.logs.join("proxy.log");
-        Service::new("proxy", self.program.clone(), args, self.env.clone(), log)
-    }
-
-    /// Worker `i`, connecting to `backend`, its data in `root/w<i>`.
-    fn worker(&self, opts: &ClusterOptions, root: &Path, i: usize, backend: &str) -> Service {
-        let id = worker_id(i);
-        let mut args = vec![
-            "worker".into(),
-            "--id".into(),
-            id.clone(),
-            "--proxy".into(),
-            backend.to_string(),
-            "--data-dir".into(),
-            root.join(&id).display().to_string(),
-        ];
-        args.extend(opts.worker_args.iter().cloned());
-        let log = self.logs.join(format!("{id}.log"));
-        Service::new(id, self.program.clone(), args, self.env.clone(), log)
-    }
-}
-
 /// The port of a `tcp://IP:PORT` endpoint.
-fn endpoint_port(endpoint: &str) -> Option<u16> {
-    endpoint.rsplit_once(':')?.1.parse().ok()
+fn endpoint_port(endpoint: &str) -> u16 {
+    shoplist_launch::ready::endpoint_port(endpoint)
+        .unwrap_or_else(|| panic!("no port in {endpoint}"))
 }
 
 impl Cluster {
-    /// Starts a proxy on `127.0.0.1:0` (both ports), waits for the endpoints
-    /// it reports in its ready file, then starts `workers` workers (ids
-    /// `w0`, `w1`, ...) on the reported backend and waits until `status`
-    /// shows every worker alive. No port is picked in advance, so no other
-    /// process can take it first.
+    /// Starts the proxies on `127.0.0.1:0` (both ports), waits for the
+    /// endpoints each reports in its ready file, then starts `workers`
+    /// workers (ids `w0`, `w1`, ...) connected to every proxy's backend and
+    /// waits until `status` (through every proxy) shows every worker alive.
     pub fn start(workers: usize, opts: ClusterOptions) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("shoplist-cluster-")
             .tempdir()
             .unwrap_or_else(|e| panic!("cannot create cluster temp dir: {e}"));
         let root = dir.path().to_path_buf();
-        let logs = root.join("logs");
-        if let Err(e) = std::fs::create_dir_all(&logs) {
-            panic!("cannot create {}: {e}", logs.display());
+        let secret_file = write_secret(&root);
+        let mut proxy_args = Vec::new();
+        for (flag, value) in [
+            ("--replicas", opts.replicas),
+            ("--write-quorum", opts.write_quorum),
+            ("--read-quorum", opts.read_quorum),
+        ] {
+            if let Some(value) = value {
+                proxy_args.extend([flag.to_string(), value.to_string()]);
+            }
         }
-        let secret = write_secret(&root);
+        proxy_args.extend(opts.proxy_args.iter().cloned());
         let mut env = vec![
-            // Every process proves the cluster secret (PROTOCOL §7.1).
-            (
-                "SHOPLIST_CLUSTER_SECRET_FILE".to_string(),
-                secret.display().to_string(),
-            ),
             (
                 "RUST_LOG".to_string(),
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
@@ -175,86 +129,75 @@ impl Cluster {
             ("NO_COLOR".to_string(), "1".to_string()),
         ];
         env.extend(opts.env.iter().cloned());
-        let launch = Launch {
+        let spec = ClusterSpec {
             program: binary(CLOUD_BIN),
+            proxy_command: vec!["proxy".into()],
+            worker_command: vec!["worker".into()],
+            root: root.clone(),
+            // Every process proves the cluster secret (PROTOCOL §7.1).
+            secret_file,
             env,
-            logs,
-            ready_file: root.join("proxy.ready.json"),
+            proxies: opts.proxies.max(1),
+            worker_ids: (0..workers).map(worker_id).collect(),
+            proxy_args,
+            worker_args: opts.worker_args.clone(),
+            ports: Ports::Any,
+            log_files: true,
+            parent_death_signal: libc::SIGKILL,
+            ready_timeout: opts.ready_timeout,
         };
-        let any = "tcp://127.0.0.1:0";
-        let proxy = launch.proxy(&opts, any, any);
+        let processes = ClusterProcesses::start(spec)
+            .unwrap_or_else(|e| panic!("cannot start the cluster in {}: {e}", root.display()));
         let mut cluster = Self {
             dir: Some(dir),
             root,
-            frontend_port: 0,
-            backend_port: 0,
-            proxy,
-            workers: Vec::new(),
-            launch,
+            processes,
             opts,
+            stopped: vec![false; workers],
         };
-        cluster.proxy.spawn();
-        let (frontend, backend) = cluster.wait_proxy_endpoints();
-        cluster.frontend_port = frontend;
-        cluster.backend_port = backend;
-        let backend = cluster.backend();
-        cluster.workers = (0..workers)
-            .map(|i| {
-                cluster
-                    .launch
-                    .worker(&cluster.opts, &cluster.root, i, &backend)
-            })
-            .collect();
-        for worker in &mut cluster.workers {
-            worker.spawn();
-        }
         cluster.wait_ready();
         cluster
     }
 
-    /// Waits (bounded, polling) until the proxy has written its ready file
-    /// and returns the (frontend, backend) ports it reports; panics with the
-    /// logs if the proxy exits first or the file is malformed.
-    fn wait_proxy_endpoints(&mut self) -> (u16, u16) {
-        let timeout = self.opts.ready_timeout;
-        let path = self.launch.ready_file.clone();
-        wait_until("the proxy's ready file", timeout, || {
-            self.check_processes();
-            let text = match std::fs::read_to_string(&path) {
-                Ok(text) => text,
-                Err(e) => return Err(format!("{}: {e}", path.display())),
-            };
-            let json: Value = serde_json::from_str(&text)
-                .unwrap_or_else(|e| panic!("ready file {text:?} is not JSON: {e}"));
-            let port = |key: &str| {
-                json.get(key)
-                    .and_then(Value::as_str)
-                    .and_then(endpoint_port)
-                    .filter(|&p| p != 0)
-                    .unwrap_or_else(|| panic!("ready file has no {key} port: {text}"))
-            };
-            Ok((port("frontend"), port("backend")))
-        })
+    /// How many proxies the cluster runs.
+    pub fn proxy_count(&self) -> usize {
+        self.processes.proxy_count()
     }
 
-    /// The proxy's client endpoint, `tcp://127.0.0.1:PORT`.
+    /// Proxy `i`'s client endpoint, `tcp://127.0.0.1:PORT`.
+    pub fn frontend_of(&self, i: usize) -> String {
+        match self.processes.endpoints(i) {
+            Some(e) => e.frontend,
+            None => panic!("no proxy {i}"),
+        }
+    }
+
+    /// Every proxy's client endpoint, in order: what `--cloud a,b` takes.
+    pub fn frontends(&self) -> Vec<String> {
+        self.processes.frontends()
+    }
+
+    /// The (first) proxy's client endpoint, `tcp://127.0.0.1:PORT`.
     pub fn frontend(&self) -> String {
-        format!("tcp://127.0.0.1:{}", self.frontend_port)
+        self.frontend_of(0)
     }
 
-    /// The proxy's client port (for raw TCP tests).
+    /// The (first) proxy's client port (for raw TCP tests).
     pub fn frontend_port(&self) -> u16 {
-        self.frontend_port
+        endpoint_port(&self.frontend())
     }
 
-    /// The proxy's worker port (for raw TCP tests).
+    /// The (first) proxy's worker port (for raw TCP tests).
     pub fn backend_port(&self) -> u16 {
-        self.backend_port
+        endpoint_port(&self.backend())
     }
 
-    /// The proxy's worker endpoint, `tcp://127.0.0.1:PORT`.
+    /// The (first) proxy's worker endpoint, `tcp://127.0.0.1:PORT`.
     pub fn backend(&self) -> String {
-        format!("tcp://127.0.0.1:{}", self.backend_port)
+        match self.processes.endpoints(0) {
+            Some(e) => e.backend,
+            None => panic!("no proxy"),
+        }
     }
 
     /// The temp dir holding logs (`logs/`) and worker data (`w0/`, ...).
@@ -269,7 +212,7 @@ impl Cluster {
 
     /// How many workers the cluster was started with.
     pub fn worker_count(&self) -> usize {
-        self.workers.len()
+        self.processes.worker_count()
     }
 
     /// Worker `i`'s `--data-dir`.
@@ -292,93 +235,112 @@ impl Cluster {
         }
     }
 
-    /// The proxy's pid, while it runs.
+    /// The (first) proxy's pid, while it runs.
     pub fn proxy_pid(&self) -> Option<u32> {
-        self.proxy.pid()
+        self.processes.proxy_pid(0)
     }
 
     /// Worker `i`'s pid, while it runs.
     pub fn worker_pid(&self, i: usize) -> Option<u32> {
-        self.workers.get(i).and_then(Service::pid)
+        self.processes.worker_pid(i)
     }
 
     /// SIGKILLs worker `i` (and reaps it).
     pub fn kill_worker(&mut self, i: usize) {
-        self.workers[i].kill();
+        self.stopped[i] = false;
+        self.processes.worker(i).kill();
+    }
+
+    /// SIGSTOPs worker `i`: it stays connected but answers nothing (a hung
+    /// or overloaded replica) until [`Cluster::cont_worker`].
+    pub fn stop_worker(&mut self, i: usize) {
+        self.stopped[i] = true;
+        self.processes.worker(i).stop();
+    }
+
+    /// SIGCONTs worker `i` after [`Cluster::stop_worker`].
+    pub fn cont_worker(&mut self, i: usize) {
+        self.stopped[i] = false;
+        self.processes.worker(i).cont();
     }
 
     /// Starts worker `i` again (same id, data dir and log) and waits until
     /// `status` shows it alive.
     pub fn restart_worker(&mut self, i: usize) {
-        self.workers[i].kill();
-        self.workers[i].spawn();
+        self.stopped[i] = false;
+        if let Err(e) = self.processes.restart_worker(i) {
+            panic!("cannot restart {}: {e}", worker_id(i));
+        }
         self.wait_ready();
     }
 
     /// Starts one more worker (the next id) and waits until it is live and
     /// `ready` (it has received the lists it owns). Returns its index.
     pub fn add_worker(&mut self) -> usize {
-        let i = self.workers.len();
-        let backend = self.backend();
-        let mut worker = self.launch.worker(&self.opts, &self.root, i, &backend);
-        worker.spawn();
-        self.workers.push(worker);
+        let id = worker_id(self.worker_count());
+        let i = match self.processes.add_worker(&id) {
+            Ok(i) => i,
+            Err(e) => panic!("cannot start {id}: {e}"),
+        };
+        self.stopped.push(false);
         self.wait_ready();
         i
     }
 
-    /// SIGKILLs the proxy (and reaps it).
+    /// SIGKILLs the (first) proxy (and reaps it).
     pub fn kill_proxy(&mut self) {
-        self.proxy.kill();
+        self.kill_proxy_at(0);
     }
 
-    /// Starts the proxy again on the ports it first reported (workers and
+    /// SIGKILLs proxy `i` (and reaps it).
+    pub fn kill_proxy_at(&mut self, i: usize) {
+        self.processes.proxy(i).kill();
+    }
+
+    /// Starts the (first) proxy again; see [`Cluster::restart_proxy_at`].
+    pub fn restart_proxy(&mut self) {
+        self.restart_proxy_at(0);
+    }
+
+    /// Starts proxy `i` again on the ports it first reported (workers and
     /// clients are configured with them), checks that its ready file
     /// reports those same ports, and waits until `status` shows every
     /// running worker alive.
-    pub fn restart_proxy(&mut self) {
-        self.proxy.kill();
-        if let Err(e) = std::fs::remove_file(&self.launch.ready_file) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                panic!("cannot remove {}: {e}", self.launch.ready_file.display());
-            }
+    pub fn restart_proxy_at(&mut self, i: usize) {
+        if let Err(e) = self.processes.restart_proxy(i) {
+            panic!("cannot restart proxy {i}: {e}\n{}", self.log_report(40));
         }
-        self.proxy = self
-            .launch
-            .proxy(&self.opts, &self.frontend(), &self.backend());
-        self.proxy.spawn();
-        let ports = self.wait_proxy_endpoints();
-        assert_eq!(
-            ports,
-            (self.frontend_port, self.backend_port),
-            "the restarted proxy must listen on its old ports"
-        );
         self.wait_ready();
     }
 
-    /// Whether the proxy process is running.
+    /// Whether the (first) proxy process is running.
     pub fn proxy_running(&mut self) -> bool {
-        self.proxy.is_running()
+        self.processes.proxy(0).is_running()
     }
 
-    /// Waits until `status` answers and lists every running worker alive;
-    /// panics (with log tails) after the ready timeout or if a process that
-    /// should run has exited.
+    /// Waits until `status`, asked of every running proxy, answers and
+    /// lists every running (not stopped) worker alive; panics (with log
+    /// tails) after the ready timeout or if a process that should run has
+    /// exited.
     pub fn wait_ready(&mut self) {
         let timeout = self.opts.ready_timeout;
         wait_until("the cluster to be ready", timeout, || {
             self.check_processes();
-            let expected: Vec<String> = self
-                .workers
-                .iter_mut()
-                .filter_map(|w| w.is_running().then(|| w.name().to_string()))
+            let expected: Vec<String> = (0..self.worker_count())
+                .filter(|&i| !self.stopped[i] && self.processes.worker(i).is_running())
+                .map(worker_id)
                 .collect();
-            let status = self.status()?;
-            let alive = alive_workers(&status);
-            match expected.iter().find(|id| !alive.contains(id)) {
-                None => Ok(()),
-                Some(missing) => Err(format!("{missing} not alive in {status}")),
+            for i in 0..self.proxy_count() {
+                if !self.processes.proxy(i).is_running() {
+                    continue;
+                }
+                let status = self.status_via(i)?;
+                let alive = alive_workers(&status);
+                if let Some(missing) = expected.iter().find(|id| !alive.contains(id)) {
+                    return Err(format!("{missing} not alive at proxy {i} in {status}"));
+                }
             }
+            Ok(())
         });
     }
 
@@ -387,17 +349,28 @@ impl Cluster {
         self.status().map(|s| alive_workers(&s))
     }
 
-    /// `shoplist-cloud status --proxy FRONTEND --json`, parsed; `Err` with
-    /// the reason if it fails, times out or prints no JSON.
+    /// `shoplist-cloud status --proxy FRONTEND --json` against the (first)
+    /// proxy, parsed; `Err` with the reason if it fails, times out or
+    /// prints no JSON.
     pub fn status(&self) -> Result<Value, String> {
-        let out = self.cloud_command(&["status", "--proxy", &self.frontend(), "--json"]);
+        self.status_via(0)
+    }
+
+    /// `status` asked of proxy `i`.
+    pub fn status_via(&self, i: usize) -> Result<Value, String> {
+        let out = self.cloud_command(&["status", "--proxy", &self.frontend_of(i), "--json"]);
         parse_json(&out)
     }
 
-    /// `shoplist-cloud where LIST --json`: the list's replicas, in
-    /// preference order. Panics if the command fails.
+    /// `shoplist-cloud where LIST --json` against the (first) proxy: the
+    /// list's replicas, in preference order. Panics if the command fails.
     pub fn where_(&self, list: &str) -> Vec<String> {
-        let out = self.cloud_command(&["where", list, "--proxy", &self.frontend(), "--json"]);
+        self.where_via(0, list)
+    }
+
+    /// `where LIST` asked of proxy `i`.
+    pub fn where_via(&self, i: usize, list: &str) -> Vec<String> {
+        let out = self.cloud_command(&["where", list, "--proxy", &self.frontend_of(i), "--json"]);
         let json = parse_json(&out).unwrap_or_else(|e| panic!("`where {list}` failed: {e}"));
         match json.get("replicas").and_then(Value::as_array) {
             Some(replicas) => replicas
@@ -417,39 +390,21 @@ impl Cluster {
 
     /// The log files, with the last lines of each: for failure messages.
     pub fn log_report(&self, lines: usize) -> String {
-        std::iter::once(&self.proxy)
-            .chain(&self.workers)
-            .map(|s| {
-                format!(
-                    "--- {} ({}) ---\n{}",
-                    s.name(),
-                    s.log().display(),
-                    s.log_tail(lines)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+        self.processes.log_report(lines)
     }
 
-    /// Panics if the proxy or a worker that was not killed has exited.
+    /// Panics if a proxy or a worker that was not killed has exited.
     fn check_processes(&mut self) {
-        let mut dead = Vec::new();
-        for service in std::iter::once(&mut self.proxy).chain(&mut self.workers) {
-            if let Some(status) = service.exited() {
-                dead.push(format!("{} exited with {status}", service.name()));
-            }
-        }
-        if !dead.is_empty() {
-            panic!("{}\n{}", dead.join("\n"), self.log_report(40));
+        if let Err(e) = self.processes.check_exits() {
+            panic!("{e}\n{}", self.log_report(40));
         }
     }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        self.proxy.kill();
-        for worker in &mut self.workers {
-            worker.kill();
+        for service in self.processes.services_mut() {
+            service.kill();
         }
         let keep = std::thread::panicking() || std::env::var_os("SHOPLIST_KEEP_TMP").is_some();
         if keep {

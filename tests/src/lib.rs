@@ -8,9 +8,10 @@
 //! Layout:
 //! - [`bins`]: finding `shoplist-cloud` and `shoplist` next to the test
 //!   executable;
-//! - [`process`]: services with log files, SIGKILL by pid, commands under a
+//! - [`process`]: child guards (SIGKILL by pid on drop), commands under a
 //!   deadline, bounded polling ([`wait_until`]);
-//! - [`cluster`]: [`Cluster`], a proxy and N workers;
+//! - [`cluster`]: [`Cluster`], proxies and N workers, launched by the
+//!   launcher `shoplist-cloud up` and the bench share (`shoplist_launch`);
 //! - [`client`]: [`Client`], one device driving the CLI with `--json`;
 //! - [`lines`]: a child's output line by line, with deadlines;
 //! - [`seed`]: seeded randomness that prints its seed;

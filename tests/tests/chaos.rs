@@ -1,6 +1,7 @@
 //! Issue 9 deliverable 7: a bounded, seeded chaos run against a real
-//! cluster. Faults: SIGKILL and restart of workers and of the proxy,
-//! SIGSTOP/SIGCONT of replicas. Meanwhile two devices edit two shared lists
+//! cluster of two proxies and five workers. Faults: SIGKILL and restart of
+//! workers, SIGKILL of a proxy (clients fail over; it comes back at a
+//! later fault), SIGSTOP/SIGCONT of replicas. Meanwhile two devices edit two shared lists
 //! and sync; a third watches. After the heal it checks:
 //!
 //! - 0 acknowledged edits lost (a fresh device sees every one);
@@ -34,12 +35,8 @@ fn change_set(db: &Path, list: &str) -> Result<BTreeSet<Vec<u8>>, String> {
     rows.collect::<Result<_, _>>().map_err(|e| e.to_string())
 }
 
-fn signal(pid: u32, sig: libc::c_int) {
-    let pid = libc::pid_t::try_from(pid).expect("pid fits");
-    // SAFETY: kill(2) on a child process this test started.
-    let rc = unsafe { libc::kill(pid, sig) };
-    assert_eq!(rc, 0, "kill({pid}, {sig})");
-}
+/// Two proxies: one may be down while clients fail over to the other.
+const PROXIES: usize = 2;
 
 fn worker_index(id: &str) -> usize {
     id.trim_start_matches('w')
@@ -54,7 +51,13 @@ fn chaos_loses_no_acknowledged_edit_and_heals_without_traffic() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(24);
     let mut rng = seeded_rng("chaos");
-    let mut cluster = Cluster::start(5, ClusterOptions::default());
+    let mut cluster = Cluster::start(
+        5,
+        ClusterOptions {
+            proxies: PROXIES,
+            ..ClusterOptions::default()
+        },
+    );
     let workers = cluster.worker_count();
     let writers = [Client::new(&cluster), Client::new(&cluster)];
     let reader = Client::new(&cluster);
@@ -70,6 +73,7 @@ fn chaos_loses_no_acknowledged_edit_and_heals_without_traffic() {
 
     let mut acked: Vec<(usize, String)> = Vec::new();
     let (mut attempts, mut stopped): (usize, Option<usize>) = (0, None);
+    let mut proxy_down: Option<usize> = None;
     let mut faults = Vec::new();
     for step in 0..steps {
         // One fault per step at most, chosen by the seed.
@@ -77,7 +81,7 @@ fn chaos_loses_no_acknowledged_edit_and_heals_without_traffic() {
         // A restart waits for every worker to be live: thaw a frozen one first.
         if matches!(fault, 0..=2 | 5) {
             if let Some(i) = stopped.take() {
-                signal(cluster.worker_pid(i).expect("runs"), libc::SIGCONT);
+                cluster.cont_worker(i);
                 faults.push(format!("{step}: cont w{i}"));
             }
         }
@@ -90,38 +94,49 @@ fn chaos_loses_no_acknowledged_edit_and_heals_without_traffic() {
             }
             3..=4 => {
                 if let Some(i) = stopped.take() {
-                    signal(cluster.worker_pid(i).expect("runs"), libc::SIGCONT);
+                    cluster.cont_worker(i);
                     faults.push(format!("{step}: cont w{i}"));
                 } else {
                     let i = rng.gen_range(0..workers);
-                    signal(cluster.worker_pid(i).expect("runs"), libc::SIGSTOP);
+                    cluster.stop_worker(i);
                     stopped = Some(i);
                     faults.push(format!("{step}: stop w{i}"));
-                    // Frozen long enough to count as down: writes go to stand-ins.
+                    // Frozen long enough to count as down at every running
+                    // proxy: writes go to stand-ins.
                     let id = format!("w{i}");
                     wait_until(
-                        "the proxy to see the frozen worker dead",
+                        "the proxies to see the frozen worker dead",
                         Duration::from_secs(15),
                         || {
-                            let st = cluster.status()?;
-                            let dead = st["workers"].as_array().is_some_and(|ws| {
-                                ws.iter()
-                                    .any(|w| w["id"] == id.as_str() && w["alive"] == false)
-                            });
-                            if dead {
-                                Ok(())
-                            } else {
-                                Err(st.to_string())
+                            for p in (0..PROXIES).filter(|p| proxy_down != Some(*p)) {
+                                let st = cluster.status_via(p)?;
+                                let dead = st["workers"].as_array().is_some_and(|ws| {
+                                    ws.iter()
+                                        .any(|w| w["id"] == id.as_str() && w["alive"] == false)
+                                });
+                                if !dead {
+                                    return Err(format!("proxy {p}: {st}"));
+                                }
                             }
+                            Ok(())
                         },
                     );
                 }
             }
-            5 => {
-                cluster.kill_proxy();
-                faults.push(format!("{step}: kill proxy"));
-                cluster.restart_proxy();
-            }
+            // A proxy dies and stays down for a while (clients fail over to
+            // the other); the next such fault brings it back.
+            5 => match proxy_down.take() {
+                Some(p) => {
+                    cluster.restart_proxy_at(p);
+                    faults.push(format!("{step}: restart proxy {p}"));
+                }
+                None => {
+                    let p = rng.gen_range(0..PROXIES);
+                    cluster.kill_proxy_at(p);
+                    proxy_down = Some(p);
+                    faults.push(format!("{step}: kill proxy {p}"));
+                }
+            },
             _ => {}
         }
         let w = rng.gen_range(0..writers.len());
@@ -135,7 +150,10 @@ fn chaos_loses_no_acknowledged_edit_and_heals_without_traffic() {
     }
     // Heal.
     if let Some(i) = stopped.take() {
-        signal(cluster.worker_pid(i).expect("runs"), libc::SIGCONT);
+        cluster.cont_worker(i);
+    }
+    if let Some(p) = proxy_down.take() {
+        cluster.restart_proxy_at(p);
     }
     cluster.wait_ready();
     let healed = Instant::now();

@@ -183,6 +183,9 @@ fn print_event(json: bool, ev: &WatchEvent) {
             WatchEvent::Offline { reason } => {
                 format!("offline ({reason}); edits stay local and go out on reconnect")
             }
+            WatchEvent::Unavailable { id, message } => format!(
+                "list {id}: the cloud did not reach its quorum ({message}); edits stay local and are retried"
+            ),
             WatchEvent::Error { id, message } => format!("error: list {id}: {message}"),
         }
     };
@@ -195,11 +198,16 @@ fn print_event(json: bool, ev: &WatchEvent) {
     }
 }
 
-/// The client settings of a long-running watcher: shorter budgets, since
-/// the watcher retries on its own.
+/// The client settings of a long-running watcher (`sync --watch`, the
+/// interactive mode): the same per-request deadline as every client (longer
+/// than the proxy's, PROTOCOL §8.1), no retries beyond it (the watcher
+/// retries on its own), and liveness probes even while idle, so a dead
+/// proxy is left for the next one within [`crate::sync_client::LIVENESS`]
+/// and the subscriptions move with it.
 pub fn watch_client_config(cloud: Vec<String>) -> ClientConfig {
-    let mut config = ClientConfig::new(cloud).with_budget(Duration::from_secs(2));
-    config.request_timeout = Duration::from_secs(1);
+    let mut config = ClientConfig::new(cloud);
+    config.budget = config.request_timeout + Duration::from_millis(500);
+    config.probe_idle = true;
     config
 }
 

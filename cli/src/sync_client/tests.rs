@@ -75,7 +75,7 @@ async fn replies_are_matched_by_id_and_pushes_reach_the_event_channel() {
     while let Ok(ev) = events.try_recv() {
         match ev {
             ClientEvent::Notify { .. } => notifies += 1,
-            ClientEvent::Connected { endpoint } => {
+            ClientEvent::Connected { endpoint, .. } => {
                 assert_eq!(endpoint, ep);
                 connected += 1
             }
@@ -194,5 +194,79 @@ async fn every_subscribe_names_the_clients_one_session() {
         other.subscribe(&[]).await.unwrap(),
         first,
         "one session per client"
+    );
+}
+
+/// The first `Disconnected` reason the client reported.
+fn first_drop(events: &mut mpsc::UnboundedReceiver<ClientEvent>) -> Option<String> {
+    while let Ok(ev) = events.try_recv() {
+        if let ClientEvent::Disconnected { reason, .. } = ev {
+            return Some(reason);
+        }
+    }
+    None
+}
+
+/// Issue 9 §5: a SIGKILLed proxy answers nothing, not even pings; the
+/// client leaves it after the liveness limit (here 300 ms), long before
+/// the request's own deadline (5 s), and the next endpoint answers.
+#[tokio::test]
+async fn a_silent_proxy_is_left_for_the_next_after_the_liveness_limit() {
+    fn silent(_: &Message) -> Vec<Message> {
+        vec![]
+    }
+    let dead = fake_proxy(silent).await;
+    let alive = fake_proxy(pong_and_notify).await;
+    let mut config = quick(vec![dead, alive]).with_budget(Duration::from_secs(6));
+    config.request_timeout = Duration::from_secs(5);
+    config.liveness = Duration::from_millis(300);
+    let (client, mut events) = SyncClient::start(config);
+    client.ping().await.unwrap();
+    let reason = first_drop(&mut events).expect("the silent proxy was dropped");
+    assert!(reason.contains("no sign of life"), "{reason}");
+}
+
+/// Issue 9 §6: a proxy that answers pings is alive however slow its
+/// quorum: the client waits for the request's deadline, it does not fail
+/// over on silence.
+#[tokio::test]
+async fn a_slow_but_live_proxy_is_not_mistaken_for_a_dead_one() {
+    fn pong_only(req: &Message) -> Vec<Message> {
+        match req.header {
+            Header::Ping { id } => vec![Message::new(Header::Pong { id })],
+            _ => vec![],
+        }
+    }
+    let mut config = quick(vec![fake_proxy(pong_only).await]).with_budget(Duration::from_secs(1));
+    config.request_timeout = Duration::from_millis(900);
+    config.liveness = Duration::from_millis(150);
+    let (client, mut events) = SyncClient::start(config);
+    let err = client
+        .sync(ListId::new_random(), &[], &[])
+        .await
+        .unwrap_err();
+    assert!(err.is_offline(), "{err}");
+    let reason = first_drop(&mut events).expect("the socket was rebuilt at the deadline");
+    assert!(reason.contains("timed out"), "{reason}");
+}
+
+/// Issue 9 §6: `unavailable` is retried only while the proxy would still
+/// have its whole deadline; then the caller gets the verdict itself.
+#[tokio::test]
+async fn unavailable_is_retried_only_while_a_whole_deadline_fits() {
+    fn unavailable(req: &Message) -> Vec<Message> {
+        vec![Message::unavailable(req.id(), 1, 2)]
+    }
+    let mut config =
+        quick(vec![fake_proxy(unavailable).await]).with_budget(Duration::from_millis(1500));
+    config.request_timeout = Duration::from_millis(400);
+    let (client, _e) = SyncClient::start(config);
+    let err = client
+        .sync(ListId::new_random(), &[], &[])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the cloud did not reach its quorum: 1 of 2 replicas answered"
     );
 }

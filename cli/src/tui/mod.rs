@@ -141,6 +141,9 @@ fn on_bg(app: &mut App, bg: Bg) {
         Bg::Watch(WatchEvent::Received { name, received, .. }) => {
             app.message = format!("{name}: {received} change(s) from others applied");
         }
+        Bg::Watch(WatchEvent::Unavailable { message, .. }) => {
+            app.message = format!("cloud quorum not reached ({message}); edits kept, retrying")
+        }
         Bg::Watch(WatchEvent::Error { message, .. }) => {
             app.message = format!("sync error: {message}")
         }

@@ -14,7 +14,6 @@
 
 mod echo;
 mod entropy;
-mod ready;
 mod rebuild;
 mod state;
 mod subscribe;
@@ -33,10 +32,12 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 use zeromq::{RouterSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
 
-pub use self::ready::{write_ready_file, ReadyEndpoints};
 pub use self::state::{Effect, ProxyConfig, ProxyCore};
 use crate::transport::envelope::{self, Envelope};
 use crate::transport::guard::{bind_guarded, GuardConfig, GuardHandle};
+/// The ready file (`--ready-file`) is written by the format the shared
+/// launcher (`shoplist_launch`) reads.
+pub use shoplist_launch::{write_ready_file, ReadyEndpoints};
 
 /// How often the core is ticked (deadlines, membership).
 const TICK: Duration = Duration::from_millis(25);
@@ -242,4 +243,24 @@ fn spawn_writer(
         }
     });
     tx
+}
+
+#[cfg(test)]
+mod deadline_tests {
+    use shoplist_cli::sync_client::{ClientConfig, PROXY_DEADLINE};
+
+    use super::ProxyConfig;
+
+    /// Issue 9 §6, PROTOCOL §8.1: the proxy gives up before its clients
+    /// do, so they hear its `unavailable` rather than timing out.
+    #[test]
+    fn the_proxy_deadline_is_the_one_clients_outwait() {
+        assert_eq!(ProxyConfig::default().timeout, PROXY_DEADLINE);
+        let client = ClientConfig::new(vec![]);
+        assert!(client.request_timeout > PROXY_DEADLINE);
+        assert!(client.budget >= client.request_timeout);
+        let watcher = shoplist_cli::commands::watch_client_config(vec![]);
+        assert!(watcher.request_timeout > PROXY_DEADLINE);
+        assert!(watcher.budget >= watcher.request_timeout);
+    }
 }
