@@ -153,7 +153,7 @@ async fn a_flood_that_never_reads_its_replies_keeps_memory_bounded() {
     let mut flood = handshaken(&cluster, [127, 0, 0, 3]).await.expect("connect");
     let mut burst = Vec::new();
     for id in 1..=20_000u64 {
-        let header = format!(r#"{{"v":1,"op":"sync","id":{id},"list":"{list}","have":[],"n":0}}"#);
+        let header = format!(r#"{{"v":2,"op":"sync","id":{id},"list":"{list}","have":[],"n":0}}"#);
         burst.extend(message(&[header.as_bytes()]));
     }
     // The guard stops reading a client that does not read, so the write
@@ -191,7 +191,7 @@ async fn concurrent_30_mib_messages_keep_memory_bounded_and_it_comes_back() {
             let list = ListId::new_random();
             for id in 1..=2u64 {
                 let header =
-                    format!(r#"{{"v":1,"op":"sync","id":{id},"list":"{list}","have":[],"n":30}}"#);
+                    format!(r#"{{"v":2,"op":"sync","id":{id},"list":"{list}","have":[],"n":30}}"#);
                 let mut frames: Vec<&[u8]> = vec![header.as_bytes()];
                 frames.extend(std::iter::repeat_n(&junk[..], 30));
                 bytes.extend(message(&frames));

@@ -7,7 +7,10 @@ use lru::LruCache;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use sha2::{Digest, Sha256};
 
-use super::merge::{apply_ordered, decode_all, find_culprit, order_against_graph};
+use super::merge::{
+    apply_ordered, chunk_of, decode_all, find_culprit, offered, order_against_graph,
+    verify_authorship, Authorship,
+};
 use super::{IngestError, IngestLimits, IngestOutcome};
 use crate::store::{ensure_loaded, insert_change, Loaded, Store, StoreError};
 use crate::ListId;
@@ -29,8 +32,10 @@ impl From<rusqlite::Error> for Fail {
     }
 }
 
-fn digest(raw: &[u8]) -> Vec<u8> {
-    Sha256::digest(raw).to_vec()
+/// The quarantine key of a frame: a digest of its change chunk, so a new
+/// signature on the same poison bytes is still refused.
+fn digest(raw: &[u8], authorship: Authorship) -> Vec<u8> {
+    Sha256::digest(chunk_of(raw, authorship)).to_vec()
 }
 
 fn reject(e: IngestError) -> Fail {
@@ -151,15 +156,16 @@ fn ingest_one<R: AsRef<[u8]>>(
     raws: &[R],
     sole_writer: bool,
 ) -> Result<IngestOutcome, Fail> {
+    let authorship = Authorship::Signed(id);
     for (index, raw) in raws.iter().enumerate() {
-        if is_quarantined(conn, &digest(raw.as_ref()))? {
+        if is_quarantined(conn, &digest(raw.as_ref(), authorship))? {
             return Err(reject(IngestError::Quarantined { index }));
         }
     }
-    let decoded = match decode_all(raws, limits) {
+    let decoded = match decode_all(raws, limits, authorship) {
         Ok(d) => d,
         Err(e @ IngestError::Panicked { index }) => {
-            let d = raws.get(index).map(|r| digest(r.as_ref()));
+            let d = raws.get(index).map(|r| digest(r.as_ref(), authorship));
             return Err(Fail::Reject(e, d));
         }
         Err(e) => return Err(reject(e)),
@@ -176,21 +182,23 @@ fn ingest_one<R: AsRef<[u8]>>(
             ],
         )?;
     }
+    let offered = offered(&decoded);
     let l = ensure_loaded(cache, conn, actor, id, sole_writer)?;
-    let (accepted, mut outcome) = order_against_graph(&mut l.graph, decoded).map_err(reject)?;
+    let (mut accepted, mut outcome) = order_against_graph(&mut l.graph, decoded).map_err(reject)?;
+    verify_authorship(id, &mut accepted, &offered).map_err(reject)?;
     match apply_ordered(&mut l.list, &l.graph, &accepted) {
         Ok(()) => {}
         Err(IngestError::Panicked { index }) => {
             // Restore from the store, find and quarantine the culprit.
             let mut fresh = crate::store::load_full(conn, actor, id)?;
             let culprit = find_culprit(&mut fresh.list, &accepted).unwrap_or(index);
-            let d = raws.get(culprit).map(|r| digest(r.as_ref()));
+            let d = raws.get(culprit).map(|r| digest(r.as_ref(), authorship));
             return Err(Fail::Reject(IngestError::Panicked { index: culprit }, d));
         }
         Err(e) => return Err(reject(e)),
     }
     for d in &accepted {
-        l.last_id = insert_change(conn, id, &d.change)?;
+        l.last_id = insert_change(conn, id, &d.change, &d.sig)?;
         l.uncompacted += 1;
         outcome.applied.push(d.change.hash());
     }

@@ -34,9 +34,11 @@ pub mod prescan;
 mod validate;
 
 pub use error::IngestError;
-pub use merge::{ingest_in_memory, Decoded};
+pub use merge::{ingest_frames_in_memory, ingest_in_memory, Authorship, Decoded};
 pub use validate::{decode_untrusted, IngestLimits};
 
+#[cfg(all(test, feature = "store"))]
+mod authorship_tests;
 #[cfg(all(test, feature = "store"))]
 mod tests;
 
