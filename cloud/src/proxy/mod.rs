@@ -15,6 +15,7 @@
 mod echo;
 mod ready;
 mod rebuild;
+mod refusal;
 mod state;
 mod sync_flow;
 #[cfg(test)]

@@ -156,9 +156,10 @@ impl ProxyCore {
             _ => (false, Vec::new(), Vec::new()),
         };
         let (bad_change, err_text) = match &msg.header {
-            Header::Error { code, message, .. } => {
-                (*code == ErrorCode::BadChange, format!("{code}: {message}"))
-            }
+            Header::Error { code, message, .. } => (
+                super::refusal::is_refusal(*code),
+                format!("{code}: {message}"),
+            ),
             _ => (false, String::new()),
         };
         match entry.purpose {
@@ -408,7 +409,9 @@ fn reply_for(sync: &ClientSync, verdict: &Verdict) -> Message {
     match verdict {
         Verdict::Reached { acked } => synced(*acked, Vec::new()),
         Verdict::Missing { acked, missing } => synced(*acked, missing.clone()),
-        Verdict::BadChange { message } => Message::error(id, ErrorCode::BadChange, message.clone()),
+        Verdict::BadChange { message } => {
+            Message::error(id, super::refusal::refusal_code(message), message.clone())
+        }
         Verdict::Unavailable { answered, needed } => Message::unavailable(id, *answered, *needed),
         Verdict::Pending => Message::error(id, ErrorCode::Internal, "undecided"),
     }
