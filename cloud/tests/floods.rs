@@ -255,16 +255,17 @@ async fn a_change_that_crashes_automerge_is_quarantined_and_its_memory_comes_bac
     // Before: one such change cost +117 MiB of resident memory on each of
     // the 3 replicas, kept for good. The change (found by mutating the
     // fuzz corpus) builds on the fuzzers' base list, which goes first.
-    let poison = Bytes::from_static(include_bytes!("fixtures/automerge_panic_change.bin"));
-    let (base, _) = engine::fuzzing::base_list();
-    let history: Vec<Bytes> = base
-        .doc()
-        .get_changes(&[])
-        .into_iter()
-        .map(|c| Bytes::copy_from_slice(c.raw_bytes()))
-        .collect();
-    let cluster = Cluster::start(3, ClusterOptions::default());
+    // Protocol v2: moved to key actors and signed, so it gets past
+    // signature verification to Automerge (a forged one never would).
     let list = ListId::new_random();
+    let poison: &[u8] = include_bytes!("fixtures/automerge_panic_change.bin");
+    let mut history: Vec<Bytes> = engine::fuzzing::signed_base_and(list, &[poison])
+        .expect("moved to signed actors")
+        .into_iter()
+        .map(Bytes::from)
+        .collect();
+    let poison = history.pop().expect("the poison frame");
+    let cluster = Cluster::start(3, ClusterOptions::default());
     let mut client = Client::new(cluster.frontend(), Duration::from_secs(5));
     let reply = client
         .request(|id| {

@@ -19,9 +19,11 @@
 
 mod ingest;
 mod merge;
+mod resign;
 
 pub use ingest::{base_list, fix_header, ingest_bytes};
 pub use merge::merge_sequence;
+pub use resign::{base_key, other_key, signed_base_and};
 
 use crate::protocol::{decode, encode, peek_id, Limits};
 

@@ -13,8 +13,11 @@ pub struct HistoryEntry {
     pub hash: String,
     /// Who made it (from the change message; the actor id when absent).
     pub by: String,
-    /// The device's Automerge actor id (hex).
+    /// The device's Automerge actor id (hex): since protocol v2 its
+    /// Ed25519 public key, the key that signed the change.
     pub actor: String,
+    /// The change's sequence number for its actor.
+    pub seq: u64,
     /// Unix milliseconds as stamped by the author's clock.
     pub time_ms: i64,
     /// What happened, e.g. `add 2 × Milk`.
@@ -56,6 +59,7 @@ impl ShoppingList {
                     hash: hex_hash(&m.hash),
                     by,
                     actor,
+                    seq: m.seq,
                     time_ms: m.timestamp,
                     what,
                     op,
