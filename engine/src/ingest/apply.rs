@@ -15,7 +15,7 @@ use super::{IngestError, IngestLimits, IngestOutcome};
 use crate::store::{ensure_loaded, insert_change, Loaded, Store, StoreError};
 use crate::ListId;
 
-enum Fail {
+pub(crate) enum Fail {
     Reject(IngestError, Option<Vec<u8>>),
     Store(StoreError),
 }
@@ -147,7 +147,7 @@ fn is_quarantined(conn: &Connection, d: &[u8]) -> Result<bool, StoreError> {
         .is_some())
 }
 
-fn ingest_one<R: AsRef<[u8]>>(
+pub(crate) fn ingest_one<R: AsRef<[u8]>>(
     conn: &Connection,
     cache: &mut LruCache<ListId, Loaded>,
     actor: &ActorId,

@@ -26,7 +26,7 @@
 //! fuzz replay and integration tests.
 
 #[cfg(feature = "store")]
-mod apply;
+pub(crate) mod apply;
 pub mod bad_shapes;
 mod error;
 pub mod merge;

@@ -25,6 +25,7 @@ mod damage;
 mod error;
 mod loaded;
 mod local_state;
+mod recovery;
 mod schema;
 mod sync_marks;
 
@@ -37,6 +38,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 pub use error::StoreError;
 pub(crate) use loaded::{list_exists as loaded_list_exists, load_full, Loaded};
+pub use recovery::Rebuilt;
 pub use schema::SCHEMA_VERSION;
 
 use crate::graph::ChangeGraph;
