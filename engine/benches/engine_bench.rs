@@ -9,6 +9,10 @@
 //! - `missing_1_of_20k`: the changes a peer lacks on a 20,000-change list for
 //!   a 1-change delta, via the change-graph index (and `Store::changes_for`,
 //!   which also reads the bytes), beside Automerge's `get_changes`.
+//! - `ingest_10k_signed`: `Store::ingest` of a 10,000-change history from one
+//!   device into an empty store (W3's fresh open without the network): one
+//!   signature verified (PROTOCOL §2.1); beside it `verify_each_10k`, what
+//!   verifying every change's signature would add.
 
 use std::time::{Duration, Instant};
 
@@ -173,4 +177,46 @@ fn main() {
             &format!(",\"changes\":{big}"),
         );
     }
+
+    ingest_signed(quick, &ctx);
+}
+
+/// W3's open in-process: one device's 10,000 signed changes into an empty
+/// store, and the cost a signature check per change would add.
+fn ingest_signed(quick: bool, ctx: &EditContext) {
+    let big = if quick { 1_000 } else { 10_000 };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut author = Store::open(dir.path().join("author.db")).expect("open");
+    let id = author.create_list("bench", ctx).expect("create");
+    for i in 1..big {
+        author
+            .edit(id, |l| l.add_item(&format!("item {}", i % 200), 1, ctx))
+            .expect("edit");
+    }
+    let (frames, _) = author.changes_for(id, &[]).expect("frames");
+    let reps = if quick { 1 } else { 5 };
+    let mut samples = Vec::with_capacity(reps);
+    for r in 0..reps {
+        let mut fresh = Store::open(dir.path().join(format!("fresh{r}.db"))).expect("open");
+        let t = Instant::now();
+        let out = fresh.ingest(id, &frames).expect("ingest");
+        samples.push(t.elapsed());
+        assert_eq!(out.applied.len(), big);
+    }
+    report("ingest_10k_signed", samples, &format!(",\"changes\":{big}"));
+    let actor = author.actor().to_bytes().to_vec();
+    let mut samples = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let t = Instant::now();
+        for f in &frames {
+            let (sig, chunk) = engine::signing::split_frame(f).expect("frame");
+            // The change hash: SHA-256 of the chunk after magic and checksum.
+            use sha2::Digest;
+            let digest: [u8; 32] = sha2::Sha256::digest(&chunk[8..]).into();
+            let hash = engine::ChangeHash(digest);
+            assert!(engine::signing::verify(id, &hash, &actor, &sig));
+        }
+        samples.push(t.elapsed());
+    }
+    report("verify_each_10k", samples, &format!(",\"changes\":{big}"));
 }
