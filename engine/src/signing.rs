@@ -50,6 +50,7 @@ impl DeviceKey {
     }
 
     /// The 32-byte secret seed, for the device's store only.
+    #[cfg_attr(not(feature = "store"), allow(dead_code))]
     pub(crate) fn seed(&self) -> [u8; 32] {
         self.0.to_bytes()
     }

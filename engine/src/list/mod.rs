@@ -46,6 +46,7 @@ mod history;
 mod index;
 mod normalize;
 mod quantities;
+#[cfg(feature = "store")]
 mod replay;
 mod undo;
 mod view;
