@@ -75,8 +75,8 @@ fn main() {
 
     // Build a long history once, in memory, then store it.
     let big = if quick { 2_000 } else { 20_000 };
-    let mut author =
-        ShoppingList::create(automerge::ActorId::random(), "long", &ctx).expect("create");
+    let key = engine::signing::DeviceKey::generate();
+    let mut author = ShoppingList::create(key.actor(), "long", &ctx).expect("create");
     let mut raws = vec![author
         .last_local_change()
         .expect("change")
@@ -109,7 +109,11 @@ fn main() {
         let id = engine::ListId::new_random();
         {
             let mut store = Store::open_with(&path, StoreOptions::default()).expect("open");
-            for chunk in raws[..tenk].chunks(1_000) {
+            let frames: Vec<Vec<u8>> = raws[..tenk]
+                .iter()
+                .map(|r| key.frame(id, &automerge::Change::try_from(r.as_slice()).expect("c")))
+                .collect();
+            for chunk in frames.chunks(1_000) {
                 store.ingest(id, chunk).expect("ingest");
             }
         }
@@ -147,7 +151,11 @@ fn main() {
         let path = dir.path().join("serve.db");
         let id = engine::ListId::new_random();
         let mut store = Store::open_with(&path, StoreOptions::default()).expect("open");
-        for chunk in raws.chunks(1_000) {
+        let frames: Vec<Vec<u8>> = raws
+            .iter()
+            .map(|r| key.frame(id, &automerge::Change::try_from(r.as_slice()).expect("c")))
+            .collect();
+        for chunk in frames.chunks(1_000) {
             store.ingest(id, chunk).expect("ingest");
         }
         let mut samples = Vec::with_capacity(reps);
