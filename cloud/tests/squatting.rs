@@ -1,7 +1,8 @@
 //! Issue 10's squatting finding against a real cluster, through the real
 //! CLI (PROTOCOL §2.1): a list member relabels one of its own changes with
-//! another device's actor id and next seq (both visible in `log --json`),
-//! re-seals the checksum and syncs it. Before protocol v2 the cloud
+//! another device's actor id and next seq (both visible in `log --json`)
+//! and syncs it (here: the same change made directly under the victim's
+//! actor id, which is what relabelling and re-sealing amounts to). Before protocol v2 the cloud
 //! acknowledged it and the victim's every later `sync` failed (`actor … seq
 //! 2, expected 3`). Now it is refused as `forged`, and the victim keeps
 //! syncing. Also: a version-1 request is answered `unsupported_version`.
@@ -10,7 +11,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cloud::client::Client as RawClient;
-use engine::ingest::{bad_shapes, decode_untrusted, IngestLimits};
 use engine::list::EditContext;
 use engine::protocol::{ErrorCode, Header, Message};
 use engine::signing::DeviceKey;
@@ -70,14 +70,16 @@ async fn a_relabelled_change_is_refused_and_the_victim_keeps_syncing() {
         let mut store = Store::open(member.data_dir().join("shoplist.db")).expect("member's store");
         store.read(list, |l, _| l.clone()).expect("the list")
     };
+    // A change that Automerge would accept as the victim's next one: made
+    // on the member's copy under the victim's actor id (all the member
+    // needs to know), then signed with the member's own key.
     let attacker = DeviceKey::generate();
-    doc.doc_mut().set_actor(attacker.actor());
+    let actor = hex::decode(&actor_hex).expect("hex actor");
+    doc.doc_mut().set_actor(engine::signing::actor_id(&actor));
     doc.add_item("Beer", 1, &EditContext::now("mallory"))
         .expect("edit");
-    let own = doc.last_local_change().expect("a change");
-    let actor = hex::decode(&actor_hex).expect("hex actor");
-    let squat = bad_shapes::relabeled(own.raw_bytes(), &actor, seq + 1, None).expect("relabel");
-    let squat = decode_untrusted(0, &squat, &IngestLimits::default()).expect("decodes");
+    let squat = doc.last_local_change().expect("a change");
+    assert_eq!(squat.seq(), seq + 1, "the victim's next seq");
     let frame = Bytes::from(attacker.frame(list, &squat));
     let mut raw = RawClient::new(cluster.frontend(), Duration::from_secs(10));
     let reply = raw

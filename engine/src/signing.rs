@@ -71,6 +71,11 @@ impl DeviceKey {
     }
 }
 
+/// An Automerge actor id from its bytes (e.g. a public key read from `log`).
+pub fn actor_id(bytes: &[u8]) -> ActorId {
+    ActorId::from(bytes.to_vec())
+}
+
 /// The exact bytes a change signature covers:
 /// `"shoplist change v2" 0x00 ‖ list id (16 raw bytes) ‖ change hash (32 bytes)`.
 pub fn signed_bytes(list: ListId, hash: &ChangeHash) -> [u8; SIGNED_LEN] {
