@@ -12,7 +12,14 @@
 //! - `ingest_10k_signed`: `Store::ingest` of a 10,000-change history from one
 //!   device into an empty store (W3's fresh open without the network): one
 //!   signature verified (PROTOCOL §2.1); beside it `verify_each_10k`, what
-//!   verifying every change's signature would add.
+//!   verifying every change's signature would add; `ingest_10k_signed_reversed`,
+//!   the same frames sent newest first.
+//! - `order_reverse_{10k,100k}`: `ingest::merge::order_against_graph` alone,
+//!   on a chain of synthetic (op-less) changes given newest first, the worst
+//!   input order; `order_forward_100k` beside it.
+//!
+//! `-- --only ingest,order` runs only the named sections: `store` (local
+//! edit, open, missing), `ingest`, `order`.
 
 use std::time::{Duration, Instant};
 
@@ -43,9 +50,32 @@ fn quick() -> bool {
     std::env::args().any(|a| a == "--quick") || std::env::var("SHOPLIST_BENCH_QUICK").is_ok()
 }
 
+/// Whether `section` was selected (`--only a,b`; everything by default).
+fn wanted(section: &str) -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    match args.iter().position(|a| a == "--only") {
+        Some(i) => args
+            .get(i + 1)
+            .is_some_and(|v| v.split(',').any(|s| s == section)),
+        None => true,
+    }
+}
+
 fn main() {
     let quick = quick();
     let ctx = EditContext::now("bench");
+    if wanted("store") {
+        store_benches(quick, &ctx);
+    }
+    if wanted("ingest") {
+        ingest_signed(quick, &ctx);
+    }
+    if wanted("order") {
+        order_reverse(quick);
+    }
+}
+
+fn store_benches(quick: bool, ctx: &EditContext) {
     let dir = tempfile::tempdir().expect("tempdir");
 
     // W5: local edit with its durable commit, and without the fsync.
@@ -185,8 +215,6 @@ fn main() {
             &format!(",\"changes\":{big}"),
         );
     }
-
-    ingest_signed(quick, &ctx);
 }
 
 /// W3's open in-process: one device's 10,000 signed changes into an empty
@@ -212,6 +240,20 @@ fn ingest_signed(quick: bool, ctx: &EditContext) {
         assert_eq!(out.applied.len(), big);
     }
     report("ingest_10k_signed", samples, &format!(",\"changes\":{big}"));
+    let reversed: Vec<Vec<u8>> = frames.iter().rev().cloned().collect();
+    let mut samples = Vec::with_capacity(reps);
+    for r in 0..reps {
+        let mut fresh = Store::open(dir.path().join(format!("rev{r}.db"))).expect("open");
+        let t = Instant::now();
+        let out = fresh.ingest(id, &reversed).expect("ingest");
+        samples.push(t.elapsed());
+        assert_eq!(out.applied.len(), big);
+    }
+    report(
+        "ingest_10k_signed_reversed",
+        samples,
+        &format!(",\"changes\":{big}"),
+    );
     let actor = author.actor().to_bytes().to_vec();
     let mut samples = Vec::with_capacity(reps);
     for _ in 0..reps {
@@ -227,4 +269,75 @@ fn ingest_signed(quick: bool, ctx: &EditContext) {
         samples.push(t.elapsed());
     }
     report("verify_each_10k", samples, &format!(",\"changes\":{big}"));
+}
+
+/// A chain of `n` op-less changes by one actor (seq 1..=n, each depending
+/// on the previous one), built without a document.
+fn synthetic_chain(n: usize) -> Vec<automerge::Change> {
+    let actor = automerge::ActorId::from(vec![7u8; 32]);
+    let mut out: Vec<automerge::Change> = Vec::with_capacity(n);
+    for seq in 1..=n as u64 {
+        let deps = out.last().map(|c| vec![c.hash()]).unwrap_or_default();
+        out.push(automerge::Change::from(automerge::ExpandedChange {
+            operations: Vec::new(),
+            actor_id: actor.clone(),
+            hash: None,
+            seq,
+            start_op: std::num::NonZeroU64::MIN,
+            time: 0,
+            message: None,
+            deps,
+            extra_bytes: Vec::new(),
+            author: None,
+        }));
+    }
+    out
+}
+
+/// Ordering alone, newest first (the worst case for a pass-per-level
+/// ordering) and oldest first. At most 5 samples and ~60 s per size.
+fn order_reverse(quick: bool) {
+    use engine::ingest::merge::order_against_graph;
+    use engine::ingest::Decoded;
+    let sizes: &[(usize, &str)] = if quick {
+        &[(1_000, "1k")]
+    } else {
+        &[(10_000, "10k"), (100_000, "100k")]
+    };
+    for &(n, label) in sizes {
+        let chain = synthetic_chain(n);
+        for (dir, newest_first) in [("reverse", true), ("forward", false)] {
+            if !newest_first && n != 100_000 && !quick {
+                continue;
+            }
+            let mut samples = Vec::new();
+            let budget = Instant::now();
+            while samples.len() < 5 && budget.elapsed() < Duration::from_secs(60) {
+                let mut ordered: Vec<&automerge::Change> = chain.iter().collect();
+                if newest_first {
+                    ordered.reverse();
+                }
+                let decoded: Vec<Decoded> = ordered
+                    .into_iter()
+                    .enumerate()
+                    .map(|(index, c)| Decoded {
+                        index,
+                        change: c.clone(),
+                        sig: [0; engine::signing::SIGNATURE_LEN],
+                    })
+                    .collect();
+                let mut graph = ChangeGraph::new();
+                let t = Instant::now();
+                let (accepted, outcome) = order_against_graph(&mut graph, decoded).expect("order");
+                samples.push(t.elapsed());
+                assert_eq!(accepted.len(), n);
+                assert!(outcome.missing.is_empty());
+            }
+            report(
+                &format!("order_{dir}_{label}"),
+                samples,
+                &format!(",\"changes\":{n}"),
+            );
+        }
+    }
 }
