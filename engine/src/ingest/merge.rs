@@ -2,8 +2,9 @@
 //! against the change graph (never queueing missing dependencies), check
 //! actor/seq continuity and the chain rule, verify each actor's latest
 //! signature, and apply them to the document with panics caught.
-//! [`crate::store::Store::ingest`] wraps this with quarantine and rows; the
-//! fuzzers and the replay tests call [`ingest_in_memory`] directly.
+//! The store's `Store::ingest` (`store/ingest/`) wraps this with quarantine
+//! and rows; the fuzzers and the replay tests call [`ingest_in_memory`]
+//! directly.
 
 use std::collections::{BTreeSet, HashMap};
 use std::panic::{catch_unwind, AssertUnwindSafe};

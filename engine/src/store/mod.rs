@@ -18,11 +18,13 @@
 //!   sequence number.
 //!
 //! Untrusted change bytes enter only through [`Store::ingest`] /
-//! [`Store::ingest_many`] (see [`crate::ingest`]).
+//! [`Store::ingest_many`] (the store side, `store/ingest/`: quarantine,
+//! rows, group commit), which run the sans-IO checks of [`crate::ingest`].
 
 mod compaction;
 mod damage;
 mod error;
+mod ingest;
 mod loaded;
 mod local_state;
 mod recovery;

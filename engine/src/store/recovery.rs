@@ -9,9 +9,9 @@
 use automerge::ReadDoc;
 use rusqlite::{params, TransactionBehavior};
 
+use super::ingest::{ingest_one, Fail};
 use super::{ensure_loaded, insert_change, Store, StoreError, KEY_META};
 use crate::ids::hashes_to_blob;
-use crate::ingest::apply::{ingest_one, Fail};
 use crate::list::EditContext;
 use crate::signing::DeviceKey;
 use crate::ListId;

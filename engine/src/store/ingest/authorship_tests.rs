@@ -4,8 +4,8 @@
 
 use automerge::Change;
 
-use super::bad_shapes;
-use super::*;
+use crate::ingest::bad_shapes;
+use crate::ingest::*;
 use crate::list::{EditContext, ShoppingList};
 use crate::signing::{join_frame, DeviceKey, SIGNATURE_LEN};
 use crate::store::{Store, StoreError};

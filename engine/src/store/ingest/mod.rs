@@ -1,18 +1,32 @@
-//! [`Store::ingest`] and [`Store::ingest_many`]: validate, order, apply and
-//! store untrusted changes, one SQLite transaction per call (group commit for
-//! workers: many requests, one transaction, each request in a savepoint).
+//! The store side of ingestion: [`Store::ingest`] and [`Store::ingest_many`]
+//! validate, order, apply and store untrusted changes, one SQLite
+//! transaction per call (group commit for workers: many requests, one
+//! transaction, each request in a savepoint).
+//!
+//! The checks themselves are sans-IO, in [`crate::ingest`] (prescan, decode,
+//! ordering against the change graph, authorship, apply with panics caught);
+//! this module adds what needs SQLite, per change or per request:
+//!
+//! 1. quarantine: bytes (a digest of the change chunk) that once crashed
+//!    Automerge are refused at once;
+//! 2. the stateless checks and the ordering of [`crate::ingest::merge`],
+//!    against the list's cached, caught-up change graph;
+//! 3. on a panic while applying, the document is restored from the store,
+//!    the culprit found and quarantined, the request rejected;
+//! 4. the rows are stored: one SQLite transaction for the whole call, one
+//!    savepoint per request.
 
 use automerge::ActorId;
 use lru::LruCache;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use sha2::{Digest, Sha256};
 
-use super::merge::{
+use super::{ensure_loaded, insert_change, Loaded, Store, StoreError};
+use crate::ingest::merge::{
     apply_ordered, chunk_of, decode_all, find_culprit, offered, order_against_graph,
     verify_authorship, Authorship,
 };
-use super::{IngestError, IngestLimits, IngestOutcome};
-use crate::store::{ensure_loaded, insert_change, Loaded, Store, StoreError};
+use crate::ingest::{IngestError, IngestLimits, IngestOutcome};
 use crate::ListId;
 
 pub(crate) enum Fail {
@@ -173,7 +187,7 @@ pub(crate) fn ingest_one<R: AsRef<[u8]>>(
     if decoded.is_empty() {
         return Ok(IngestOutcome::default());
     }
-    if !crate::store::loaded_list_exists(conn, id)? {
+    if !super::loaded_list_exists(conn, id)? {
         conn.execute(
             "INSERT INTO lists (list_id, created_at) VALUES (?1, ?2)",
             params![
@@ -190,7 +204,7 @@ pub(crate) fn ingest_one<R: AsRef<[u8]>>(
         Ok(()) => {}
         Err(IngestError::Panicked { index }) => {
             // Restore from the store, find and quarantine the culprit.
-            let mut fresh = crate::store::load_full(conn, actor, id)?;
+            let mut fresh = super::load_full(conn, actor, id)?;
             let culprit = find_culprit(&mut fresh.list, &accepted).unwrap_or(index);
             let d = raws.get(culprit).map(|r| digest(r.as_ref(), authorship));
             return Err(Fail::Reject(IngestError::Panicked { index: culprit }, d));
@@ -204,3 +218,8 @@ pub(crate) fn ingest_one<R: AsRef<[u8]>>(
     }
     Ok(outcome)
 }
+
+#[cfg(test)]
+mod authorship_tests;
+#[cfg(test)]
+mod tests;

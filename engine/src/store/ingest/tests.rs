@@ -6,9 +6,9 @@ use automerge::{ActorId, Change, ExpandedChange};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
-use super::bad_shapes;
-use super::prescan::PrescanError;
-use super::*;
+use crate::ingest::bad_shapes;
+use crate::ingest::prescan::PrescanError;
+use crate::ingest::*;
 use crate::list::{EditContext, ShoppingList};
 use crate::signing::{join_frame, DeviceKey, SIGNATURE_LEN};
 use crate::store::{Store, StoreError, StoreOptions};
