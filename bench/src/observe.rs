@@ -36,12 +36,14 @@ pub fn parse_marker(name: &str) -> Option<u64> {
     name.rsplit_once("-t")?.1.parse().ok()
 }
 
-/// The item names that `add` changes among `changes` carry (via the change
-/// message the engine writes: `{"by","op","item","n"}`).
+/// The item names that `add` changes among `changes` (signed change frames,
+/// PROTOCOL §2.1) carry (via the change message the engine writes:
+/// `{"by","op","item","n"}`).
 fn added_items(changes: &[bytes::Bytes]) -> Vec<String> {
     changes
         .iter()
-        .filter_map(|c| automerge::Change::from_bytes(c.to_vec()).ok())
+        .filter_map(|c| engine::signing::split_frame(c))
+        .filter_map(|(_, chunk)| automerge::Change::from_bytes(chunk.to_vec()).ok())
         .filter_map(|c| {
             let msg: serde_json::Value = serde_json::from_str(c.message()?).ok()?;
             (msg.get("op")?.as_str()? == "add")

@@ -217,6 +217,11 @@ pub struct LogEntry {
     pub by: String,
     /// Author's device actor id (hex).
     pub actor: String,
+    /// The public key (hex) of the device that signed the change (protocol
+    /// v2: the actor id is the signing key, PROTOCOL §2.1).
+    pub signed_by: String,
+    /// The change's sequence number for its actor.
+    pub seq: u64,
     /// Unix ms by the author's clock.
     pub time_ms: i64,
     /// The same as `YYYY-MM-DD HH:MM:SS` and the zone (local, or `UTC`
@@ -233,7 +238,9 @@ impl LogEntry {
             time: timefmt::format(h.time_ms, utc),
             hash: h.hash,
             by: h.by,
+            signed_by: h.actor.clone(),
             actor: h.actor,
+            seq: h.seq,
             time_ms: h.time_ms,
             what: h.what,
         }
@@ -250,7 +257,15 @@ impl Render for LogDoc {
         let cols = self.0.iter().map(|e| width(&e.by)).max().unwrap_or(0);
         self.0
             .iter()
-            .map(|e| format!("{}  {}  {}", e.time, pad(&e.by, cols), e.what))
+            .map(|e| {
+                let device: String = e.signed_by.chars().take(8).collect();
+                format!(
+                    "{}  {}  [device {device}]  {}",
+                    e.time,
+                    pad(&e.by, cols),
+                    e.what
+                )
+            })
             .collect::<Vec<_>>()
             .join("\n")
     }

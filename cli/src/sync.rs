@@ -278,6 +278,42 @@ pub async fn sync_list(
     store: &mut Store,
     list: ListId,
 ) -> Result<SyncReport, SyncError> {
+    match sync_once(client, store, list).await {
+        Err(e) if is_actor_clash(&e) && store.has_list(list)? => {
+            // PROTOCOL §5.2: a copied data dir. Rebuild from what the cloud
+            // acknowledged plus its changes, replay our edits, sync again
+            // (once: a second clash is reported as it is).
+            let acked = store.acked_heads(list)?;
+            let news = client.sync(list, &acked, &[]).await?;
+            let rebuilt = store.rebuild_after_clash(list, &news.changes)?;
+            tracing::warn!(
+                %list,
+                rotated = rebuilt.rotated,
+                replayed = rebuilt.replayed,
+                "this device's changes clashed with another copy of its data dir: \
+                 rebuilt the list and replayed its unacknowledged edits"
+            );
+            sync_once(client, store, list).await
+        }
+        other => other,
+    }
+}
+
+/// Whether a sync failed because the cloud holds other changes under our
+/// `(actor, seq)` (refused by the cloud, or met while ingesting its reply).
+fn is_actor_clash(e: &SyncError) -> bool {
+    match e {
+        SyncError::Client(ClientError::Refused { code, .. }) => *code == ErrorCode::ActorClash,
+        SyncError::Store(StoreError::Ingest(i)) => i.error_code() == ErrorCode::ActorClash,
+        _ => false,
+    }
+}
+
+async fn sync_once(
+    client: &SyncClient,
+    store: &mut Store,
+    list: ListId,
+) -> Result<SyncReport, SyncError> {
     let mut plan = ListSync::new(list);
     let mut req = plan.start(store)?;
     loop {

@@ -154,7 +154,7 @@ async fn a_flood_that_never_reads_its_replies_keeps_memory_bounded() {
     let mut flood = handshaken(&cluster, [127, 0, 0, 3]).await.expect("connect");
     let mut burst = Vec::new();
     for id in 1..=20_000u64 {
-        let header = format!(r#"{{"v":1,"op":"sync","id":{id},"list":"{list}","have":[],"n":0}}"#);
+        let header = format!(r#"{{"v":2,"op":"sync","id":{id},"list":"{list}","have":[],"n":0}}"#);
         burst.extend(message(&[header.as_bytes()]));
     }
     // The guard stops reading a client that does not read, so the write
@@ -192,7 +192,7 @@ async fn concurrent_30_mib_messages_keep_memory_bounded_and_it_comes_back() {
             let list = ListId::new_random();
             for id in 1..=2u64 {
                 let header =
-                    format!(r#"{{"v":1,"op":"sync","id":{id},"list":"{list}","have":[],"n":30}}"#);
+                    format!(r#"{{"v":2,"op":"sync","id":{id},"list":"{list}","have":[],"n":30}}"#);
                 let mut frames: Vec<&[u8]> = vec![header.as_bytes()];
                 frames.extend(std::iter::repeat_n(&junk[..], 30));
                 bytes.extend(message(&frames));
@@ -256,16 +256,17 @@ async fn a_change_that_crashes_automerge_is_quarantined_and_its_memory_comes_bac
     // Before: one such change cost +117 MiB of resident memory on each of
     // the 3 replicas, kept for good. The change (found by mutating the
     // fuzz corpus) builds on the fuzzers' base list, which goes first.
-    let poison = Bytes::from_static(include_bytes!("fixtures/automerge_panic_change.bin"));
-    let (base, _) = engine::fuzzing::base_list();
-    let history: Vec<Bytes> = base
-        .doc()
-        .get_changes(&[])
-        .into_iter()
-        .map(|c| Bytes::copy_from_slice(c.raw_bytes()))
-        .collect();
-    let cluster = Cluster::start(3, ClusterOptions::default());
+    // Protocol v2: moved to key actors and signed, so it gets past
+    // signature verification to Automerge (a forged one never would).
     let list = ListId::new_random();
+    let poison: &[u8] = include_bytes!("fixtures/automerge_panic_change.bin");
+    let mut history: Vec<Bytes> = engine::fuzzing::signed_base_and(list, &[poison])
+        .expect("moved to signed actors")
+        .into_iter()
+        .map(Bytes::from)
+        .collect();
+    let poison = history.pop().expect("the poison frame");
+    let cluster = Cluster::start(3, ClusterOptions::default());
     let mut client = Client::new(cluster.frontend(), Duration::from_secs(5));
     let reply = client
         .request(|id| {

@@ -9,6 +9,17 @@
 //! - `missing_1_of_20k`: the changes a peer lacks on a 20,000-change list for
 //!   a 1-change delta, via the change-graph index (and `Store::changes_for`,
 //!   which also reads the bytes), beside Automerge's `get_changes`.
+//! - `ingest_10k_signed`: `Store::ingest` of a 10,000-change history from one
+//!   device into an empty store (W3's fresh open without the network): one
+//!   signature verified (PROTOCOL §2.1); beside it `verify_each_10k`, what
+//!   verifying every change's signature would add; `ingest_10k_signed_reversed`,
+//!   the same frames sent newest first.
+//! - `order_reverse_{10k,100k}`: `ingest::merge::order_against_graph` alone,
+//!   on a chain of synthetic (op-less) changes given newest first, the worst
+//!   input order; `order_forward_100k` beside it.
+//!
+//! `-- --only ingest,order` runs only the named sections: `store` (local
+//! edit, open, missing), `ingest`, `order`.
 
 use std::time::{Duration, Instant};
 
@@ -39,9 +50,32 @@ fn quick() -> bool {
     std::env::args().any(|a| a == "--quick") || std::env::var("SHOPLIST_BENCH_QUICK").is_ok()
 }
 
+/// Whether `section` was selected (`--only a,b`; everything by default).
+fn wanted(section: &str) -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    match args.iter().position(|a| a == "--only") {
+        Some(i) => args
+            .get(i + 1)
+            .is_some_and(|v| v.split(',').any(|s| s == section)),
+        None => true,
+    }
+}
+
 fn main() {
     let quick = quick();
     let ctx = EditContext::now("bench");
+    if wanted("store") {
+        store_benches(quick, &ctx);
+    }
+    if wanted("ingest") {
+        ingest_signed(quick, &ctx);
+    }
+    if wanted("order") {
+        order_reverse(quick);
+    }
+}
+
+fn store_benches(quick: bool, ctx: &EditContext) {
     let dir = tempfile::tempdir().expect("tempdir");
 
     // W5: local edit with its durable commit, and without the fsync.
@@ -71,8 +105,8 @@ fn main() {
 
     // Build a long history once, in memory, then store it.
     let big = if quick { 2_000 } else { 20_000 };
-    let mut author =
-        ShoppingList::create(automerge::ActorId::random(), "long", &ctx).expect("create");
+    let key = engine::signing::DeviceKey::generate();
+    let mut author = ShoppingList::create(key.actor(), "long", &ctx).expect("create");
     let mut raws = vec![author
         .last_local_change()
         .expect("change")
@@ -105,7 +139,11 @@ fn main() {
         let id = engine::ListId::new_random();
         {
             let mut store = Store::open_with(&path, StoreOptions::default()).expect("open");
-            for chunk in raws[..tenk].chunks(1_000) {
+            let frames: Vec<Vec<u8>> = raws[..tenk]
+                .iter()
+                .map(|r| key.frame(id, &automerge::Change::try_from(r.as_slice()).expect("c")))
+                .collect();
+            for chunk in frames.chunks(1_000) {
                 store.ingest(id, chunk).expect("ingest");
             }
         }
@@ -143,7 +181,11 @@ fn main() {
         let path = dir.path().join("serve.db");
         let id = engine::ListId::new_random();
         let mut store = Store::open_with(&path, StoreOptions::default()).expect("open");
-        for chunk in raws.chunks(1_000) {
+        let frames: Vec<Vec<u8>> = raws
+            .iter()
+            .map(|r| key.frame(id, &automerge::Change::try_from(r.as_slice()).expect("c")))
+            .collect();
+        for chunk in frames.chunks(1_000) {
             store.ingest(id, chunk).expect("ingest");
         }
         let mut samples = Vec::with_capacity(reps);
@@ -172,5 +214,130 @@ fn main() {
             samples,
             &format!(",\"changes\":{big}"),
         );
+    }
+}
+
+/// W3's open in-process: one device's 10,000 signed changes into an empty
+/// store, and the cost a signature check per change would add.
+fn ingest_signed(quick: bool, ctx: &EditContext) {
+    let big = if quick { 1_000 } else { 10_000 };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut author = Store::open(dir.path().join("author.db")).expect("open");
+    let id = author.create_list("bench", ctx).expect("create");
+    for i in 1..big {
+        author
+            .edit(id, |l| l.add_item(&format!("item {}", i % 200), 1, ctx))
+            .expect("edit");
+    }
+    let (frames, _) = author.changes_for(id, &[]).expect("frames");
+    let reps = if quick { 1 } else { 5 };
+    let mut samples = Vec::with_capacity(reps);
+    for r in 0..reps {
+        let mut fresh = Store::open(dir.path().join(format!("fresh{r}.db"))).expect("open");
+        let t = Instant::now();
+        let out = fresh.ingest(id, &frames).expect("ingest");
+        samples.push(t.elapsed());
+        assert_eq!(out.applied.len(), big);
+    }
+    report("ingest_10k_signed", samples, &format!(",\"changes\":{big}"));
+    let reversed: Vec<Vec<u8>> = frames.iter().rev().cloned().collect();
+    let mut samples = Vec::with_capacity(reps);
+    for r in 0..reps {
+        let mut fresh = Store::open(dir.path().join(format!("rev{r}.db"))).expect("open");
+        let t = Instant::now();
+        let out = fresh.ingest(id, &reversed).expect("ingest");
+        samples.push(t.elapsed());
+        assert_eq!(out.applied.len(), big);
+    }
+    report(
+        "ingest_10k_signed_reversed",
+        samples,
+        &format!(",\"changes\":{big}"),
+    );
+    let actor = author.actor().to_bytes().to_vec();
+    let mut samples = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let t = Instant::now();
+        for f in &frames {
+            let (sig, chunk) = engine::signing::split_frame(f).expect("frame");
+            // The change hash: SHA-256 of the chunk after magic and checksum.
+            use sha2::Digest;
+            let digest: [u8; 32] = sha2::Sha256::digest(&chunk[8..]).into();
+            let hash = engine::ChangeHash(digest);
+            assert!(engine::signing::verify(id, &hash, &actor, &sig));
+        }
+        samples.push(t.elapsed());
+    }
+    report("verify_each_10k", samples, &format!(",\"changes\":{big}"));
+}
+
+/// A chain of `n` op-less changes by one actor (seq 1..=n, each depending
+/// on the previous one), built without a document.
+fn synthetic_chain(n: usize) -> Vec<automerge::Change> {
+    let actor = automerge::ActorId::from(vec![7u8; 32]);
+    let mut out: Vec<automerge::Change> = Vec::with_capacity(n);
+    for seq in 1..=n as u64 {
+        let deps = out.last().map(|c| vec![c.hash()]).unwrap_or_default();
+        out.push(automerge::Change::from(automerge::ExpandedChange {
+            operations: Vec::new(),
+            actor_id: actor.clone(),
+            hash: None,
+            seq,
+            start_op: std::num::NonZeroU64::MIN,
+            time: 0,
+            message: None,
+            deps,
+            extra_bytes: Vec::new(),
+            author: None,
+        }));
+    }
+    out
+}
+
+/// Ordering alone, newest first (the worst case for a pass-per-level
+/// ordering) and oldest first. At most 5 samples and ~60 s per size.
+fn order_reverse(quick: bool) {
+    use engine::ingest::merge::order_against_graph;
+    use engine::ingest::Decoded;
+    let sizes: &[(usize, &str)] = if quick {
+        &[(1_000, "1k")]
+    } else {
+        &[(10_000, "10k"), (100_000, "100k")]
+    };
+    for &(n, label) in sizes {
+        let chain = synthetic_chain(n);
+        for (dir, newest_first) in [("reverse", true), ("forward", false)] {
+            if !newest_first && n != 100_000 && !quick {
+                continue;
+            }
+            let mut samples = Vec::new();
+            let budget = Instant::now();
+            while samples.len() < 5 && budget.elapsed() < Duration::from_secs(60) {
+                let mut ordered: Vec<&automerge::Change> = chain.iter().collect();
+                if newest_first {
+                    ordered.reverse();
+                }
+                let decoded: Vec<Decoded> = ordered
+                    .into_iter()
+                    .enumerate()
+                    .map(|(index, c)| Decoded {
+                        index,
+                        change: c.clone(),
+                        sig: [0; engine::signing::SIGNATURE_LEN],
+                    })
+                    .collect();
+                let mut graph = ChangeGraph::new();
+                let t = Instant::now();
+                let (accepted, outcome) = order_against_graph(&mut graph, decoded).expect("order");
+                samples.push(t.elapsed());
+                assert_eq!(accepted.len(), n);
+                assert!(outcome.missing.is_empty());
+            }
+            report(
+                &format!("order_{dir}_{label}"),
+                samples,
+                &format!(",\"changes\":{n}"),
+            );
+        }
     }
 }

@@ -24,10 +24,12 @@
 mod foreign;
 mod ingest;
 mod merge;
+mod resign;
 
 pub use foreign::foreign_view;
 pub use ingest::{base_list, fix_header, ingest_bytes};
 pub use merge::merge_sequence;
+pub use resign::{base_key, other_key, signed_base_and};
 
 use crate::protocol::{decode, encode, peek_id, Limits};
 

@@ -32,7 +32,8 @@ pub struct ChangeGraph {
     nodes: Vec<Node>,
     index: HashMap<ChangeHash, u32>,
     heads: Vec<u32>,
-    actor_seq: HashMap<Vec<u8>, u64>,
+    /// Per actor: its highest sequence number and that change's node.
+    actor_seq: HashMap<Vec<u8>, (u64, u32)>,
 }
 
 /// Why a change cannot be added to the graph.
@@ -66,7 +67,26 @@ impl ChangeGraph {
 
     /// The highest sequence number seen for `actor` (0 if none).
     pub fn max_seq(&self, actor: &[u8]) -> u64 {
-        self.actor_seq.get(actor).copied().unwrap_or(0)
+        self.actor_seq.get(actor).map_or(0, |(seq, _)| *seq)
+    }
+
+    /// The hash of `actor`'s latest change (its highest seq), if any.
+    pub fn actor_tip(&self, actor: &[u8]) -> Option<ChangeHash> {
+        self.actor_seq
+            .get(actor)
+            .map(|(_, node)| self.nodes[*node as usize].hash)
+    }
+
+    /// The chain rule (PROTOCOL §2.1): whether a change by `actor` with
+    /// dependencies `deps` lists the actor's latest change among them
+    /// directly. Automerge always does for a local change (it adds the
+    /// actor's previous change to the heads it depends on), so this costs
+    /// one lookup per change. An actor with no change yet is satisfied.
+    pub fn has_own_previous(&self, deps: &[ChangeHash], actor: &[u8]) -> bool {
+        match self.actor_tip(actor) {
+            Some(tip) => deps.contains(&tip),
+            None => true,
+        }
     }
 
     /// Which of `deps` are unknown.
@@ -102,8 +122,10 @@ impl ChangeGraph {
             deps: dep_idx,
         });
         self.index.insert(hash, idx);
-        let s = self.actor_seq.entry(actor.to_vec()).or_insert(0);
-        *s = (*s).max(seq);
+        let s = self.actor_seq.entry(actor.to_vec()).or_insert((0, idx));
+        if seq >= s.0 {
+            *s = (seq, idx);
+        }
         Ok(true)
     }
 
@@ -215,6 +237,21 @@ mod tests {
         assert_eq!(g.missing_for(&[]).len(), 100);
         assert_eq!(g.heads(), vec![h(99)]);
         assert_eq!(g.max_seq(b"a"), 100);
+    }
+
+    #[test]
+    fn the_chain_rule_wants_the_actors_latest_change_as_a_direct_dep() {
+        let mut g = ChangeGraph::new();
+        g.add(h(0), &[], b"a", 1).unwrap();
+        g.add(h(1), &[h(0)], b"b", 1).unwrap();
+        g.add(h(2), &[], b"c", 1).unwrap();
+        assert!(g.has_own_previous(&[h(0)], b"a"));
+        assert!(g.has_own_previous(&[h(1), h(0)], b"a"));
+        // Only through b's change, or not at all: refused.
+        assert!(!g.has_own_previous(&[h(1)], b"a"));
+        assert!(!g.has_own_previous(&[h(2)], b"a"));
+        assert!(g.has_own_previous(&[], b"new"));
+        assert_eq!(g.actor_tip(b"b"), Some(h(1)));
     }
 
     #[test]

@@ -16,6 +16,8 @@
 //! - [`store`]: [`store::Store`], SQLite persistence: change rows, compacted
 //!   snapshots, cloud-acknowledged heads, the device identity (DESIGN §3).
 //! - [`protocol`]: wire messages and their multipart codec (PROTOCOL.md).
+//! - [`signing`]: device keys (Ed25519; the actor id is the public key) and
+//!   the signed change frames of protocol v2.
 
 #[doc(hidden)]
 pub mod fuzzing;
@@ -24,6 +26,7 @@ pub mod ids;
 pub mod ingest;
 pub mod list;
 pub mod protocol;
+pub mod signing;
 #[cfg(feature = "store")]
 pub mod store;
 

@@ -19,9 +19,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use automerge::ActorId;
 use bytes::Bytes;
 use engine::list::{EditContext, ShoppingList};
+use engine::signing::DeviceKey;
 use engine::{ChangeHash, ListId};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -47,17 +47,14 @@ fn start_point(lists: usize) -> usize {
 }
 
 /// One list's creation change: (list, its head, its bytes).
-fn creation(i: usize, actor: &ActorId) -> anyhow::Result<(ListId, ChangeHash, Bytes)> {
+fn creation(i: usize, key: &DeviceKey) -> anyhow::Result<(ListId, ChangeHash, Bytes)> {
     let ctx = EditContext::now("w4");
-    let list = ShoppingList::create(actor.clone(), &format!("w4 list {i}"), &ctx)?;
+    let list = ShoppingList::create(key.actor(), &format!("w4 list {i}"), &ctx)?;
     let change = list
         .last_local_change()
         .context("creation made no change")?;
-    Ok((
-        ListId::new_random(),
-        change.hash(),
-        Bytes::copy_from_slice(change.raw_bytes()),
-    ))
+    let id = ListId::new_random();
+    Ok((id, change.hash(), Bytes::from(key.frame(id, &change))))
 }
 
 /// Load lists `[from, to)` with `concurrency` syncs in flight.
@@ -77,7 +74,7 @@ pub(crate) async fn load(
         let client = clients[t % clients.len()].clone();
         let (next, errors, kept, bar) = (next.clone(), errors.clone(), kept.clone(), bar.clone());
         tasks.push(tokio::spawn(async move {
-            let actor = ActorId::random();
+            let key = DeviceKey::generate();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= to {
@@ -86,7 +83,7 @@ pub(crate) async fn load(
                 if Instant::now() >= deadline {
                     bail!("W4 loading ran out of time at list {i}");
                 }
-                let (list, head, bytes) = creation(i, &actor)?;
+                let (list, head, bytes) = creation(i, &key)?;
                 match client.sync(list, &[head], &[bytes]).await {
                     Ok(r) if r.acked > 0 && r.missing.is_empty() => {
                         if i % KEEP_EVERY == 0 {

@@ -118,12 +118,13 @@ fn list_documents_are_arrays_with_the_contract_fields() {
 }
 
 #[test]
-fn log_entries_carry_hash_author_time_and_what() {
+fn log_entries_carry_hash_author_signer_time_and_what() {
     let e = LogEntry::new(
         engine::list::HistoryEntry {
             hash: "ab".into(),
             by: "ann".into(),
-            actor: "01".into(),
+            actor: "01ab23cd45ef".into(),
+            seq: 3,
             time_ms: 0,
             what: "add 1 × Milk".into(),
             op: "add".into(),
@@ -134,11 +135,21 @@ fn log_entries_carry_hash_author_time_and_what() {
     let v = serde_json::to_value(LogDoc(vec![e.clone()])).unwrap();
     assert_eq!(
         keys(&v[0]),
-        ["actor", "by", "hash", "time", "time_ms", "what"]
+        [
+            "actor",
+            "by",
+            "hash",
+            "seq",
+            "signed_by",
+            "time",
+            "time_ms",
+            "what"
+        ]
     );
+    assert_eq!(v[0]["signed_by"], "01ab23cd45ef");
     assert_eq!(
         LogDoc(vec![e]).human(),
-        "1970-01-01 00:00:00 UTC  ann  add 1 × Milk"
+        "1970-01-01 00:00:00 UTC  ann  [device 01ab23cd]  add 1 × Milk"
     );
 }
 

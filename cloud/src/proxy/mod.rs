@@ -15,6 +15,7 @@
 mod echo;
 mod entropy;
 mod rebuild;
+mod refusal;
 mod state;
 mod subscribe;
 mod sync_flow;

@@ -186,9 +186,10 @@ impl ProxyCore {
             _ => (false, Vec::new(), Vec::new(), false),
         };
         let (bad_change, err_text) = match &msg.header {
-            Header::Error { code, message, .. } => {
-                (*code == ErrorCode::BadChange, format!("{code}: {message}"))
-            }
+            Header::Error { code, message, .. } => (
+                super::refusal::is_refusal(*code),
+                format!("{code}: {message}"),
+            ),
             _ => (false, String::new()),
         };
         match entry.purpose {
@@ -470,7 +471,9 @@ fn reply_for(sync: &ClientSync, verdict: &Verdict) -> Message {
         Verdict::Missing { acked, missing } => {
             synced(*acked, missing.clone(), sync.quorum.reported_heads())
         }
-        Verdict::BadChange { message } => Message::error(id, ErrorCode::BadChange, message.clone()),
+        Verdict::BadChange { message } => {
+            Message::error(id, super::refusal::refusal_code(message), message.clone())
+        }
         Verdict::Unavailable { answered, needed } => Message::unavailable(id, *answered, *needed),
         Verdict::Pending => Message::error(id, ErrorCode::Internal, "undecided"),
     }

@@ -335,7 +335,7 @@ pub fn process_batch(store: &mut Store, jobs: &[SyncJob], repairs: &mut Repairs)
                     debug!(list = %job.list, "rejected sync: {rejected}");
                     replies.push(Message::error(
                         job.id,
-                        ErrorCode::BadChange,
+                        rejected.error_code(),
                         rejected.to_string(),
                     ));
                     continue;

@@ -257,3 +257,24 @@ fn splitmix64(seed: u64) -> u64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
 }
+
+/// The squatting attack of issue 10: a valid change relabelled with another
+/// `actor` and `seq` (and, if given, other `deps`), re-encoded so that its
+/// checksum and hash are right. Without signatures the replica cannot tell
+/// it from the victim's own change; `None` if `change` does not decode.
+pub fn relabeled(
+    change: &[u8],
+    actor: &[u8],
+    seq: u64,
+    deps: Option<Vec<automerge::ChangeHash>>,
+) -> Option<Vec<u8>> {
+    let decoded = automerge::Change::try_from(change).ok()?;
+    let mut expanded: automerge::ExpandedChange = decoded.decode();
+    expanded.actor_id = automerge::ActorId::from(actor.to_vec());
+    expanded.seq = seq;
+    expanded.hash = None;
+    if let Some(deps) = deps {
+        expanded.deps = deps;
+    }
+    Some(automerge::Change::from(expanded).raw_bytes().to_vec())
+}

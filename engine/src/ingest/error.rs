@@ -1,6 +1,7 @@
 //! Why incoming change bytes were rejected.
 
 use super::prescan::PrescanError;
+use crate::protocol::ErrorCode;
 
 /// A rejection. Every variant leaves the store and the in-memory document as
 /// they were before the call.
@@ -60,6 +61,52 @@ pub enum IngestError {
         /// What the change claims.
         got: u64,
     },
+    /// A signed change frame shorter than its signature (PROTOCOL §2.1).
+    #[error("change {index}: frame of {len} bytes is shorter than a 64-byte signature")]
+    Unsigned {
+        /// Position in the request.
+        index: usize,
+        /// The frame's length.
+        len: usize,
+    },
+    /// Another change already holds this actor and sequence number: a copied
+    /// data dir, whose device must rotate its key (PROTOCOL §2.1, §8
+    /// `actor_clash`).
+    #[error("change {index}: actor {actor} seq {seq} is already taken by another change")]
+    ActorClash {
+        /// Position in the request.
+        index: usize,
+        /// Actor (hex).
+        actor: String,
+        /// The sequence number claimed twice.
+        seq: u64,
+    },
+    /// The chain rule: a change with seq > 1 must list its actor's previous
+    /// change among its direct dependencies (PROTOCOL §2.1).
+    #[error(
+        "change {index}: actor {actor} seq {seq} does not depend on the actor's previous change"
+    )]
+    BrokenChain {
+        /// Position in the request.
+        index: usize,
+        /// Actor (hex).
+        actor: String,
+        /// Its sequence number.
+        seq: u64,
+    },
+    /// The actor's latest change in the request is not signed by the
+    /// actor's key (PROTOCOL §8 `forged`).
+    #[error(
+        "change {index}: actor {actor} seq {seq}: signature does not verify (forged authorship)"
+    )]
+    Forged {
+        /// Position in the request.
+        index: usize,
+        /// Actor (hex).
+        actor: String,
+        /// Its sequence number.
+        seq: u64,
+    },
     /// These bytes crashed the decoder before and are quarantined.
     #[error("change {index}: quarantined (it crashed the decoder before)")]
     Quarantined {
@@ -88,9 +135,26 @@ impl IngestError {
             IngestError::NotCanonical { .. } => "not_canonical",
             IngestError::ImplausibleOps { .. } => "implausible_ops",
             IngestError::SeqDiscontinuity { .. } => "seq_discontinuity",
+            IngestError::Unsigned { .. } => "unsigned",
+            IngestError::ActorClash { .. } => "actor_clash",
+            IngestError::BrokenChain { .. } => "broken_chain",
+            IngestError::Forged { .. } => "forged",
             IngestError::Quarantined { .. } => "quarantined",
             IngestError::Panicked { .. } => "panicked",
             IngestError::Apply(_) => "apply_failed",
+        }
+    }
+}
+
+impl IngestError {
+    /// The wire error code a replier answers with (PROTOCOL §8): `forged`
+    /// and `actor_clash` have their own codes, every other rejection is
+    /// `bad_change`.
+    pub fn error_code(&self) -> ErrorCode {
+        match self {
+            IngestError::Forged { .. } => ErrorCode::Forged,
+            IngestError::ActorClash { .. } => ErrorCode::ActorClash,
+            _ => ErrorCode::BadChange,
         }
     }
 }

@@ -1,8 +1,10 @@
 //! The in-memory half of ingestion, without SQLite: order decoded changes
 //! against the change graph (never queueing missing dependencies), check
-//! actor/seq continuity, and apply them to the document with panics caught.
-//! [`crate::store::Store::ingest`] wraps this with quarantine and rows; the
-//! fuzzers and the replay tests call [`ingest_in_memory`] directly.
+//! actor/seq continuity and the chain rule, verify each actor's latest
+//! signature, and apply them to the document with panics caught.
+//! The store's `Store::ingest` (`store/ingest/`) wraps this with quarantine
+//! and rows; the fuzzers and the replay tests call [`ingest_in_memory`]
+//! directly.
 
 use std::collections::{BTreeSet, HashMap};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -13,7 +15,8 @@ use super::{decode_untrusted, IngestError, IngestLimits, IngestOutcome};
 use crate::graph::ChangeGraph;
 use crate::ids::hash_to_hex;
 use crate::list::ShoppingList;
-use crate::ChangeHash;
+use crate::signing::{self, SIGNATURE_LEN};
+use crate::{ChangeHash, ListId};
 
 /// A change that passed the stateless checks.
 #[derive(Debug, Clone)]
@@ -22,6 +25,28 @@ pub struct Decoded {
     pub index: usize,
     /// The decoded change.
     pub change: Change,
+    /// The signature its frame carried (zeros for bare chunks).
+    pub sig: [u8; SIGNATURE_LEN],
+}
+
+/// What the frames of a request are, and whose signatures are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authorship {
+    /// Signed change frames (`signature ‖ chunk`, PROTOCOL §2.1) of this
+    /// list: each actor's latest change in the request must verify.
+    Signed(ListId),
+    /// Bare change chunks, authorship unchecked: for fuzzing and in-memory
+    /// tests only (seq continuity, clashes and the chain rule still apply).
+    Unchecked,
+}
+
+/// The change chunk inside a frame (the frame itself for bare chunks or a
+/// frame too short to hold a signature).
+pub fn chunk_of(frame: &[u8], authorship: Authorship) -> &[u8] {
+    match authorship {
+        Authorship::Signed(_) => frame.get(SIGNATURE_LEN..).unwrap_or(frame),
+        Authorship::Unchecked => frame,
+    }
 }
 
 /// Order `decoded` against `graph`: duplicates are counted, changes whose
@@ -51,12 +76,26 @@ pub fn order_against_graph(
             }
             let actor = c.actor_id().to_bytes();
             let expected = graph.max_seq(actor) + 1;
+            if c.seq() < expected {
+                return Err(IngestError::ActorClash {
+                    index: d.index,
+                    actor: c.actor_id().to_hex_string(),
+                    seq: c.seq(),
+                });
+            }
             if c.seq() != expected {
                 return Err(IngestError::SeqDiscontinuity {
                     index: d.index,
                     actor: c.actor_id().to_hex_string(),
                     expected,
                     got: c.seq(),
+                });
+            }
+            if !graph.has_own_previous(c.deps(), actor) {
+                return Err(IngestError::BrokenChain {
+                    index: d.index,
+                    actor: c.actor_id().to_hex_string(),
+                    seq: c.seq(),
                 });
             }
             graph
@@ -78,6 +117,53 @@ pub fn order_against_graph(
         .collect();
     outcome.missing = missing.into_iter().collect();
     Ok((accepted, outcome))
+}
+
+/// Verify authorship (PROTOCOL §2.1): for every actor with changes in
+/// `accepted`, its latest one (highest seq) must carry the actor's
+/// signature over (`list`, hash). Its earlier changes in the request are
+/// covered through the hash chain (the chain rule, checked by
+/// [`order_against_graph`]), so one signature is checked per actor, not
+/// per change. If the latest change came in several frames (a proxy's
+/// union of replies), any frame whose signature verifies is enough, and
+/// that signature is the one kept. `offered` is every (hash, signature) of
+/// the request, duplicates included.
+pub fn verify_authorship(
+    list: ListId,
+    accepted: &mut [Decoded],
+    offered: &[(ChangeHash, [u8; SIGNATURE_LEN])],
+) -> Result<(), IngestError> {
+    let mut tips: HashMap<Vec<u8>, usize> = HashMap::new();
+    for (pos, d) in accepted.iter().enumerate() {
+        let actor = d.change.actor_id().to_bytes().to_vec();
+        let entry = tips.entry(actor).or_insert(pos);
+        if accepted[*entry].change.seq() < d.change.seq() {
+            *entry = pos;
+        }
+    }
+    for pos in tips.into_values() {
+        let d = &mut accepted[pos];
+        let hash = d.change.hash();
+        let actor = d.change.actor_id().to_bytes();
+        if signing::verify(list, &hash, actor, &d.sig) {
+            continue;
+        }
+        let other = offered
+            .iter()
+            .filter(|(h, s)| *h == hash && *s != d.sig)
+            .find(|(_, s)| signing::verify(list, &hash, actor, s));
+        match other {
+            Some((_, s)) => d.sig = *s,
+            None => {
+                return Err(IngestError::Forged {
+                    index: d.index,
+                    actor: d.change.actor_id().to_hex_string(),
+                    seq: d.change.seq(),
+                })
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Apply ordered changes to the document, panics caught. On `Err` the
@@ -176,10 +262,13 @@ pub fn find_culprit(fresh: &mut ShoppingList, accepted: &[Decoded]) -> Option<us
     None
 }
 
-/// Decode every raw change (stateless checks), or reject the whole request.
+/// Decode every frame (stateless checks), or reject the whole request.
+/// Signed frames are split into signature and chunk first; the chunk is
+/// what the prescan and the decoder see.
 pub fn decode_all<R: AsRef<[u8]>>(
     raws: &[R],
     limits: &IngestLimits,
+    authorship: Authorship,
 ) -> Result<Vec<Decoded>, IngestError> {
     if raws.len() > limits.max_changes {
         return Err(IngestError::TooManyChanges {
@@ -190,22 +279,54 @@ pub fn decode_all<R: AsRef<[u8]>>(
     raws.iter()
         .enumerate()
         .map(|(index, raw)| {
-            decode_untrusted(index, raw.as_ref(), limits).map(|change| Decoded { index, change })
+            let raw = raw.as_ref();
+            let (sig, chunk) = match authorship {
+                Authorship::Signed(_) => {
+                    signing::split_frame(raw).ok_or(IngestError::Unsigned {
+                        index,
+                        len: raw.len(),
+                    })?
+                }
+                Authorship::Unchecked => ([0; SIGNATURE_LEN], raw),
+            };
+            decode_untrusted(index, chunk, limits).map(|change| Decoded { index, change, sig })
         })
         .collect()
 }
 
-/// The whole ingestion path in memory: decode, order, apply. On error the
-/// list and graph are restored to their state before the call.
+/// Every (hash, signature) offered in a request, duplicates included.
+pub fn offered(decoded: &[Decoded]) -> Vec<(ChangeHash, [u8; SIGNATURE_LEN])> {
+    decoded.iter().map(|d| (d.change.hash(), d.sig)).collect()
+}
+
+/// The whole ingestion path in memory for bare change chunks, authorship
+/// unchecked (fuzzing, tests): decode, order, apply. On error the list and
+/// graph are restored to their state before the call.
 pub fn ingest_in_memory<R: AsRef<[u8]>>(
     list: &mut ShoppingList,
     graph: &mut ChangeGraph,
     raws: &[R],
     limits: &IngestLimits,
 ) -> Result<IngestOutcome, IngestError> {
-    let decoded = decode_all(raws, limits)?;
+    ingest_frames_in_memory(list, graph, raws, limits, Authorship::Unchecked)
+}
+
+/// The whole ingestion path in memory: decode, order, verify authorship (for
+/// signed frames), apply. On error the list and graph are restored.
+pub fn ingest_frames_in_memory<R: AsRef<[u8]>>(
+    list: &mut ShoppingList,
+    graph: &mut ChangeGraph,
+    raws: &[R],
+    limits: &IngestLimits,
+    authorship: Authorship,
+) -> Result<IngestOutcome, IngestError> {
+    let decoded = decode_all(raws, limits, authorship)?;
+    let offered = offered(&decoded);
     let mut g = graph.clone();
-    let (accepted, mut outcome) = order_against_graph(&mut g, decoded)?;
+    let (mut accepted, mut outcome) = order_against_graph(&mut g, decoded)?;
+    if let Authorship::Signed(id) = authorship {
+        verify_authorship(id, &mut accepted, &offered)?;
+    }
     let mut l = list.clone();
     apply_ordered(&mut l, &g, &accepted)?;
     outcome.applied = accepted.iter().map(|d| d.change.hash()).collect();

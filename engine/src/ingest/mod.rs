@@ -2,11 +2,15 @@
 //! CLI (changes pulled from the cloud) and by every worker (changes pushed by
 //! clients and by the proxy's repair).
 //!
-//! [`crate::store::Store::ingest`] takes a list id and raw change bytes and
-//! either applies and durably stores them or rejects the whole request with a
-//! typed [`IngestError`]. Per change, in order:
+//! This module is sans-IO: it never touches SQLite. The store's
+//! `Store::ingest` (in `store/ingest/`, behind the `store` feature) takes a
+//! list id and raw change bytes and either applies and durably stores them
+//! or rejects the whole request with a typed [`IngestError`]; it runs the
+//! checks below and adds steps 1, 5 and 6. The fuzzers and replay tests run
+//! steps 2–5 in memory ([`ingest_in_memory`]). Per change, in order:
 //!
-//! 1. quarantine: bytes that once crashed Automerge are refused at once;
+//! 1. quarantine (store): bytes that once crashed Automerge are refused at
+//!    once;
 //! 2. [`prescan`]: size, magic, checksum, chunk type (uncompressed change
 //!    only), and every length/count/run inside the chunk checked against the
 //!    bytes present and against limits — before Automerge decodes anything,
@@ -18,15 +22,14 @@
 //!    dependencies are absent are **not** queued: they are left out and their
 //!    missing dependency hashes are reported ([`IngestOutcome::missing`]);
 //!    the actor's sequence numbers must continue without gap or reuse;
-//! 5. apply, with panics caught: on a panic the document is restored from
-//!    the store, the culprit is found and quarantined, the request rejected;
-//! 6. store the rows; one SQLite transaction for the whole request.
+//! 5. apply, with panics caught: on a panic the document is restored (the
+//!    store reloads it), the culprit is found and quarantined, the request
+//!    rejected;
+//! 6. store the rows (store); one SQLite transaction for the whole request.
 //!
 //! [`bad_shapes`] builds each known-bad input from a valid change, for tests,
 //! fuzz replay and integration tests.
 
-#[cfg(feature = "store")]
-mod apply;
 pub mod bad_shapes;
 mod error;
 pub mod merge;
@@ -34,11 +37,8 @@ pub mod prescan;
 mod validate;
 
 pub use error::IngestError;
-pub use merge::{ingest_in_memory, Decoded};
+pub use merge::{ingest_frames_in_memory, ingest_in_memory, Authorship, Decoded};
 pub use validate::{decode_untrusted, IngestLimits};
-
-#[cfg(all(test, feature = "store"))]
-mod tests;
 
 use crate::ChangeHash;
 

@@ -13,8 +13,11 @@ pub struct HistoryEntry {
     pub hash: String,
     /// Who made it (from the change message; the actor id when absent).
     pub by: String,
-    /// The device's Automerge actor id (hex).
+    /// The device's Automerge actor id (hex): since protocol v2 its
+    /// Ed25519 public key, the key that signed the change.
     pub actor: String,
+    /// The change's sequence number for its actor.
+    pub seq: u64,
     /// Unix milliseconds as stamped by the author's clock (a change time
     /// written in seconds, as JS Automerge does, is read as seconds).
     pub time_ms: i64,
@@ -57,6 +60,7 @@ impl ShoppingList {
                     hash: hex_hash(&m.hash),
                     by,
                     actor,
+                    seq: m.seq,
                     time_ms: super::lenient::time_ms(m.timestamp),
                     what,
                     op,

@@ -47,6 +47,8 @@ mod index;
 mod lenient;
 mod normalize;
 mod quantities;
+#[cfg(feature = "store")]
+mod replay;
 mod undo;
 mod view;
 

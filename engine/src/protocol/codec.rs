@@ -16,7 +16,7 @@ use super::limits::Limits;
 use super::message::{op_carries_changes, Header, Message};
 
 /// The protocol version this crate speaks (the header's `v`).
-pub const PROTOCOL_VERSION: u64 = 1;
+pub const PROTOCOL_VERSION: u64 = 2;
 
 /// Longest `op` echoed back in an `unknown_op` error message.
 const MAX_ECHOED_OP: usize = 64;
@@ -37,7 +37,7 @@ pub fn encode(msg: &Message) -> Vec<Bytes> {
         // Unreachable with the types above (no map keys, no fallible
         // Serialize impls); answer with an `internal` error, not a panic.
         None => vec![Bytes::from(format!(
-            r#"{{"v":1,"op":"error","id":{},"code":"internal","message":"header could not be encoded"}}"#,
+            r#"{{"v":2,"op":"error","id":{},"code":"internal","message":"header could not be encoded"}}"#,
             msg.header.id()
         ))],
     }

@@ -301,7 +301,7 @@ fn header_uses_the_documented_field_names() {
     let v: Value = serde_json::from_slice(&frames[0]).unwrap();
     assert_eq!(
         v,
-        json!({"v": 1, "op": "sync", "id": 1, "list": list(1).to_string(),
+        json!({"v": 2, "op": "sync", "id": 1, "list": list(1).to_string(),
                "have": ["ab".repeat(32)], "n": 1})
     );
     assert_eq!(&frames[1][..], b"x");
@@ -310,14 +310,14 @@ fn header_uses_the_documented_field_names() {
         serde_json::from_slice(&encode(&Message::error(3, ErrorCode::Timeout, "t"))[0]).unwrap();
     assert_eq!(
         v,
-        json!({"v": 1, "op": "error", "id": 3, "code": "timeout", "message": "t"})
+        json!({"v": 2, "op": "error", "id": 3, "code": "timeout", "message": "t"})
     );
 }
 
 #[test]
 fn unknown_fields_are_ignored() {
     let frames = vec![header(
-        json!({"v": 1, "op": "ping", "id": 5, "future": {"x": [1, 2]}}),
+        json!({"v": 2, "op": "ping", "id": 5, "future": {"x": [1, 2]}}),
     )];
     assert_eq!(
         decode_default(&frames).unwrap(),
@@ -327,7 +327,7 @@ fn unknown_fields_are_ignored() {
 
 #[test]
 fn uppercase_hashes_are_accepted() {
-    let frames = vec![header(json!({"v": 1, "op": "notify", "id": 0,
+    let frames = vec![header(json!({"v": 2, "op": "notify", "id": 0,
         "list": list(1).to_string(), "heads": ["AB".repeat(32)]}))];
     let msg = decode_default(&frames).unwrap();
     assert_eq!(
@@ -362,7 +362,7 @@ fn oversized_header_frame_is_too_large_before_json_is_parsed() {
 fn oversized_change_frame_is_too_large() {
     let frames = vec![
         header(
-            json!({"v": 1, "op": "sync", "id": 1, "list": list(1).to_string(), "have": [], "n": 1}),
+            json!({"v": 2, "op": "sync", "id": 1, "list": list(1).to_string(), "have": [], "n": 1}),
         ),
         vec![0; Limits::MAX_CHANGE_BYTES + 1],
     ];
@@ -375,7 +375,7 @@ fn oversized_message_is_too_large() {
         max_message_bytes: 1000,
         ..Limits::default()
     };
-    let mut frames = vec![header(json!({"v": 1, "op": "sync", "id": 1,
+    let mut frames = vec![header(json!({"v": 2, "op": "sync", "id": 1,
         "list": list(1).to_string(), "have": [], "n": 3}))];
     frames.extend((0..3).map(|_| vec![0u8; 400]));
     let err = decode(&frames, &limits).unwrap_err();
@@ -402,7 +402,7 @@ fn too_many_changes_is_too_large_even_with_a_garbage_header() {
 #[test]
 fn too_many_hashes_or_lists_is_too_large() {
     let have: Vec<String> = (0..=Limits::MAX_HASHES).map(|_| "00".repeat(32)).collect();
-    let frames = vec![header(json!({"v": 1, "op": "sync", "id": 1,
+    let frames = vec![header(json!({"v": 2, "op": "sync", "id": 1,
         "list": list(1).to_string(), "have": have, "n": 0}))];
     let limits = Limits {
         max_header_bytes: 1 << 20,
@@ -419,7 +419,7 @@ fn too_many_hashes_or_lists_is_too_large() {
     };
     let lists: Vec<String> = (1..=3).map(|n| list(n).to_string()).collect();
     let frames = vec![header(
-        json!({"v": 1, "op": "subscribe", "id": 1, "lists": lists}),
+        json!({"v": 2, "op": "subscribe", "id": 1, "lists": lists}),
     )];
     assert_eq!(
         decode(&frames, &limits).unwrap_err().code(),
@@ -430,7 +430,7 @@ fn too_many_hashes_or_lists_is_too_large() {
 #[test]
 fn wrong_n_is_frame_count() {
     let sync = |n: u64| {
-        header(json!({"v": 1, "op": "sync", "id": 1,
+        header(json!({"v": 2, "op": "sync", "id": 1,
         "list": list(1).to_string(), "have": [], "n": n}))
     };
     assert_eq!(code_of(&[sync(2), vec![1]]), ErrorCode::FrameCount);
@@ -438,15 +438,15 @@ fn wrong_n_is_frame_count() {
     assert_eq!(code_of(&[sync(1)]), ErrorCode::FrameCount);
     assert!(decode_default(&[sync(1), vec![1]]).is_ok());
     // Ops without changes may not carry frames, even with a matching `n`.
-    let ping = header(json!({"v": 1, "op": "ping", "id": 1, "n": 1}));
+    let ping = header(json!({"v": 2, "op": "ping", "id": 1, "n": 1}));
     assert_eq!(code_of(&[ping, vec![1]]), ErrorCode::FrameCount);
-    let ping = header(json!({"v": 1, "op": "ping", "id": 1}));
+    let ping = header(json!({"v": 2, "op": "ping", "id": 1}));
     assert_eq!(code_of(&[ping, vec![1]]), ErrorCode::FrameCount);
 }
 
 #[test]
 fn non_json_and_non_object_headers_are_bad_header() {
-    assert_eq!(code_of(&[b"{\"v\":1,".to_vec()]), ErrorCode::BadHeader);
+    assert_eq!(code_of(&[b"{\"v\":2,".to_vec()]), ErrorCode::BadHeader);
     assert_eq!(code_of(&[b"[1, \"ping\"]".to_vec()]), ErrorCode::BadHeader);
     assert_eq!(code_of(&[b"\"ping\"".to_vec()]), ErrorCode::BadHeader);
 }
@@ -454,12 +454,12 @@ fn non_json_and_non_object_headers_are_bad_header() {
 #[test]
 fn other_versions_are_unsupported() {
     assert_eq!(
-        code_of(&[header(json!({"v": 2, "op": "ping", "id": 1}))]),
+        code_of(&[header(json!({"v": 1, "op": "ping", "id": 1}))]),
         ErrorCode::UnsupportedVersion
     );
-    // Version is checked before the op: a v2 op we do not know is still a version error.
+    // Version is checked before the op: a v1 request is a version error (v2 signs changes).
     assert_eq!(
-        code_of(&[header(json!({"v": 2, "op": "frobnicate", "id": 1}))]),
+        code_of(&[header(json!({"v": 1, "op": "frobnicate", "id": 1}))]),
         ErrorCode::UnsupportedVersion
     );
     assert_eq!(
@@ -475,15 +475,15 @@ fn other_versions_are_unsupported() {
 #[test]
 fn unknown_op_is_unknown_op() {
     assert_eq!(
-        code_of(&[header(json!({"v": 1, "op": "frobnicate", "id": 1}))]),
+        code_of(&[header(json!({"v": 2, "op": "frobnicate", "id": 1}))]),
         ErrorCode::UnknownOp
     );
     assert_eq!(
-        code_of(&[header(json!({"v": 1, "op": "SYNC", "id": 1}))]),
+        code_of(&[header(json!({"v": 2, "op": "SYNC", "id": 1}))]),
         ErrorCode::UnknownOp
     );
     assert_eq!(
-        code_of(&[header(json!({"v": 1, "id": 1}))]),
+        code_of(&[header(json!({"v": 2, "id": 1}))]),
         ErrorCode::BadHeader
     );
 }
@@ -492,17 +492,17 @@ fn unknown_op_is_unknown_op() {
 fn malformed_fields_are_bad_header() {
     let l = list(1).to_string();
     let cases = [
-        json!({"v": 1, "op": "sync", "id": 1, "list": l, "have": ["zz"], "n": 0}),
-        json!({"v": 1, "op": "sync", "id": 1, "list": l, "have": ["ab".repeat(31)], "n": 0}),
-        json!({"v": 1, "op": "sync", "id": 1, "list": "not-a-uuid", "have": [], "n": 0}),
-        json!({"v": 1, "op": "sync", "id": 1, "have": [], "n": 0}),
-        json!({"v": 1, "op": "sync", "id": 1, "list": l, "have": []}),
-        json!({"v": 1, "op": "sync", "id": 1, "list": l, "have": [], "n": -1}),
-        json!({"v": 1, "op": "ping", "id": -1}),
-        json!({"v": 1, "op": "ping"}),
-        json!({"v": 1, "op": "hello", "id": 1, "worker": "bad worker id"}),
-        json!({"v": 1, "op": "error", "id": 1, "code": "no_such_code", "message": "m"}),
-        json!({"v": 1, "op": "cluster_status_ok", "id": 1, "workers": [{"id": "w1", "alive": true}]}),
+        json!({"v": 2, "op": "sync", "id": 1, "list": l, "have": ["zz"], "n": 0}),
+        json!({"v": 2, "op": "sync", "id": 1, "list": l, "have": ["ab".repeat(31)], "n": 0}),
+        json!({"v": 2, "op": "sync", "id": 1, "list": "not-a-uuid", "have": [], "n": 0}),
+        json!({"v": 2, "op": "sync", "id": 1, "have": [], "n": 0}),
+        json!({"v": 2, "op": "sync", "id": 1, "list": l, "have": []}),
+        json!({"v": 2, "op": "sync", "id": 1, "list": l, "have": [], "n": -1}),
+        json!({"v": 2, "op": "ping", "id": -1}),
+        json!({"v": 2, "op": "ping"}),
+        json!({"v": 2, "op": "hello", "id": 1, "worker": "bad worker id"}),
+        json!({"v": 2, "op": "error", "id": 1, "code": "no_such_code", "message": "m"}),
+        json!({"v": 2, "op": "cluster_status_ok", "id": 1, "workers": [{"id": "w1", "alive": true}]}),
     ];
     for case in cases {
         let err = decode_default(&[header(case.clone())]).unwrap_err();
@@ -512,7 +512,7 @@ fn malformed_fields_are_bad_header() {
 
 #[test]
 fn decode_errors_become_error_replies_that_echo_the_id() {
-    let frames = vec![header(json!({"v": 1, "op": "where", "id": 77}))];
+    let frames = vec![header(json!({"v": 2, "op": "where", "id": 77}))];
     let err = decode_default(&frames).unwrap_err();
     let id = peek_id(&frames, &Limits::default());
     assert_eq!(id, 77);
@@ -533,7 +533,7 @@ fn decode_errors_become_error_replies_that_echo_the_id() {
 #[test]
 fn protocol_md_example_decodes() {
     let doc = include_str!("../../../PROTOCOL.md");
-    let json_lines: Vec<&str> = doc.lines().filter(|l| l.starts_with("{\"v\":1,")).collect();
+    let json_lines: Vec<&str> = doc.lines().filter(|l| l.starts_with("{\"v\":2,")).collect();
     assert!(json_lines.len() >= 2, "example headers not found");
     for line in json_lines {
         let v: Value = serde_json::from_str(line).unwrap();

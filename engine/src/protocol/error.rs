@@ -45,13 +45,20 @@ pub enum ErrorCode {
     /// A worker's `auth` proof does not match the cluster secret (PROTOCOL
     /// §7.1); the connection is not admitted.
     Unauthorized,
+    /// A change's signature does not verify under its actor's key: someone
+    /// wrote in another device's name (PROTOCOL §2.1). Protocol v2.
+    Forged,
+    /// A change claims an actor and seq another change already holds (a
+    /// copied data dir): the sender rotates its key and replays its edits
+    /// (PROTOCOL §5.2). Protocol v2.
+    ActorClash,
     /// A bug or an unexpected local failure on the replier.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::BadFrame,
         ErrorCode::TooLarge,
         ErrorCode::BadHeader,
@@ -65,6 +72,8 @@ impl ErrorCode {
         ErrorCode::NotFound,
         ErrorCode::Overloaded,
         ErrorCode::Unauthorized,
+        ErrorCode::Forged,
+        ErrorCode::ActorClash,
         ErrorCode::Internal,
     ];
 
@@ -84,6 +93,8 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forged => "forged",
+            ErrorCode::ActorClash => "actor_clash",
             ErrorCode::Internal => "internal",
         }
     }

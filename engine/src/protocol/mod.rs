@@ -5,9 +5,9 @@
 //! fuzzers hit it first. PROTOCOL.md at the repository root is the
 //! language-neutral specification; this module implements it.
 //!
-//! A message is frame 0, a UTF-8 JSON header `{"v":1,"op":...,"id":...}`,
-//! followed by `n` frames of raw Automerge change bytes (only `sync` and
-//! `synced` carry changes). Routing envelopes (ROUTER identities, REQ
+//! A message is frame 0, a UTF-8 JSON header `{"v":2,"op":...,"id":...}`,
+//! followed by `n` signed change frames (a 64-byte Ed25519 signature, then
+//! the raw Automerge change chunk; only `sync` and `synced` carry changes). Routing envelopes (ROUTER identities, REQ
 //! delimiters) are the transport's business and never reach this module.
 //!
 //! ## Layout

@@ -31,4 +31,9 @@ pub enum StoreError {
     /// The database was written by a newer shoplist.
     #[error("database schema version {0} is newer than this program supports")]
     SchemaTooNew(i64),
+    /// The database was written by a protocol-v1 shoplist: its changes are
+    /// unsigned, and version 2 neither signs them after the fact nor syncs
+    /// them (README "Upgrading from version 1").
+    #[error("database schema version {0} was written by shoplist protocol v1 (unsigned changes), which this version cannot use; move this data dir aside and start a fresh one (README \"Upgrading from version 1\")")]
+    SchemaV1(i64),
 }

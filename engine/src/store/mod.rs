@@ -7,7 +7,10 @@
 //!   rows a list is compacted: its snapshot is rewritten and the bytes of the
 //!   rows it covers are deleted, in the same transaction ([`compaction`]).
 //! - Per list, the heads a cloud quorum acknowledged ([`sync_marks`]).
-//! - The device's Automerge actor id and client id live in `meta`.
+//! - The device's Ed25519 signing key and client id live in `meta`; its
+//!   Automerge actor id is the key's public half ([`crate::signing`]). Every
+//!   change row keeps the signature it was stored with; [`Store::changes_for`]
+//!   serves signed change frames.
 //! - Several processes may share one file (a CLI command while
 //!   `sync --watch` runs): before every read or write a cached list catches
 //!   up with rows other processes committed, and writes take SQLite's write
@@ -15,14 +18,17 @@
 //!   sequence number.
 //!
 //! Untrusted change bytes enter only through [`Store::ingest`] /
-//! [`Store::ingest_many`] (see [`crate::ingest`]).
+//! [`Store::ingest_many`] (the store side, `store/ingest/`: quarantine,
+//! rows, group commit), which run the sans-IO checks of [`crate::ingest`].
 
 mod cluster;
 mod compaction;
 mod damage;
 mod error;
+mod ingest;
 mod loaded;
 mod local_state;
+mod recovery;
 mod schema;
 mod sync_marks;
 
@@ -35,12 +41,14 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 pub use error::StoreError;
 pub(crate) use loaded::{list_exists as loaded_list_exists, load_full, Loaded};
+pub use recovery::Rebuilt;
 pub use schema::SCHEMA_VERSION;
 
 use crate::graph::ChangeGraph;
 use crate::ids::hashes_to_blob;
 use crate::ingest::IngestLimits;
 use crate::list::{EditContext, HistoryEntry, ListError, ListView, ShoppingList};
+use crate::signing::DeviceKey;
 use crate::{ChangeHash, ClientId, ListId};
 
 /// Tuning knobs of a store.
@@ -76,6 +84,7 @@ pub struct Store {
     pub(crate) conn: Connection,
     pub(crate) cache: LruCache<ListId, Loaded>,
     pub(crate) actor: ActorId,
+    pub(crate) key: DeviceKey,
     client_id: ClientId,
     pub(crate) opts: StoreOptions,
 }
@@ -120,14 +129,15 @@ pub(crate) fn ensure_loaded<'a>(
     cache.get_mut(&id).ok_or(StoreError::UnknownList(id))
 }
 
-/// Insert one change row; returns its id.
+/// Insert one change row with its signature; returns its id.
 pub(crate) fn insert_change(
     conn: &Connection,
     id: ListId,
     change: &automerge::Change,
+    sig: &[u8],
 ) -> Result<i64, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "INSERT INTO changes (list_id, hash, deps, actor, seq, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO changes (list_id, hash, deps, actor, seq, bytes, sig) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     stmt.execute(params![
         id.as_bytes().as_slice(),
@@ -136,6 +146,7 @@ pub(crate) fn insert_change(
         change.actor_id().to_bytes(),
         change.seq() as i64,
         change.raw_bytes(),
+        sig,
     ])?;
     Ok(conn.last_insert_rowid())
 }
@@ -150,18 +161,19 @@ impl Store {
     pub fn open_with(path: impl AsRef<Path>, opts: StoreOptions) -> Result<Store, StoreError> {
         let conn = Connection::open(path)?;
         schema::migrate(&conn, opts.synchronous_full)?;
-        let (actor, client_id) = identity(&conn)?;
+        let (key, client_id) = identity(&conn)?;
         let cap = NonZeroUsize::new(opts.cache_lists.max(1)).unwrap_or(NonZeroUsize::MIN);
         Ok(Store {
             conn,
             cache: LruCache::new(cap),
-            actor,
+            actor: key.actor(),
+            key,
             client_id,
             opts,
         })
     }
 
-    /// This device's Automerge actor id.
+    /// This device's Automerge actor id (its public signing key).
     pub fn actor(&self) -> &ActorId {
         &self.actor
     }
@@ -190,7 +202,7 @@ impl Store {
             "INSERT INTO lists (list_id, created_at) VALUES (?1, ?2)",
             params![id.as_bytes().as_slice(), now_ms()],
         )?;
-        let row = insert_change(&tx, id, &change)?;
+        let row = insert_change(&tx, id, &change, &self.key.sign(id, &change.hash()))?;
         tx.commit()?;
         let mut graph = ChangeGraph::new();
         graph
@@ -284,7 +296,7 @@ impl Store {
                         "an edit must make exactly one change".into(),
                     )));
                 }
-                let row = insert_change(&tx, id, &change)?;
+                let row = insert_change(&tx, id, &change, &self.key.sign(id, &change.hash()))?;
                 l.graph
                     .add(
                         change.hash(),
@@ -333,25 +345,27 @@ impl Store {
     }
 }
 
-fn identity(conn: &Connection) -> Result<(ActorId, ClientId), StoreError> {
+/// The meta key of the device's signing key (its 32-byte secret seed).
+pub(crate) const KEY_META: &str = "signing_key";
+
+fn identity(conn: &Connection) -> Result<(DeviceKey, ClientId), StoreError> {
     let get = |k: &str| -> Result<Option<Vec<u8>>, StoreError> {
         Ok(conn
             .query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0))
             .optional()?)
     };
-    let actor = match get("actor")? {
-        Some(b) if !b.is_empty() && b.len() <= 64 => ActorId::from(b),
-        _ => {
-            let a = ActorId::random();
+    let key = match get(KEY_META)?.and_then(|b| DeviceKey::from_seed(&b)) {
+        Some(k) => k,
+        None => {
+            let k = DeviceKey::generate();
             conn.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('actor', ?1)",
-                [a.to_bytes()],
+                "INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)",
+                params![KEY_META, k.seed().as_slice()],
             )?;
             // Another process may have won the race: read back what is stored.
-            match get("actor")? {
-                Some(b) => ActorId::from(b),
-                None => a,
-            }
+            get(KEY_META)?
+                .and_then(|b| DeviceKey::from_seed(&b))
+                .unwrap_or(k)
         }
     };
     let client = match get("client_id")?.and_then(|b| uuid::Uuid::from_slice(&b).ok()) {
@@ -368,7 +382,7 @@ fn identity(conn: &Connection) -> Result<(ActorId, ClientId), StoreError> {
                 .unwrap_or(c)
         }
     };
-    Ok((actor, client))
+    Ok((key, client))
 }
 
 #[cfg(test)]

@@ -1,13 +1,14 @@
 //! The SQLite schema (DESIGN §3) and its migration.
 //!
 //! ```text
-//! meta(key, value)                       device actor id, client id, schema version
+//! meta(key, value)                       device signing key, client id, schema version
 //! lists(list_id, created_at,             one row per known list
 //!       acked_heads,                     heads a cloud quorum acknowledged (32-byte hashes)
 //!       snapshot, snapshot_heads)        compacted Automerge document, or NULL
 //! changes(id, list_id, hash, deps,       one row per change, in the order applied
-//!         actor, seq, bytes)             (so `id` order is topological); `bytes` is
-//!                                        NULL once a snapshot covers the change
+//!         actor, seq, bytes, sig)        (so `id` order is topological); `bytes` is
+//!                                        NULL once a snapshot covers the change;
+//!                                        `sig` (64 bytes) is kept for ever
 //! hints(list_id, home, at)              cloud worker: `home` lacks the list (handoff)
 //! quarantine(digest, reason, at)         change bytes that crashed the decoder once
 //! list_local(list_id, archived,          this device's own facts about a list, never
@@ -22,8 +23,9 @@ use rusqlite::Connection;
 
 use super::StoreError;
 
-/// The schema version this code writes.
-pub const SCHEMA_VERSION: i64 = 1;
+/// The schema version this code writes. Version 2 (protocol v2) added the
+/// signing key and `changes.sig`.
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -45,6 +47,7 @@ CREATE TABLE IF NOT EXISTS changes (
     actor   BLOB NOT NULL,
     seq     INTEGER NOT NULL,
     bytes   BLOB,
+    sig     BLOB NOT NULL,
     UNIQUE (list_id, hash)
 );
 CREATE INDEX IF NOT EXISTS changes_by_list ON changes (list_id, id);
@@ -86,6 +89,7 @@ pub fn migrate(conn: &Connection, synchronous_full: bool) -> Result<(), StoreErr
         .ok();
     match version {
         Some(v) if v > SCHEMA_VERSION => Err(StoreError::SchemaTooNew(v)),
+        Some(v) if v < SCHEMA_VERSION => Err(StoreError::SchemaV1(v)),
         Some(_) => Ok(()),
         None => {
             conn.execute(

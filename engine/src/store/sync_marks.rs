@@ -7,6 +7,7 @@ use rusqlite::{params, OptionalExtension};
 
 use super::{ensure_loaded, Store, StoreError};
 use crate::ids::{hash_from_slice, hashes_from_blob, hashes_to_blob};
+use crate::signing::{join_frame, SIGNATURE_LEN};
 use crate::{ChangeHash, ListId};
 
 /// Above this many missing changes, one scan of the list's rows beats
@@ -62,8 +63,9 @@ impl Store {
         self.read(id, |_, g| g.missing_for(&acked).len())
     }
 
-    /// The raw bytes of every change a peer with heads `have` lacks, in
-    /// topological order, and our heads. Cost grows with the delta.
+    /// The signed change frames (`signature ‖ chunk`, PROTOCOL §2.1) of
+    /// every change a peer with heads `have` lacks, in topological order,
+    /// and our heads. Cost grows with the delta.
     pub fn changes_for(
         &mut self,
         id: ListId,
@@ -83,29 +85,46 @@ impl Store {
         }
         let key = id.as_bytes().as_slice();
         let mut found: HashMap<ChangeHash, Option<Vec<u8>>> = HashMap::with_capacity(missing.len());
+        let mut sigs: HashMap<ChangeHash, Vec<u8>> = HashMap::with_capacity(missing.len());
         if missing.len() > SCAN_THRESHOLD {
             let want: HashSet<&ChangeHash> = missing.iter().collect();
             let mut stmt = self
                 .conn
-                .prepare_cached("SELECT hash, bytes FROM changes WHERE list_id = ?1")?;
+                .prepare_cached("SELECT hash, bytes, sig FROM changes WHERE list_id = ?1")?;
             let mut rows = stmt.query([key])?;
             while let Some(r) = rows.next()? {
                 let h: Vec<u8> = r.get(0)?;
                 if let Some(h) = hash_from_slice(&h).filter(|h| want.contains(h)) {
                     found.insert(h, r.get(1)?);
+                    sigs.insert(h, r.get(2)?);
                 }
             }
         } else {
-            let mut stmt = self
-                .conn
-                .prepare_cached("SELECT bytes FROM changes WHERE list_id = ?1 AND hash = ?2")?;
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT bytes, sig FROM changes WHERE list_id = ?1 AND hash = ?2",
+            )?;
             for h in &missing {
-                let b: Option<Option<Vec<u8>>> = stmt
-                    .query_row(params![key, h.0.as_slice()], |r| r.get(0))
+                let b: Option<(Option<Vec<u8>>, Vec<u8>)> = stmt
+                    .query_row(params![key, h.0.as_slice()], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()?;
-                found.insert(*h, b.flatten());
+                if let Some((bytes, sig)) = b {
+                    found.insert(*h, bytes);
+                    sigs.insert(*h, sig);
+                }
             }
         }
+        let signed = |h: &ChangeHash, chunk: &[u8]| -> Result<Vec<u8>, StoreError> {
+            match sigs.get(h) {
+                Some(sig) if sig.len() == SIGNATURE_LEN => Ok(join_frame(sig, chunk)),
+                _ => Err(StoreError::Corrupt {
+                    list: id,
+                    detail: format!(
+                        "change {} has no stored signature",
+                        crate::ids::hash_to_hex(h)
+                    ),
+                }),
+            }
+        };
         for (h, bytes) in &found {
             if let Some(bytes) = bytes {
                 if !stored_bytes_match(h, bytes) {
@@ -123,10 +142,12 @@ impl Store {
             .iter()
             .all(|h| matches!(found.get(h), Some(Some(_))))
         {
-            let out = missing
-                .iter()
-                .filter_map(|h| found.remove(h).flatten())
-                .collect();
+            let mut out = Vec::with_capacity(missing.len());
+            for h in &missing {
+                if let Some(chunk) = found.remove(h).flatten() {
+                    out.push(signed(h, &chunk)?);
+                }
+            }
             return Ok((out, heads));
         }
         // Some were compacted into the snapshot: let Automerge re-derive them.
@@ -145,7 +166,7 @@ impl Store {
         let mut out = Vec::with_capacity(missing.len());
         for h in &missing {
             match found.remove(h).flatten().or_else(|| by_hash.remove(h)) {
-                Some(b) => out.push(b),
+                Some(b) => out.push(signed(h, &b)?),
                 None => {
                     return Err(StoreError::Corrupt {
                         list: id,

@@ -150,3 +150,40 @@ fn a_damaged_snapshot_is_an_error_not_a_crash() {
     let mut s = temp_store(&dir, StoreOptions::default());
     assert!(matches!(s.view(id), Err(StoreError::Corrupt { .. })));
 }
+
+/// A data dir from protocol v1 (schema 1: unsigned changes, a random actor)
+/// is refused with a message that names the migration (README "Upgrading
+/// from version 1"); nothing in it is changed.
+#[test]
+fn a_version_1_store_is_refused_with_a_clear_message() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("v1.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+             INSERT INTO meta VALUES ('schema_version', '1');
+             INSERT INTO meta VALUES ('actor', x'00112233445566778899aabbccddeeff');
+             CREATE TABLE changes (id INTEGER PRIMARY KEY AUTOINCREMENT, list_id BLOB NOT NULL,
+                 hash BLOB NOT NULL, deps BLOB NOT NULL, actor BLOB NOT NULL, seq INTEGER NOT NULL,
+                 bytes BLOB, UNIQUE (list_id, hash));",
+        )
+        .unwrap();
+    }
+    let err = Store::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::SchemaV1(1)), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("protocol v1") && text.contains("Upgrading from version 1"),
+        "{text}"
+    );
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let keys: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM meta WHERE key = 'signing_key'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(keys, 0, "a refused store gets no key");
+}

@@ -6,12 +6,34 @@ use automerge::{ActorId, Change, ExpandedChange};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
-use super::bad_shapes;
-use super::prescan::PrescanError;
-use super::*;
+use crate::ingest::bad_shapes;
+use crate::ingest::prescan::PrescanError;
+use crate::ingest::*;
 use crate::list::{EditContext, ShoppingList};
+use crate::signing::{join_frame, DeviceKey, SIGNATURE_LEN};
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::ListId;
+
+/// A frame with no valid signature (for shapes refused before it matters).
+fn unsigned(chunk: &[u8]) -> Vec<u8> {
+    join_frame(&[0u8; SIGNATURE_LEN], chunk)
+}
+
+/// The author of the replica's list: its key, the list, its document.
+#[derive(Clone)]
+struct Author {
+    key: DeviceKey,
+    id: ListId,
+    list: ShoppingList,
+}
+
+impl Author {
+    /// The signed frame of the author's latest change.
+    fn last_frame(&self) -> Vec<u8> {
+        self.key
+            .frame(self.id, &self.list.last_local_change().unwrap())
+    }
+}
 
 fn ctx() -> EditContext {
     EditContext::now("t")
@@ -19,31 +41,48 @@ fn ctx() -> EditContext {
 
 /// A replica store holding a list with some history, plus the authoring
 /// document (to make further valid changes from).
-fn replica_with_history() -> (tempfile::TempDir, Store, ListId, ShoppingList) {
+fn replica_with_history() -> (tempfile::TempDir, Store, ListId, Author) {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path().join("r.db")).unwrap();
     let id = ListId::new_random();
-    let mut author = ShoppingList::create(ActorId::random(), "L", &ctx()).unwrap();
-    let mut sent = vec![author.last_local_change().unwrap().raw_bytes().to_vec()];
+    let key = DeviceKey::generate();
+    let list = ShoppingList::create(key.actor(), "L", &ctx()).unwrap();
+    let mut author = Author { key, id, list };
+    let mut sent = vec![author.last_frame()];
     for i in 0..5 {
-        author.add_item(&format!("item{i}"), 1, &ctx()).unwrap();
-        sent.push(author.last_local_change().unwrap().raw_bytes().to_vec());
+        author
+            .list
+            .add_item(&format!("item{i}"), 1, &ctx())
+            .unwrap();
+        sent.push(author.last_frame());
     }
     let out = store.ingest(id, &sent).unwrap();
     assert_eq!(out.applied.len(), 6);
     (dir, store, id, author)
 }
 
-fn next_change(author: &mut ShoppingList) -> Vec<u8> {
-    author.add_item("next", 1, &ctx()).unwrap();
-    author.last_local_change().unwrap().raw_bytes().to_vec()
+/// The author's next change, as a bare chunk.
+fn next_change(author: &mut Author) -> Vec<u8> {
+    author.list.add_item("next", 1, &ctx()).unwrap();
+    author
+        .list
+        .last_local_change()
+        .unwrap()
+        .raw_bytes()
+        .to_vec()
+}
+
+/// The author's next change, as a signed frame.
+fn next_frame(author: &mut Author) -> Vec<u8> {
+    author.list.add_item("next", 1, &ctx()).unwrap();
+    author.last_frame()
 }
 
 /// Feed `bad`, expect a rejection matching `check`, then prove the store is
 /// intact: it reopens, passes integrity_check, has the same list, and still
 /// accepts the good change.
 fn assert_rejected_and_intact(
-    make_bad: impl Fn(&mut ShoppingList) -> Vec<u8>,
+    make_bad: impl Fn(&mut Author) -> Vec<u8>,
     check: impl Fn(&IngestError) -> bool,
 ) {
     let (dir, mut store, id, mut author) = replica_with_history();
@@ -59,17 +98,17 @@ fn assert_rejected_and_intact(
     let mut store = Store::open(dir.path().join("r.db")).unwrap();
     assert!(store.integrity_ok().unwrap());
     assert_eq!(store.view(id).unwrap(), before);
-    let good = next_change(&mut author);
+    let good = next_frame(&mut author);
     assert_eq!(store.ingest(id, &[good]).unwrap().applied.len(), 1);
 }
 
 #[test]
 fn truncated_change_is_rejected() {
     for frac in [0usize, 1, 2, 5, 9] {
-        let make = move |a: &mut ShoppingList| {
+        let make = move |a: &mut Author| {
             let good = next_change(a);
             let keep = (good.len() * frac / 10).min(good.len() - 1);
-            bad_shapes::truncated(&good, keep)
+            unsigned(&bad_shapes::truncated(&good, keep))
         };
         assert_rejected_and_intact(make, |e| matches!(e, IngestError::Malformed { .. }));
     }
@@ -78,7 +117,7 @@ fn truncated_change_is_rejected() {
 #[test]
 fn bit_flipped_change_is_rejected() {
     for seed in 0..20u64 {
-        let make = move |a: &mut ShoppingList| bad_shapes::bit_flipped(&next_change(a), seed);
+        let make = move |a: &mut Author| unsigned(&bad_shapes::bit_flipped(&next_change(a), seed));
         assert_rejected_and_intact(make, |e| {
             matches!(
                 e,
@@ -90,7 +129,7 @@ fn bit_flipped_change_is_rejected() {
 
 #[test]
 fn wrong_checksum_is_rejected() {
-    let make = |a: &mut ShoppingList| bad_shapes::wrong_checksum(&next_change(a));
+    let make = |a: &mut Author| unsigned(&bad_shapes::wrong_checksum(&next_change(a)));
     assert_rejected_and_intact(make, |e| {
         matches!(
             e,
@@ -106,7 +145,8 @@ fn wrong_checksum_is_rejected() {
 /// accepts it, but it would break save→load. Caught by decode→re-encode.
 #[test]
 fn junk_byte_inside_a_column_is_rejected() {
-    let make = |a: &mut ShoppingList| bad_shapes::junk_byte_in_column(&next_change(a)).unwrap();
+    let make =
+        |a: &mut Author| unsigned(&bad_shapes::junk_byte_in_column(&next_change(a)).unwrap());
     assert_rejected_and_intact(make, |e| {
         matches!(
             e,
@@ -127,10 +167,10 @@ fn tiny_change_claiming_huge_allocation_is_rejected_before_decoding() {
         bad_shapes::huge_string_claim,
     ];
     for shape in shapes {
-        let make = move |a: &mut ShoppingList| {
+        let make = move |a: &mut Author| {
             let bad = shape(&next_change(a)).unwrap();
             assert!(bad.len() < 4096);
-            bad
+            unsigned(&bad)
         };
         assert_rejected_and_intact(make, |e| matches!(e, IngestError::Malformed { .. }));
     }
@@ -157,9 +197,9 @@ fn oversized_change_is_rejected_before_decoding() {
 #[test]
 fn missing_dependency_is_reported_not_queued() {
     let (_d, mut store, id, mut author) = replica_with_history();
-    let first = next_change(&mut author);
-    let second = next_change(&mut author);
-    let first_hash = Change::try_from(first.as_slice()).unwrap().hash();
+    let first = next_frame(&mut author);
+    let second = next_frame(&mut author);
+    let first_hash = Change::try_from(&first[SIGNATURE_LEN..]).unwrap().hash();
     let heads = store.heads(id).unwrap();
     let out = store.ingest(id, std::slice::from_ref(&second)).unwrap();
     assert!(out.applied.is_empty());
@@ -174,7 +214,7 @@ fn missing_dependency_is_reported_not_queued() {
 /// a sequence gap is rejected; a reused seq too.
 #[test]
 fn unknown_actor_with_seq_gap_is_rejected() {
-    let make = |a: &mut ShoppingList| {
+    let make = |a: &mut Author| {
         let good = next_change(a);
         let mut expanded: ExpandedChange = Change::try_from(good.as_slice()).unwrap().decode();
         expanded.actor_id = ActorId::random();
@@ -182,7 +222,7 @@ fn unknown_actor_with_seq_gap_is_rejected() {
         expanded.hash = None;
         // Depend on what the replica has (the author's state before `good`).
         expanded.deps = Change::try_from(good.as_slice()).unwrap().deps().to_vec();
-        Change::from(expanded).raw_bytes().to_vec()
+        unsigned(Change::from(expanded).raw_bytes())
     };
     assert_rejected_and_intact(make, |e| {
         matches!(
@@ -196,25 +236,30 @@ fn unknown_actor_with_seq_gap_is_rejected() {
     });
 }
 
+/// A copied data dir: two devices share a key and both sign their own
+/// change with the same actor and seq. The second is an `actor_clash`
+/// (PROTOCOL §5.2), although its signature is valid.
 #[test]
-fn reused_seq_from_forked_actor_is_rejected() {
+fn reused_seq_from_a_forked_actor_is_an_actor_clash() {
     let (_d, mut store, id, author) = replica_with_history();
     let mut fork_a = author.clone();
     let mut fork_b = author.clone();
-    let a = next_change(&mut fork_a);
-    fork_b.add_item("different", 1, &ctx()).unwrap();
-    let b = fork_b.last_local_change().unwrap().raw_bytes().to_vec();
+    let a = next_frame(&mut fork_a);
+    fork_b.list.add_item("different", 1, &ctx()).unwrap();
+    let b = fork_b.last_frame();
     store.ingest(id, &[a]).unwrap();
     match store.ingest(id, &[b]) {
-        Err(StoreError::Ingest(IngestError::SeqDiscontinuity { .. })) => {}
-        other => panic!("expected seq discontinuity, got {other:?}"),
+        Err(StoreError::Ingest(e @ IngestError::ActorClash { seq: 7, .. })) => {
+            assert_eq!(e.error_code(), crate::protocol::ErrorCode::ActorClash)
+        }
+        other => panic!("expected an actor clash, got {other:?}"),
     }
 }
 
 #[test]
 fn duplicates_are_idempotent() {
     let (_d, mut store, id, mut author) = replica_with_history();
-    let c = next_change(&mut author);
+    let c = next_frame(&mut author);
     assert_eq!(
         store
             .ingest(id, std::slice::from_ref(&c))
@@ -230,9 +275,9 @@ fn duplicates_are_idempotent() {
 #[test]
 fn a_bad_change_rejects_the_whole_request() {
     let (_d, mut store, id, mut author) = replica_with_history();
-    let good = next_change(&mut author);
+    let good = next_frame(&mut author);
     let heads = store.heads(id).unwrap();
-    let bad = bad_shapes::wrong_checksum(&good);
+    let bad = unsigned(&bad_shapes::wrong_checksum(&good[SIGNATURE_LEN..]));
     assert!(store.ingest(id, &[good, bad]).is_err());
     assert_eq!(store.heads(id).unwrap(), heads);
 }
@@ -240,8 +285,10 @@ fn a_bad_change_rejects_the_whole_request() {
 #[test]
 fn group_commit_rejects_one_request_and_keeps_the_others() {
     let (_d, mut store, id, mut author) = replica_with_history();
-    let good = next_change(&mut author);
-    let bad = bad_shapes::wrong_checksum(&next_change(&mut author.clone()));
+    let good = next_frame(&mut author);
+    let bad = unsigned(&bad_shapes::wrong_checksum(&next_change(
+        &mut author.clone(),
+    )));
     let reqs: Vec<(ListId, &[Vec<u8>])> = vec![
         (id, std::slice::from_ref(&bad)),
         (id, std::slice::from_ref(&good)),

@@ -1,18 +1,35 @@
-//! [`Store::ingest`] and [`Store::ingest_many`]: validate, order, apply and
-//! store untrusted changes, one SQLite transaction per call (group commit for
-//! workers: many requests, one transaction, each request in a savepoint).
+//! The store side of ingestion: [`Store::ingest`] and [`Store::ingest_many`]
+//! validate, order, apply and store untrusted changes, one SQLite
+//! transaction per call (group commit for workers: many requests, one
+//! transaction, each request in a savepoint).
+//!
+//! The checks themselves are sans-IO, in [`crate::ingest`] (prescan, decode,
+//! ordering against the change graph, authorship, apply with panics caught);
+//! this module adds what needs SQLite, per change or per request:
+//!
+//! 1. quarantine: bytes (a digest of the change chunk) that once crashed
+//!    Automerge are refused at once;
+//! 2. the stateless checks and the ordering of [`crate::ingest::merge`],
+//!    against the list's cached, caught-up change graph;
+//! 3. on a panic while applying, the document is restored from the store,
+//!    the culprit found and quarantined, the request rejected;
+//! 4. the rows are stored: one SQLite transaction for the whole call, one
+//!    savepoint per request.
 
 use automerge::ActorId;
 use lru::LruCache;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use sha2::{Digest, Sha256};
 
-use super::merge::{apply_ordered, decode_all, find_culprit, order_against_graph};
-use super::{IngestError, IngestLimits, IngestOutcome};
-use crate::store::{ensure_loaded, insert_change, Loaded, Store, StoreError};
+use super::{ensure_loaded, insert_change, Loaded, Store, StoreError};
+use crate::ingest::merge::{
+    apply_ordered, chunk_of, decode_all, find_culprit, offered, order_against_graph,
+    verify_authorship, Authorship,
+};
+use crate::ingest::{IngestError, IngestLimits, IngestOutcome};
 use crate::ListId;
 
-enum Fail {
+pub(crate) enum Fail {
     Reject(IngestError, Option<Vec<u8>>),
     Store(StoreError),
 }
@@ -29,8 +46,10 @@ impl From<rusqlite::Error> for Fail {
     }
 }
 
-fn digest(raw: &[u8]) -> Vec<u8> {
-    Sha256::digest(raw).to_vec()
+/// The quarantine key of a frame: a digest of its change chunk, so a new
+/// signature on the same poison bytes is still refused.
+fn digest(raw: &[u8], authorship: Authorship) -> Vec<u8> {
+    Sha256::digest(chunk_of(raw, authorship)).to_vec()
 }
 
 fn reject(e: IngestError) -> Fail {
@@ -142,7 +161,7 @@ fn is_quarantined(conn: &Connection, d: &[u8]) -> Result<bool, StoreError> {
         .is_some())
 }
 
-fn ingest_one<R: AsRef<[u8]>>(
+pub(crate) fn ingest_one<R: AsRef<[u8]>>(
     conn: &Connection,
     cache: &mut LruCache<ListId, Loaded>,
     actor: &ActorId,
@@ -151,15 +170,16 @@ fn ingest_one<R: AsRef<[u8]>>(
     raws: &[R],
     sole_writer: bool,
 ) -> Result<IngestOutcome, Fail> {
+    let authorship = Authorship::Signed(id);
     for (index, raw) in raws.iter().enumerate() {
-        if is_quarantined(conn, &digest(raw.as_ref()))? {
+        if is_quarantined(conn, &digest(raw.as_ref(), authorship))? {
             return Err(reject(IngestError::Quarantined { index }));
         }
     }
-    let decoded = match decode_all(raws, limits) {
+    let decoded = match decode_all(raws, limits, authorship) {
         Ok(d) => d,
         Err(e @ IngestError::Panicked { index }) => {
-            let d = raws.get(index).map(|r| digest(r.as_ref()));
+            let d = raws.get(index).map(|r| digest(r.as_ref(), authorship));
             return Err(Fail::Reject(e, d));
         }
         Err(e) => return Err(reject(e)),
@@ -167,7 +187,7 @@ fn ingest_one<R: AsRef<[u8]>>(
     if decoded.is_empty() {
         return Ok(IngestOutcome::default());
     }
-    if !crate::store::loaded_list_exists(conn, id)? {
+    if !super::loaded_list_exists(conn, id)? {
         conn.execute(
             "INSERT INTO lists (list_id, created_at) VALUES (?1, ?2)",
             params![
@@ -176,23 +196,30 @@ fn ingest_one<R: AsRef<[u8]>>(
             ],
         )?;
     }
+    let offered = offered(&decoded);
     let l = ensure_loaded(cache, conn, actor, id, sole_writer)?;
-    let (accepted, mut outcome) = order_against_graph(&mut l.graph, decoded).map_err(reject)?;
+    let (mut accepted, mut outcome) = order_against_graph(&mut l.graph, decoded).map_err(reject)?;
+    verify_authorship(id, &mut accepted, &offered).map_err(reject)?;
     match apply_ordered(&mut l.list, &l.graph, &accepted) {
         Ok(()) => {}
         Err(IngestError::Panicked { index }) => {
             // Restore from the store, find and quarantine the culprit.
-            let mut fresh = crate::store::load_full(conn, actor, id)?;
+            let mut fresh = super::load_full(conn, actor, id)?;
             let culprit = find_culprit(&mut fresh.list, &accepted).unwrap_or(index);
-            let d = raws.get(culprit).map(|r| digest(r.as_ref()));
+            let d = raws.get(culprit).map(|r| digest(r.as_ref(), authorship));
             return Err(Fail::Reject(IngestError::Panicked { index: culprit }, d));
         }
         Err(e) => return Err(reject(e)),
     }
     for d in &accepted {
-        l.last_id = insert_change(conn, id, &d.change)?;
+        l.last_id = insert_change(conn, id, &d.change, &d.sig)?;
         l.uncompacted += 1;
         outcome.applied.push(d.change.hash());
     }
     Ok(outcome)
 }
+
+#[cfg(test)]
+mod authorship_tests;
+#[cfg(test)]
+mod tests;
