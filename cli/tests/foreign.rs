@@ -6,7 +6,8 @@
 use std::process::Command;
 
 use automerge::transaction::Transactable;
-use automerge::{ActorId, AutoCommit, ObjType, ReadDoc, ROOT};
+use automerge::{AutoCommit, ObjType, ReadDoc, ROOT};
+use engine::signing::{split_frame, DeviceKey};
 use engine::store::Store;
 use engine::ListId;
 use serde_json::Value;
@@ -29,12 +30,18 @@ fn shoplist(dir: &TempDir, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// A change by a JS-Automerge-like client: the list renamed as Text, and a
-/// junk value where an item map belongs.
+/// A change by a JS-Automerge-like client (its own device key, protocol
+/// v2): the list renamed as Text, and a junk value where an item map
+/// belongs. Returned as a signed frame.
 fn foreign_change(store: &mut Store, list: ListId) -> Vec<u8> {
-    let (changes, _) = store.changes_for(list, &[]).expect("changes");
-    let mut doc = AutoCommit::load(&changes.concat()).expect("our own changes load");
-    doc.set_actor(ActorId::random());
+    let (frames, _) = store.changes_for(list, &[]).expect("changes");
+    let chunks: Vec<u8> = frames
+        .iter()
+        .flat_map(|f| split_frame(f).expect("a signed frame").1.to_vec())
+        .collect();
+    let mut doc = AutoCommit::load(&chunks).expect("our own changes load");
+    let key = DeviceKey::generate();
+    doc.set_actor(key.actor());
     let name = doc.put_object(ROOT, "name", ObjType::Text).expect("text");
     doc.splice_text(&name, 0, 0, "Family shopping")
         .expect("splice");
@@ -44,10 +51,8 @@ fn foreign_change(store: &mut Store, list: ListId) -> Vec<u8> {
     };
     doc.put(&items, "bad", 5i64).expect("put");
     doc.commit();
-    doc.get_last_local_change()
-        .expect("a change")
-        .raw_bytes()
-        .to_vec()
+    let change = doc.get_last_local_change().expect("a change");
+    key.frame(list, &change)
 }
 
 #[test]

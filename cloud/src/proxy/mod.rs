@@ -16,6 +16,7 @@ mod echo;
 mod entropy;
 mod rebuild;
 mod refusal;
+mod relay;
 mod state;
 mod subscribe;
 mod sync_flow;

@@ -215,6 +215,8 @@ pub struct ProxyCore {
     pub(super) entropy_stats: super::entropy::EntropyStats,
     /// The first tick (anti-entropy waits a settle time after it).
     pub(super) first_tick: Option<Instant>,
+    /// Workers' reports of writes other proxies sent (notify across proxies).
+    pub(super) relays: super::relay::Relays,
     next_id: u64,
     next_expiry: Option<Instant>,
 }
@@ -240,6 +242,7 @@ impl ProxyCore {
             entropy_next: None,
             entropy_stats: Default::default(),
             first_tick: None,
+            relays: Default::default(),
             next_id: 1,
             next_expiry: None,
             cfg,
@@ -476,6 +479,9 @@ impl ProxyCore {
             }
             Header::Repair { list, .. } => self.on_repair_request(&route, list, now, out),
             Header::Handoff { id, list, home } => self.on_handoff(&route, id, list, home, now, out),
+            Header::Notify { list, heads, .. } => {
+                self.on_relayed_notify(&route, list, heads, now, out)
+            }
             Header::Pong { .. } => {}
             other => debug!(op = other.op(), "ignoring worker message"),
         }
@@ -522,6 +528,7 @@ impl ProxyCore {
         self.admission.expire(now);
         if self.next_expiry.is_none_or(|t| now >= t) {
             self.subs.expire(now);
+            self.relays.expire(now);
             self.next_expiry = Some(now + SUBSCRIPTION_SWEEP);
         }
         self.expire_inflight(now, out);

@@ -11,18 +11,21 @@
 //! [`SILENCE_FACTOR`] × `heartbeat_ms` (or a send fails) the socket is
 //! dropped and rebuilt, and `hello` is sent again. Requests go to the store
 //! thread without waiting, so many can be committed together; replies come
-//! back through this link's queue, which outlives socket rebuilds.
+//! back through this link's queue, which outlives socket rebuilds. A write
+//! stored for this proxy is told to the worker's other proxies, and theirs
+//! to this one, as `notify` ([`super::relay`]).
 
 use std::time::{Duration, Instant};
 
 use engine::protocol::{ErrorCode, Header, Message, Token};
 use engine::WorkerId;
 use shoplist_net::{connect_with_backoff, Backoff, BackoffPolicy, SilenceDetector};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tracing::{debug, error, info, warn};
 use zeromq::{SocketRecv, SocketSend};
 
 use super::cluster_jobs::ClusterJob;
+use super::relay::{self, Stored};
 use super::repair::REPAIRS_PER_HEARTBEAT;
 use super::store_thread::{StoreHandle, SyncJob};
 use crate::secret::{fresh_nonce, ClusterSecret};
@@ -48,6 +51,8 @@ const RECONNECT: BackoffPolicy = BackoffPolicy {
 /// What a link needs to know.
 #[derive(Debug, Clone)]
 pub struct LinkConfig {
+    /// Which of the worker's proxies (its place in `--proxy`).
+    pub index: usize,
     /// This worker's id.
     pub worker: WorkerId,
     /// The proxy's backend endpoint.
@@ -98,8 +103,9 @@ impl Step {
 }
 
 /// Serve one proxy forever, rebuilding the socket whenever it goes quiet.
-pub async fn run_link(cfg: LinkConfig, store: StoreHandle) {
+pub async fn run_link(cfg: LinkConfig, store: StoreHandle, relay: broadcast::Sender<Stored>) {
     let (reply_tx, mut reply_rx) = mpsc::unbounded_channel::<Message>();
+    let mut relayed = relay.subscribe();
     let mut backoff = Backoff::new(RECONNECT);
     let mut session = Session {
         cfg: cfg.clone(),
@@ -109,6 +115,8 @@ pub async fn run_link(cfg: LinkConfig, store: StoreHandle) {
         next_id: 1,
         in_flight: 0,
         queued: std::collections::HashMap::new(),
+        writes: std::collections::HashSet::new(),
+        relay,
         welcomed: false,
         nonce: None,
         proxy_proved: false,
@@ -123,7 +131,7 @@ pub async fn run_link(cfg: LinkConfig, store: StoreHandle) {
                     continue;
                 }
             };
-        let end = session.serve(socket, &mut reply_rx).await;
+        let end = session.serve(socket, &mut reply_rx, &mut relayed).await;
         let why = match end {
             End::Silent => "proxy silent",
             End::SendFailed => "send failed",
@@ -154,6 +162,10 @@ struct Session {
     in_flight: usize,
     /// Change bytes of each request queued at the store, by request id.
     queued: std::collections::HashMap<u64, usize>,
+    /// Ids of the queued requests that carry changes (writes).
+    writes: std::collections::HashSet<u64>,
+    /// Writes stored here, told to the other proxies (see [`super::relay`]).
+    relay: broadcast::Sender<Stored>,
     welcomed: bool,
     /// This socket's nonce for the proxy's proof (with a secret).
     nonce: Option<Token>,
@@ -188,6 +200,7 @@ impl Session {
         &mut self,
         socket: zeromq::DealerSocket,
         replies: &mut mpsc::UnboundedReceiver<Message>,
+        relayed: &mut broadcast::Receiver<Stored>,
     ) -> End {
         let (mut tx, mut rx) = socket.split();
         let hello = self.hello();
@@ -225,9 +238,25 @@ impl Session {
                     if let Some(bytes) = self.queued.remove(&reply.id()) {
                         self.in_flight = self.in_flight.saturating_sub(1);
                         self.store.release(bytes);
+                        if self.writes.remove(&reply.id()) {
+                            if let Some(s) = relay::stored(self.cfg.index, &reply) {
+                                // No receiver (one proxy) is not an error.
+                                let _ = self.relay.send(s);
+                            }
+                        }
                     }
                     Some(reply)
                 }
+                r = relayed.recv() => match r {
+                    Ok(s) if self.welcomed => relay::notify_for(self.cfg.index, &s),
+                    Ok(_) => None,
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        debug!(skipped = n, "relayed writes skipped (best effort)");
+                        None
+                    }
+                    // Never: this session holds a sender.
+                    Err(broadcast::error::RecvError::Closed) => None,
+                },
                 _ = ticker.tick() => {
                     if silence.is_silent(Instant::now()) {
                         return End::Silent;
@@ -350,6 +379,7 @@ impl Session {
                 hint_for,
             } => {
                 let bytes: usize = msg.changes.iter().map(|c| c.len()).sum();
+                let has_changes = !msg.changes.is_empty();
                 if self.in_flight >= MAX_IN_FLIGHT || !self.store.try_reserve(bytes) {
                     self.store.count_overloaded();
                     return Step::reply(Message::error(id, ErrorCode::Overloaded, "worker busy"));
@@ -367,6 +397,11 @@ impl Session {
                         self.in_flight += 1;
                         if let Some(old) = self.queued.insert(id, bytes) {
                             self.store.release(old);
+                        }
+                        if has_changes {
+                            self.writes.insert(id);
+                        } else {
+                            self.writes.remove(&id);
                         }
                         Step::default()
                     }

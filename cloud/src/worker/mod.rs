@@ -13,6 +13,7 @@ pub mod cluster_jobs;
 pub mod digests;
 pub mod link;
 pub mod memory;
+pub mod relay;
 pub mod repair;
 pub mod store_thread;
 
@@ -59,15 +60,17 @@ pub async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
         .with_context(|| format!("cannot open {}", path.display()))?;
     info!(worker = %cfg.id, db = %path.display(), proxies = ?cfg.proxies, "worker started");
     let mut links = Vec::new();
-    for endpoint in &cfg.proxies {
+    let relay = relay::channel();
+    for (index, endpoint) in cfg.proxies.iter().enumerate() {
         let link = LinkConfig {
+            index,
             worker: cfg.id.clone(),
             endpoint: endpoint.clone(),
             heartbeat: cfg.heartbeat,
             connect_timeout: Duration::from_secs(1),
             secret: cfg.secret.clone(),
         };
-        links.push(tokio::spawn(run_link(link, store.clone())));
+        links.push(tokio::spawn(run_link(link, store.clone(), relay.clone())));
     }
     for l in links {
         l.await.context("a proxy link stopped")?;

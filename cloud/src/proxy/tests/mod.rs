@@ -15,6 +15,7 @@ mod auth;
 mod echo;
 mod limits;
 mod rebuild;
+mod relay;
 mod sync;
 
 pub(super) fn w(s: &str) -> WorkerId {
