@@ -85,6 +85,7 @@ impl Cluster {
             log_files: true,
             parent_death_signal: libc::SIGKILL,
             ready_timeout: READY_TIMEOUT,
+            worker_netns: Default::default(),
         };
         let processes = ClusterProcesses::start(launch)?;
         let frontend = processes.frontends().into_iter().next().unwrap_or_default();

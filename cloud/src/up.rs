@@ -165,6 +165,7 @@ pub async fn run(cfg: UpConfig) -> anyhow::Result<()> {
         log_files: false,
         parent_death_signal: libc::SIGTERM,
         ready_timeout: READY_TIMEOUT,
+        worker_netns: Default::default(),
     };
     // Watch child exits before there are children, so none goes unseen.
     let sigchld = signal(SignalKind::child()).context("cannot watch child exits")?;

@@ -13,6 +13,7 @@
 //! liveness is the caller's business (it needs the protocol): see
 //! [`ClusterProcesses::check_exits`] for process deaths.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,9 @@ pub const SECRET_FILE_ENV: &str = "SHOPLIST_CLUSTER_SECRET_FILE";
 pub enum Ports {
     /// `127.0.0.1:0`: the kernel picks, the ready file tells.
     Any,
+    /// Like [`Ports::Any`], but the backend binds `0.0.0.0:0`, so workers
+    /// in other network namespaces reach it (see [`WorkerNetns`]).
+    AnyBackendOnAllInterfaces,
     /// Proxy *i* binds `tcp://HOST:PORT+i` for both of these (proxy 0's
     /// endpoints, `tcp://HOST:PORT`).
     From {
@@ -72,6 +76,19 @@ pub struct ClusterSpec {
     pub parent_death_signal: i32,
     /// How long a proxy may take to write its ready file.
     pub ready_timeout: Duration,
+    /// Workers (by id) that run in another network namespace.
+    pub worker_netns: BTreeMap<String, WorkerNetns>,
+}
+
+/// A worker run with `ip netns exec NETNS` (the same pid: `ip` execs it),
+/// reaching the proxies' backends at `proxy_host` instead of 127.0.0.1.
+/// Tests use it to cut a worker's link (DESIGN §10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerNetns {
+    /// The namespace's name (`ip netns add NAME`).
+    pub netns: String,
+    /// The host's address as seen from inside the namespace.
+    pub proxy_host: String,
 }
 
 /// One proxy: its process, ready file, and the endpoints it reported.
@@ -125,6 +142,9 @@ impl ClusterSpec {
     fn bind(&self, i: usize) -> Result<(String, String), LaunchError> {
         match &self.ports {
             Ports::Any => Ok(("tcp://127.0.0.1:0".into(), "tcp://127.0.0.1:0".into())),
+            Ports::AnyBackendOnAllInterfaces => {
+                Ok(("tcp://127.0.0.1:0".into(), "tcp://0.0.0.0:0".into()))
+            }
             Ports::From { frontend, backend } => {
                 Ok((nth_endpoint(frontend, i)?, nth_endpoint(backend, i)?))
             }
@@ -143,6 +163,26 @@ impl ClusterSpec {
         ]);
         args.extend(self.proxy_args.iter().cloned());
         args
+    }
+
+    /// Worker `id`'s service, connected to `backends` (run in its network
+    /// namespace, if it has one).
+    fn worker_service(&self, id: &str, backends: &[String]) -> Service {
+        match self.worker_netns.get(id) {
+            None => self.service(id, self.worker_args(id, backends)),
+            Some(ns) => {
+                let backends: Vec<String> = backends
+                    .iter()
+                    .map(|b| b.replace("://127.0.0.1:", &format!("://{}:", ns.proxy_host)))
+                    .collect();
+                let mut args = vec!["netns".into(), "exec".into(), ns.netns.clone()];
+                args.push(self.program.display().to_string());
+                args.extend(self.worker_args(id, &backends));
+                let mut service = self.service(id, args);
+                service.set_program(PathBuf::from("ip"));
+                service
+            }
+        }
     }
 
     fn worker_args(&self, id: &str, backends: &[String]) -> Vec<String> {
@@ -226,8 +266,7 @@ impl ClusterProcesses {
         }
         let backends = cluster.backends();
         for id in cluster.spec.worker_ids.clone() {
-            let args = cluster.spec.worker_args(&id, &backends);
-            let mut service = cluster.spec.service(&id, args);
+            let mut service = cluster.spec.worker_service(&id, &backends);
             service.spawn()?;
             cluster.workers.push(service);
         }
@@ -371,8 +410,7 @@ impl ClusterProcesses {
     /// Starts one more worker, `id`, connected to every proxy (a member
     /// joining a running cluster). Returns its index.
     pub fn add_worker(&mut self, id: &str) -> Result<usize, LaunchError> {
-        let args = self.spec.worker_args(id, &self.backends());
-        let mut service = self.spec.service(id, args);
+        let mut service = self.spec.worker_service(id, &self.backends());
         service.spawn()?;
         self.spec.worker_ids.push(id.to_string());
         self.workers.push(service);
@@ -440,6 +478,7 @@ mod tests {
             log_files: true,
             parent_death_signal: 0,
             ready_timeout: Duration::from_secs(1),
+            worker_netns: Default::default(),
         }
     }
 

@@ -86,6 +86,11 @@ impl Service {
         self.child.as_ref().map(Child::id)
     }
 
+    /// Replaces the executable (for the next start).
+    pub fn set_program(&mut self, program: PathBuf) {
+        self.spec.program = program;
+    }
+
     /// Starts the process. Fails if it is already running or cannot start.
     pub fn spawn(&mut self) -> Result<(), LaunchError> {
         let running = self.is_running();

@@ -6,12 +6,16 @@
 //! bind port 0 and report their ports in a ready file, so no port is picked
 //! in advance and nothing is retried.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
+use shoplist_launch::cluster::WorkerNetns;
 use shoplist_launch::{ClusterProcesses, ClusterSpec, Ports};
+
+use crate::netns::Netns;
 use tempfile::TempDir;
 
 use crate::bins::{binary, CLOUD_BIN};
@@ -39,6 +43,10 @@ pub struct ClusterOptions {
     pub ready_timeout: Duration,
     /// How long one `status` / `where` command may take.
     pub command_timeout: Duration,
+    /// Workers (by index) run in network namespaces of their own, so
+    /// [`Cluster::cut_link`] can cut them off (needs root; see
+    /// [`crate::netns`] and [`Cluster::netns_available`]).
+    pub netns_workers: Vec<usize>,
 }
 
 impl Default for ClusterOptions {
@@ -53,6 +61,7 @@ impl Default for ClusterOptions {
             env: Vec::new(),
             ready_timeout: Duration::from_secs(30),
             command_timeout: Duration::from_secs(5),
+            netns_workers: Vec::new(),
         }
     }
 }
@@ -69,6 +78,11 @@ pub struct Cluster {
     opts: ClusterOptions,
     /// Workers SIGSTOPped and not yet continued (not expected alive).
     stopped: Vec<bool>,
+    /// Workers whose link is cut (not expected alive).
+    cut: Vec<bool>,
+    /// The namespaces of `opts.netns_workers`, by worker index (deleted
+    /// after the processes are killed).
+    netns: BTreeMap<usize, Netns>,
 }
 
 /// A fresh random cluster secret in `root/cluster.secret` (hex, mode 0600).
@@ -129,6 +143,25 @@ impl Cluster {
             ("NO_COLOR".to_string(), "1".to_string()),
         ];
         env.extend(opts.env.iter().cloned());
+        let mut netns = BTreeMap::new();
+        let mut worker_netns = BTreeMap::new();
+        for &i in &opts.netns_workers {
+            let tag = u8::try_from(i).unwrap_or_else(|_| panic!("worker {i}: too many"));
+            let ns = Netns::create(tag).unwrap_or_else(|e| panic!("namespace for w{i}: {e}"));
+            worker_netns.insert(
+                worker_id(i),
+                WorkerNetns {
+                    netns: ns.name().to_string(),
+                    proxy_host: ns.host_ip().to_string(),
+                },
+            );
+            netns.insert(i, ns);
+        }
+        let ports = if netns.is_empty() {
+            Ports::Any
+        } else {
+            Ports::AnyBackendOnAllInterfaces
+        };
         let spec = ClusterSpec {
             program: binary(CLOUD_BIN),
             proxy_command: vec!["proxy".into()],
@@ -141,10 +174,11 @@ impl Cluster {
             worker_ids: (0..workers).map(worker_id).collect(),
             proxy_args,
             worker_args: opts.worker_args.clone(),
-            ports: Ports::Any,
+            ports,
             log_files: true,
             parent_death_signal: libc::SIGKILL,
             ready_timeout: opts.ready_timeout,
+            worker_netns,
         };
         let processes = ClusterProcesses::start(spec)
             .unwrap_or_else(|e| panic!("cannot start the cluster in {}: {e}", root.display()));
@@ -154,6 +188,8 @@ impl Cluster {
             processes,
             opts,
             stopped: vec![false; workers],
+            cut: vec![false; workers],
+            netns,
         };
         cluster.wait_ready();
         cluster
@@ -274,6 +310,31 @@ impl Cluster {
         self.wait_ready();
     }
 
+    /// Whether this machine lets a test create network namespaces (root);
+    /// the reason when not.
+    pub fn netns_available() -> Result<(), String> {
+        Netns::create(59).map(drop)
+    }
+
+    /// Cuts worker `i`'s link to every proxy (its namespace's veth goes
+    /// down): it runs, but nothing reaches it or comes from it.
+    pub fn cut_link(&mut self, i: usize) {
+        match self.netns.get(&i).map(Netns::cut) {
+            Some(Ok(())) => self.cut[i] = true,
+            Some(Err(e)) => panic!("cannot cut w{i}'s link: {e}"),
+            None => panic!("w{i} has no namespace (ClusterOptions::netns_workers)"),
+        }
+    }
+
+    /// Heals worker `i`'s link after [`Cluster::cut_link`].
+    pub fn heal_link(&mut self, i: usize) {
+        match self.netns.get(&i).map(Netns::heal) {
+            Some(Ok(())) => self.cut[i] = false,
+            Some(Err(e)) => panic!("cannot heal w{i}'s link: {e}"),
+            None => panic!("w{i} has no namespace (ClusterOptions::netns_workers)"),
+        }
+    }
+
     /// Starts one more worker (the next id) and waits until it is live and
     /// `ready` (it has received the lists it owns). Returns its index.
     pub fn add_worker(&mut self) -> usize {
@@ -283,6 +344,7 @@ impl Cluster {
             Err(e) => panic!("cannot start {id}: {e}"),
         };
         self.stopped.push(false);
+        self.cut.push(false);
         self.wait_ready();
         i
     }
@@ -327,7 +389,9 @@ impl Cluster {
         wait_until("the cluster to be ready", timeout, || {
             self.check_processes();
             let expected: Vec<String> = (0..self.worker_count())
-                .filter(|&i| !self.stopped[i] && self.processes.worker(i).is_running())
+                .filter(|&i| {
+                    !self.stopped[i] && !self.cut[i] && self.processes.worker(i).is_running()
+                })
                 .map(worker_id)
                 .collect();
             for i in 0..self.proxy_count() {

@@ -21,6 +21,7 @@ pub mod bins;
 pub mod client;
 pub mod cluster;
 pub mod lines;
+pub mod netns;
 pub mod process;
 pub mod seed;
 pub mod zmtp;

@@ -1,7 +1,9 @@
 //! Issue 9 deliverable 7: a bounded, seeded chaos run against a real
 //! cluster of two proxies and five workers. Faults: SIGKILL and restart of
 //! workers, SIGKILL of a proxy (clients fail over; it comes back at a
-//! later fault), SIGSTOP/SIGCONT of replicas. Meanwhile two devices edit two shared lists
+//! later fault), SIGSTOP/SIGCONT of replicas, and — where the test may
+//! create network namespaces (root) — link cuts: workers w3 and w4 run in
+//! namespaces of their own and their veth link is cut and healed. Meanwhile two devices edit two shared lists
 //! and sync; a third watches. After the heal it checks:
 //!
 //! - 0 acknowledged edits lost (a fresh device sees every one);
@@ -35,6 +37,31 @@ fn change_set(db: &Path, list: &str) -> Result<BTreeSet<Vec<u8>>, String> {
     rows.collect::<Result<_, _>>().map_err(|e| e.to_string())
 }
 
+/// Waits until every running proxy sees worker `i` dead (frozen or cut
+/// off long enough that writes go to stand-ins).
+fn wait_dead(cluster: &mut Cluster, i: usize, proxy_down: Option<usize>) {
+    let id = format!("w{i}");
+    wait_until(
+        "the proxies to see the worker dead",
+        Duration::from_secs(15),
+        || {
+            for p in (0..PROXIES).filter(|p| proxy_down != Some(*p)) {
+                let st = cluster.status_via(p)?;
+                // Not alive there (a proxy restarted meanwhile may not
+                // list it at all).
+                let dead = st["workers"].as_array().is_some_and(|ws| {
+                    !ws.iter()
+                        .any(|w| w["id"] == id.as_str() && w["alive"] == true)
+                });
+                if !dead {
+                    return Err(format!("proxy {p}: {st}"));
+                }
+            }
+            Ok(())
+        },
+    );
+}
+
 /// Two proxies: one may be down while clients fail over to the other.
 const PROXIES: usize = 2;
 
@@ -51,10 +78,20 @@ fn chaos_loses_no_acknowledged_edit_and_heals_without_traffic() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(24);
     let mut rng = seeded_rng("chaos");
+    // Link cuts need network namespaces (root); without them the run has
+    // every other fault.
+    let netns_workers: Vec<usize> = match Cluster::netns_available() {
+        Ok(()) => vec![3, 4],
+        Err(why) => {
+            eprintln!("[chaos] SKIPPED link cuts: cannot create network namespaces ({why})");
+            Vec::new()
+        }
+    };
     let mut cluster = Cluster::start(
         5,
         ClusterOptions {
             proxies: PROXIES,
+            netns_workers: netns_workers.clone(),
             ..ClusterOptions::default()
         },
     );
@@ -74,6 +111,7 @@ fn chaos_loses_no_acknowledged_edit_and_heals_without_traffic() {
     let mut acked: Vec<(usize, String)> = Vec::new();
     let (mut attempts, mut stopped): (usize, Option<usize>) = (0, None);
     let mut proxy_down: Option<usize> = None;
+    let mut link_cut: Option<usize> = None;
     let mut faults = Vec::new();
     for step in 0..steps {
         // One fault per step at most, chosen by the seed.
@@ -103,24 +141,7 @@ fn chaos_loses_no_acknowledged_edit_and_heals_without_traffic() {
                     faults.push(format!("{step}: stop w{i}"));
                     // Frozen long enough to count as down at every running
                     // proxy: writes go to stand-ins.
-                    let id = format!("w{i}");
-                    wait_until(
-                        "the proxies to see the frozen worker dead",
-                        Duration::from_secs(15),
-                        || {
-                            for p in (0..PROXIES).filter(|p| proxy_down != Some(*p)) {
-                                let st = cluster.status_via(p)?;
-                                let dead = st["workers"].as_array().is_some_and(|ws| {
-                                    ws.iter()
-                                        .any(|w| w["id"] == id.as_str() && w["alive"] == false)
-                                });
-                                if !dead {
-                                    return Err(format!("proxy {p}: {st}"));
-                                }
-                            }
-                            Ok(())
-                        },
-                    );
+                    wait_dead(&mut cluster, i, proxy_down);
                 }
             }
             // A proxy dies and stays down for a while (clients fail over to
@@ -137,6 +158,21 @@ fn chaos_loses_no_acknowledged_edit_and_heals_without_traffic() {
                     faults.push(format!("{step}: kill proxy {p}"));
                 }
             },
+            // A worker's link is cut (packets dropped, no reset) and
+            // healed at the next such fault.
+            6 if !netns_workers.is_empty() => match link_cut.take() {
+                Some(i) => {
+                    cluster.heal_link(i);
+                    faults.push(format!("{step}: heal w{i}"));
+                }
+                None => {
+                    let i = netns_workers[rng.gen_range(0..netns_workers.len())];
+                    cluster.cut_link(i);
+                    link_cut = Some(i);
+                    faults.push(format!("{step}: cut w{i}"));
+                    wait_dead(&mut cluster, i, proxy_down);
+                }
+            },
             _ => {}
         }
         let w = rng.gen_range(0..writers.len());
@@ -151,6 +187,9 @@ fn chaos_loses_no_acknowledged_edit_and_heals_without_traffic() {
     // Heal.
     if let Some(i) = stopped.take() {
         cluster.cont_worker(i);
+    }
+    if let Some(i) = link_cut.take() {
+        cluster.heal_link(i);
     }
     if let Some(p) = proxy_down.take() {
         cluster.restart_proxy_at(p);
