@@ -90,12 +90,12 @@ fn store_benches(quick: bool, ctx: &EditContext) {
         };
         let mut store =
             Store::open_with(dir.path().join(format!("{name}.db")), opts).expect("open");
-        let id = store.create_list("bench", &ctx).expect("create");
+        let id = store.create_list("bench", ctx).expect("create");
         let mut samples = Vec::with_capacity(n);
         for i in 0..n {
             let t = Instant::now();
             store
-                .edit(id, |l| l.add_item(&format!("item{}", i % 50), 1, &ctx))
+                .edit(id, |l| l.add_item(&format!("item{}", i % 50), 1, ctx))
                 .expect("edit");
             samples.push(t.elapsed());
         }
@@ -106,7 +106,7 @@ fn store_benches(quick: bool, ctx: &EditContext) {
     // Build a long history once, in memory, then store it.
     let big = if quick { 2_000 } else { 20_000 };
     let key = engine::signing::DeviceKey::generate();
-    let mut author = ShoppingList::create(key.actor(), "long", &ctx).expect("create");
+    let mut author = ShoppingList::create(key.actor(), "long", ctx).expect("create");
     let mut raws = vec![author
         .last_local_change()
         .expect("change")
@@ -115,7 +115,7 @@ fn store_benches(quick: bool, ctx: &EditContext) {
     let mut graph = ChangeGraph::new();
     for i in 1..big {
         author
-            .add_item(&format!("item{}", i % 200), 1, &ctx)
+            .add_item(&format!("item{}", i % 200), 1, ctx)
             .expect("add");
         raws.push(
             author

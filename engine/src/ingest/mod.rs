@@ -21,7 +21,10 @@
 //! 4. against the list's change graph: duplicates are skipped; changes whose
 //!    dependencies are absent are **not** queued: they are left out and their
 //!    missing dependency hashes are reported ([`IngestOutcome::missing`]);
-//!    the actor's sequence numbers must continue without gap or reuse;
+//!    the actor's sequence numbers must continue without gap or reuse. The
+//!    order comes from Kahn's algorithm ([`merge::order_against_graph`]):
+//!    O(n + e) heap operations for n changes and e dependencies, whatever
+//!    order they arrive in;
 //! 5. apply, with panics caught: on a panic the document is restored (the
 //!    store reloads it), the culprit is found and quarantined, the request
 //!    rejected;
@@ -39,6 +42,9 @@ mod validate;
 pub use error::IngestError;
 pub use merge::{ingest_frames_in_memory, ingest_in_memory, Authorship, Decoded};
 pub use validate::{decode_untrusted, IngestLimits};
+
+#[cfg(test)]
+mod order_tests;
 
 use crate::ChangeHash;
 
