@@ -51,6 +51,11 @@ enum Command {
         /// timing out.
         #[arg(long, default_value_t = PROXY_DEADLINE_MS)]
         timeout_ms: u64,
+        /// A read asks R homes first and the list's other replicas when one
+        /// of those fails or after this long without an answer (0: ask
+        /// every replica at once).
+        #[arg(long, default_value_t = 50)]
+        read_hedge_ms: u64,
         /// Worker heartbeat interval.
         #[arg(long, default_value_t = 500)]
         heartbeat_ms: u64,
@@ -202,6 +207,7 @@ async fn main() -> ExitCode {
             write_quorum,
             read_quorum,
             timeout_ms,
+            read_hedge_ms,
             heartbeat_ms,
             worker_timeout_ms,
             no_guard,
@@ -227,6 +233,7 @@ async fn main() -> ExitCode {
                 write_quorum,
                 read_quorum,
                 timeout: Duration::from_millis(timeout_ms.max(1)),
+                read_hedge: Duration::from_millis(read_hedge_ms),
                 heartbeat: Duration::from_millis(heartbeat_ms.max(10)),
                 worker_timeout: Duration::from_millis(worker_timeout_ms.max(10)),
                 secret,

@@ -42,6 +42,10 @@ pub struct ProxyConfig {
     pub read_quorum: usize,
     /// Per-request deadline.
     pub timeout: Duration,
+    /// A read goes to R homes first; the list's other targets are asked
+    /// when one of those fails, or after this long without a verdict
+    /// (zero: every target at once, as writes are).
+    pub read_hedge: Duration,
     /// How often workers heartbeat (sent in `welcome`).
     pub heartbeat: Duration,
     /// A worker silent this long leaves the ring.
@@ -77,6 +81,7 @@ impl Default for ProxyConfig {
             write_quorum: 2,
             read_quorum: 2,
             timeout: Duration::from_millis(2000),
+            read_hedge: Duration::from_millis(50),
             heartbeat: Duration::from_millis(500),
             worker_timeout: Duration::from_millis(2000),
             subscriptions: SubscriptionLimits::default(),
@@ -113,6 +118,10 @@ pub(super) struct ClientSync {
     pub quorum: SyncQuorum,
     pub replied: bool,
     pub deadline: Instant,
+    /// A read's targets not asked yet (see [`ProxyConfig::read_hedge`]).
+    pub held: Vec<crate::placement::Target>,
+    /// When `held` is asked anyway.
+    pub hedge_at: Instant,
 }
 
 /// What a request the proxy sent to a worker was for.
@@ -532,6 +541,7 @@ impl ProxyCore {
             self.next_expiry = Some(now + SUBSCRIPTION_SWEEP);
         }
         self.expire_inflight(now, out);
+        self.hedge_reads(now, out);
         self.entropy_tick(now, out);
     }
 

@@ -13,6 +13,7 @@ use engine::{ChangeHash, ListId, WorkerId};
 use tracing::{debug, warn};
 
 use super::state::{ClientSync, Effect, Inflight, ProxyCore, Purpose};
+use crate::placement::Target;
 use crate::quorum::{Role, SyncQuorum, Verdict};
 use crate::repair::plan_read_repair;
 use crate::transport::envelope::Envelope;
@@ -110,27 +111,15 @@ impl ProxyCore {
             return;
         }
         let req = self.fresh_id();
-        let roles = targets.iter().map(|t| (t.worker.clone(), t.role)).collect();
-        let mut quorum = SyncQuorum::new(roles, needed);
-        for t in targets {
-            let id = self.fresh_id();
-            let msg = Message::with_changes(
-                Header::Sync {
-                    id,
-                    list,
-                    have: have.clone(),
-                    hint_for: t.hint_for.clone(),
-                },
-                changes.clone(),
-            );
-            let purpose = Purpose::Replica {
-                req,
-                worker: t.worker.clone(),
-            };
-            if !self.send_to_worker(&t.worker, purpose, id, msg, now, out) {
-                quorum.on_failed(&t.worker, false, "no route".into());
-            }
-        }
+        // A read asks R homes first (anti-entropy keeps the others in step;
+        // PROTOCOL §5.1); the rest are held for a hedge.
+        let (ask, held) = if is_write || self.cfg.read_hedge.is_zero() {
+            (targets, Vec::new())
+        } else {
+            split_read_targets(targets, needed)
+        };
+        let mut quorum = SyncQuorum::new(Vec::new(), needed);
+        self.dispatch(req, list, &have, &changes, ask, &mut quorum, now, out);
         *self
             .pending_by_client
             .entry(client.route.clone())
@@ -148,9 +137,90 @@ impl ProxyCore {
                 quorum,
                 replied: false,
                 deadline: now + self.cfg.timeout,
+                held,
+                hedge_at: now + self.cfg.read_hedge,
             },
         );
         self.advance(req, now, out);
+    }
+
+    /// Sends request `req`'s `sync` to `targets`, adding them to `quorum`.
+    #[allow(clippy::too_many_arguments)]
+    fn dispatch(
+        &mut self,
+        req: u64,
+        list: ListId,
+        have: &[ChangeHash],
+        changes: &[Bytes],
+        targets: Vec<Target>,
+        quorum: &mut SyncQuorum,
+        now: Instant,
+        out: &mut Vec<Effect>,
+    ) {
+        for t in targets {
+            quorum.add_target(t.worker.clone(), t.role);
+            let id = self.fresh_id();
+            let msg = Message::with_changes(
+                Header::Sync {
+                    id,
+                    list,
+                    have: have.to_vec(),
+                    hint_for: t.hint_for.clone(),
+                },
+                changes.to_vec(),
+            );
+            let purpose = Purpose::Replica {
+                req,
+                worker: t.worker.clone(),
+            };
+            if !self.send_to_worker(&t.worker, purpose, id, msg, now, out) {
+                quorum.on_failed(&t.worker, false, "no route".into());
+            }
+        }
+    }
+
+    /// Asks a read's held targets when its hedge time has come, or at once
+    /// when the targets asked can no longer reach R without them.
+    fn release_held(&mut self, req: u64, now: Instant, out: &mut Vec<Effect>) {
+        let Some(sync) = self.syncs.get(&req) else {
+            return;
+        };
+        if sync.held.is_empty() || sync.replied {
+            return;
+        }
+        let hopeless = !matches!(
+            sync.quorum.verdict(false),
+            Verdict::Pending | Verdict::Reached { .. }
+        );
+        if !hopeless && now < sync.hedge_at {
+            return;
+        }
+        let Some(mut sync) = self.syncs.remove(&req) else {
+            return;
+        };
+        let held = std::mem::take(&mut sync.held);
+        debug!(
+            req,
+            asked = held.len(),
+            hopeless,
+            "read hedged to the list's other targets"
+        );
+        let (list, have, changes) = (sync.list, sync.have.clone(), sync.changes.clone());
+        self.dispatch(req, list, &have, &changes, held, &mut sync.quorum, now, out);
+        self.syncs.insert(req, sync);
+    }
+
+    /// Time passed: reads whose hedge time has come ask their held targets.
+    pub(super) fn hedge_reads(&mut self, now: Instant, out: &mut Vec<Effect>) {
+        let due: Vec<u64> = self
+            .syncs
+            .iter()
+            .filter(|(_, s)| !s.held.is_empty() && !s.replied && now >= s.hedge_at)
+            .map(|(req, _)| *req)
+            .collect();
+        for req in due {
+            self.advance(req, now, out);
+        }
     }
 
     /// A `synced` or `error` from the worker on `route`.
@@ -290,6 +360,7 @@ impl ProxyCore {
 
     /// Start fills, answer the client once decided, finish when all is in.
     pub(super) fn advance(&mut self, req: u64, now: Instant, out: &mut Vec<Effect>) {
+        self.release_held(req, now, out);
         self.start_fills(req, now, out);
         let Some(sync) = self.syncs.get_mut(&req) else {
             return;
@@ -448,6 +519,19 @@ impl ProxyCore {
 }
 
 /// The client's reply for a decided verdict.
+/// A read's targets: the first `needed` homes in preference order to ask
+/// now, and the rest (other homes, stand-ins, pending members) held.
+fn split_read_targets(targets: Vec<Target>, needed: usize) -> (Vec<Target>, Vec<Target>) {
+    let mut homes = 0;
+    targets.into_iter().partition(|t| {
+        let ask = t.role == Role::Home && homes < needed;
+        if ask {
+            homes += 1;
+        }
+        ask
+    })
+}
+
 fn reply_for(sync: &ClientSync, verdict: &Verdict) -> Message {
     let id = sync.client_id;
     let union = sync.quorum.union();

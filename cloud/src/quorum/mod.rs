@@ -159,6 +159,14 @@ impl SyncQuorum {
         }
     }
 
+    /// Adds a target asked later (a read's hedge); one already there is
+    /// left as it is.
+    pub fn add_target(&mut self, worker: WorkerId, role: Role) {
+        if self.state(&worker).is_none() {
+            self.replicas.push((worker, role, ReplicaState::Waiting));
+        }
+    }
+
     /// A request whose targets are all homes (tests, tools).
     pub fn homes(targets: Vec<WorkerId>, needed: usize) -> Self {
         let targets = targets.into_iter().map(|w| (w, Role::Home)).collect();

@@ -217,11 +217,12 @@ fn nobody_can_fill_so_missing_goes_to_the_client() {
 
 #[test]
 fn differing_heads_trigger_read_repair() {
-    // Dynamo §4.7.
+    // Dynamo §4.7, between the R homes a read asked.
     let now = Instant::now();
     let mut core = cluster(now);
     let list = ListId::new_random();
     let sent = syncs_to_workers(&client_sync(&mut core, "c", list, vec![], now));
+    assert_eq!(sent.len(), 2, "a read asks R homes first");
     let mut out = Vec::new();
     core.on_worker(
         sent[0].0.clone(),
@@ -229,19 +230,14 @@ fn differing_heads_trigger_read_repair() {
         now,
         &mut out,
     );
-    core.on_worker(
-        sent[1].0.clone(),
-        &synced(sent[1].1, list, vec![h(1)], vec![], vec![]),
-        now,
-        &mut out,
-    );
     let mut out = Vec::new();
     core.on_worker(
-        sent[2].0.clone(),
-        &synced(sent[2].1, list, vec![], vec![], vec![]),
+        sent[1].0.clone(),
+        &synced(sent[1].1, list, vec![], vec![], vec![]),
         now,
         &mut out,
     );
+    assert_eq!(to_client(&out, "c").len(), 1, "R answered");
     let fetch = syncs_to_workers(&out);
     assert_eq!(
         fetch.len(),
@@ -265,8 +261,80 @@ fn differing_heads_trigger_read_repair() {
     );
     let push = syncs_to_workers(&out);
     assert_eq!(push.len(), 1);
-    assert_eq!(push[0].0, sent[2].0);
+    assert_eq!(push[0].0, sent[1].0);
     assert_eq!(push[0].3, 1);
+}
+
+/// Issue 11 §7: a read asks R homes, not N; a write asks every home.
+#[test]
+fn a_read_asks_r_homes_first_and_a_write_asks_all() {
+    let now = Instant::now();
+    let mut core = cluster(now);
+    let list = ListId::new_random();
+    let read = syncs_to_workers(&client_sync(&mut core, "c", list, vec![], now));
+    let homes: Vec<Bytes> = core
+        .replicas_of(&list)
+        .iter()
+        .map(|w| route(&format!("r{w}")))
+        .collect();
+    assert_eq!(
+        read.iter().map(|s| s.0.clone()).collect::<Vec<_>>(),
+        homes[..2].to_vec(),
+        "the first two homes in preference order"
+    );
+    let write = client_sync(&mut core, "c", list, vec![Bytes::from_static(b"c1")], now);
+    assert_eq!(syncs_to_workers(&write).len(), 3);
+}
+
+/// A home that fails a read has the held home asked at once; one that is
+/// merely slow has it asked at the hedge time, and the read completes.
+#[test]
+fn a_failed_or_slow_home_makes_the_read_ask_the_next() {
+    let now = Instant::now();
+    let mut core = cluster(now);
+    let list = ListId::new_random();
+    let third = route(&format!("r{}", core.replicas_of(&list)[2]));
+    let sent = syncs_to_workers(&client_sync(&mut core, "c", list, vec![], now));
+    let mut out = Vec::new();
+    let err = Message::error(sent[0].1, ErrorCode::Internal, "disk on fire");
+    core.on_worker(sent[0].0.clone(), &encode(&err), now, &mut out);
+    let asked = syncs_to_workers(&out);
+    assert_eq!(asked.len(), 1, "{out:?}");
+    assert_eq!(asked[0].0, third);
+    let mut out = Vec::new();
+    for (route, id) in [(&sent[1].0, sent[1].1), (&asked[0].0, asked[0].1)] {
+        core.on_worker(
+            route.clone(),
+            &synced(id, list, vec![h(1)], vec![], vec![]),
+            now,
+            &mut out,
+        );
+    }
+    let replies = to_client(&out, "c");
+    assert!(
+        matches!(&replies[..], [m] if matches!(m.header, Header::Synced { .. })),
+        "{replies:?}"
+    );
+
+    // Slow: nothing at all from the first home.
+    let sent = syncs_to_workers(&client_sync(&mut core, "d", list, vec![], now));
+    let mut out = Vec::new();
+    core.on_tick(now + Duration::from_millis(10), &mut out);
+    assert!(syncs_to_workers(&out).is_empty(), "before the hedge time");
+    core.on_tick(now + Duration::from_millis(60), &mut out);
+    let asked = syncs_to_workers(&out);
+    assert_eq!(asked.len(), 1, "{out:?}");
+    assert_eq!(asked[0].0, third);
+    let mut out = Vec::new();
+    for (route, id) in [(&sent[1].0, sent[1].1), (&asked[0].0, asked[0].1)] {
+        core.on_worker(
+            route.clone(),
+            &synced(id, list, vec![h(1)], vec![], vec![]),
+            now + Duration::from_millis(70),
+            &mut out,
+        );
+    }
+    assert_eq!(to_client(&out, "d").len(), 1);
 }
 
 /// A write by `writer` acknowledged by two replicas: every effect after it.
