@@ -16,7 +16,6 @@ use engine::WorkerId;
 use tracing::{debug, info};
 
 use super::state::{Effect, ProxyCore, Purpose};
-use super::sync_flow::sync_msg;
 use crate::entropy::EntropyPass;
 
 /// Anti-entropy counters (shown by `status`).
@@ -70,15 +69,7 @@ impl ProxyCore {
             self.send_heads_ask(ask, now, out);
         }
         for (list, t) in transfers {
-            let id = self.fresh_id();
-            let purpose = Purpose::RepairFetch {
-                list,
-                source: t.source.clone(),
-                target: t.target,
-            };
-            let fetch = sync_msg(id, list, t.have, Vec::new());
-            if self.send_to_worker(&t.source, purpose, id, fetch, now, out) {
-                self.repairs += 1;
+            if self.start_repair_fetch(list, t, now, out) {
                 self.entropy_stats.transfers += 1;
             }
         }

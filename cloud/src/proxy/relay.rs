@@ -17,12 +17,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use engine::protocol::{Header, Message};
 use engine::{ChangeHash, ListId, WorkerId};
 use tracing::debug;
 
 use super::{Effect, ProxyCore};
-use crate::transport::envelope::Envelope;
 
 /// Lists with homes heard from but fewer than W yet.
 pub const MAX_RELAYS: usize = 4096;
@@ -104,22 +102,16 @@ impl ProxyCore {
             debug!(%list, "notify from a connection that is not a member; ignored");
             return;
         };
-        let targets = self.subs.targets(&list, &Bytes::new());
-        if targets.is_empty() || !self.placement.homes(&list).contains(&worker) {
+        if self.subs.targets(&list, &Bytes::new()).is_empty()
+            || !self.placement.homes(&list).contains(&worker)
+        {
             return;
         }
         let quorum = self.cfg.write_quorum;
         let Some(heads) = self.relays.record(list, worker, heads, quorum, now) else {
             return;
         };
-        for target in targets {
-            let notify = Message::new(Header::Notify {
-                id: 0,
-                list,
-                heads: heads.clone(),
-            });
-            out.push(Effect::ToClient(Envelope::dealer(target), notify));
-        }
+        self.push_notify(list, &heads, &Bytes::new(), out);
     }
 }
 

@@ -144,6 +144,50 @@ impl ProxyCore {
         self.advance(req, now, out);
     }
 
+    /// Fetches from `t.source` what `t.target` lacks of `list` (read repair
+    /// and anti-entropy); the push follows the answer. False if the source
+    /// has no route.
+    pub(super) fn start_repair_fetch(
+        &mut self,
+        list: ListId,
+        t: crate::repair::Transfer,
+        now: Instant,
+        out: &mut Vec<Effect>,
+    ) -> bool {
+        let id = self.fresh_id();
+        let source = t.source.clone();
+        let purpose = Purpose::RepairFetch {
+            list,
+            source: t.source,
+            target: t.target,
+        };
+        let fetch = sync_msg(id, list, t.have, Vec::new());
+        let sent = self.send_to_worker(&source, purpose, id, fetch, now, out);
+        if sent {
+            self.repairs += 1;
+        }
+        sent
+    }
+
+    /// Pushes `notify {list, heads}` to the list's subscribers, except the
+    /// connection `writer` (empty: none excepted).
+    pub(super) fn push_notify(
+        &mut self,
+        list: ListId,
+        heads: &[ChangeHash],
+        writer: &Bytes,
+        out: &mut Vec<Effect>,
+    ) {
+        for target in self.subs.targets(&list, writer) {
+            let notify = Message::new(Header::Notify {
+                id: 0,
+                list,
+                heads: heads.to_vec(),
+            });
+            out.push(Effect::ToClient(Envelope::dealer(target), notify));
+        }
+    }
+
     /// Sends request `req`'s `sync` to `targets`, adding them to `quorum`.
     #[allow(clippy::too_many_arguments)]
     fn dispatch(
@@ -373,16 +417,9 @@ impl ProxyCore {
                 let reply = reply_for(sync, &verdict);
                 out.push(Effect::ToClient(sync.client.clone(), reply));
                 if sync.is_write && matches!(verdict, Verdict::Reached { .. }) {
-                    let heads = sync.quorum.union().heads();
-                    let list = sync.list;
-                    for target in self.subs.targets(&list, &sync.client.route) {
-                        let notify = Message::new(Header::Notify {
-                            id: 0,
-                            list,
-                            heads: heads.clone(),
-                        });
-                        out.push(Effect::ToClient(Envelope::dealer(target), notify));
-                    }
+                    let (list, heads) = (sync.list, sync.quorum.union().heads());
+                    let writer = sync.client.route.clone();
+                    self.push_notify(list, &heads, &writer, out);
                 }
             }
         }
@@ -400,16 +437,7 @@ impl ProxyCore {
                     debug!("repair budget exhausted; skipping");
                     break;
                 }
-                let id = self.fresh_id();
-                let purpose = Purpose::RepairFetch {
-                    list,
-                    source: t.source.clone(),
-                    target: t.target,
-                };
-                let fetch = sync_msg(id, list, t.have, Vec::new());
-                if self.send_to_worker(&t.source, purpose, id, fetch, now, out) {
-                    self.repairs += 1;
-                }
+                self.start_repair_fetch(list, t, now, out);
             }
         }
     }
