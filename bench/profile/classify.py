@@ -39,7 +39,8 @@ def buckets(path):
          "--stdio", "-g", "none", "--percent-limit", "0"],
         capture_output=True, text=True, check=False)
     samples = 0
-    n = re.search(r"# Samples: (\d+)", out.stdout)
+    # The event count of cpu-clock is CPU time in ns: the weight of this file.
+    n = re.search(r"# Event count \(approx\.\): (\d+)", out.stdout)
     if n:
         samples = int(n.group(1))
     shares = Counter()
@@ -72,7 +73,7 @@ def main():
         print(f"{role}: no samples")
         return
     parts = [f"{k} {v / weight:.0f}%" for k, v in total.most_common() if v / weight >= 1]
-    print(f"{role} ({weight} samples in {len(files)} process(es)): " + ", ".join(parts))
+    print(f"{role} ({weight / 1e9:.1f} s of CPU in {len(files)} process(es)): " + ", ".join(parts))
 
 
 if __name__ == "__main__":
