@@ -192,10 +192,12 @@ async fn run_bench(args: Args) -> anyhow::Result<bool> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if args.role.is_some() {
+        // The cluster's processes run as `shoplist-cloud` runs them.
+        runtime.worker_threads(usize::from(cloud::RUNTIME_THREADS));
+    }
+    let runtime = match runtime.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("shoplist-bench: cannot start the runtime: {e}");

@@ -43,3 +43,9 @@ pub mod subscriptions;
 pub mod transport;
 pub mod up;
 pub mod worker;
+
+/// Default tokio worker threads of a proxy or worker process (`--threads`).
+/// Each has a single-threaded core of its own (the proxy's [`proxy`] core,
+/// the worker's store thread); more runtime threads only add cross-thread
+/// wake-ups per message on a small machine (README, "Runtime threads").
+pub const RUNTIME_THREADS: u16 = 1;

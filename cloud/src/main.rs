@@ -71,6 +71,13 @@ enum Command {
         /// ports, so `--frontend tcp://127.0.0.1:0` can be used).
         #[arg(long)]
         ready_file: Option<PathBuf>,
+        /// Runtime threads for this process's sockets and decoding. The
+        /// routing core / replica store is one thread of its own either
+        /// way; one runtime thread avoids cross-thread wake-ups on every
+        /// message and was fastest on a 2-core machine running a whole
+        /// cluster (README, "Runtime threads"). Raise on a dedicated host.
+        #[arg(long, default_value_t = cloud::RUNTIME_THREADS, value_parser = clap::value_parser!(u16).range(1..=256))]
+        threads: u16,
     },
     /// Keep replicas of lists for one or more proxies.
     Worker {
@@ -90,6 +97,13 @@ enum Command {
         /// else SHOPLIST_CLUSTER_SECRET).
         #[arg(long)]
         secret_file: Option<PathBuf>,
+        /// Runtime threads for this process's sockets and decoding. The
+        /// routing core / replica store is one thread of its own either
+        /// way; one runtime thread avoids cross-thread wake-ups on every
+        /// message and was fastest on a 2-core machine running a whole
+        /// cluster (README, "Runtime threads"). Raise on a dedicated host.
+        #[arg(long, default_value_t = cloud::RUNTIME_THREADS, value_parser = clap::value_parser!(u16).range(1..=256))]
+        threads: u16,
     },
     /// Run a proxy and workers on this machine, as separate processes.
     Up {
@@ -187,8 +201,7 @@ fn fail(message: impl std::fmt::Display, code: u8) -> ExitCode {
     ExitCode::from(code)
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => match shoplist_cli::args::usage_error_line(&e) {
@@ -199,6 +212,17 @@ async fn main() -> ExitCode {
             }
         },
     };
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Command::Proxy { threads, .. } | Command::Worker { threads, .. } = &cli.command {
+        runtime.worker_threads(usize::from(*threads));
+    }
+    match runtime.enable_all().build() {
+        Ok(rt) => rt.block_on(run(cli)),
+        Err(e) => fail(format!("cannot start the runtime: {e}"), 1),
+    }
+}
+
+async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Proxy {
             frontend,
@@ -213,6 +237,7 @@ async fn main() -> ExitCode {
             no_guard,
             secret_file,
             ready_file,
+            threads: _,
         } => {
             init_tracing("info");
             let secret = match ClusterSecret::configured(secret_file.as_deref()) {
@@ -252,6 +277,7 @@ async fn main() -> ExitCode {
             data_dir,
             cache_lists,
             secret_file,
+            threads: _,
         } => {
             init_tracing("info");
             let secret = match ClusterSecret::configured(secret_file.as_deref()) {

@@ -130,7 +130,8 @@ async fn measure(
         "echo_p50_ms": echo.p50,
         "echo_p99_ms": echo.p99,
         "sync_over_echo_p50": ratio,
-        "meets_target": ratio > 0.0 && ratio <= 2.0,
+        // DESIGN §9 sets the target at one client; more are reported.
+        "meets_target": n_clients != 1 || (ratio > 0.0 && ratio <= 1.5),
     }))
 }
 
@@ -156,7 +157,7 @@ pub async fn run(env: &Env) -> anyhow::Result<Value> {
         .all(|r| r.get("meets_target").and_then(Value::as_bool) == Some(true));
     Ok(json!({
         "results": results,
-        "target": "sync_p50_ms <= 2 x echo_p50_ms (same run, same proxy and workers)",
+        "target": "sync_p50_ms <= 1.5 x echo_p50_ms at 1 client (same run, same proxy and workers)",
         "meets_target": meets,
     }))
 }

@@ -378,8 +378,14 @@ impl Session {
                 have,
                 hint_for,
             } => {
-                let bytes: usize = msg.changes.iter().map(|c| c.len()).sum();
                 let has_changes = !msg.changes.is_empty();
+                // A read of a list the requester has in full: answered here.
+                if !has_changes && hint_for.is_none() && !self.store.damaged().contains(&list) {
+                    if let Some(reply) = self.store.reads().answer(id, list, &have) {
+                        return Step::reply(reply);
+                    }
+                }
+                let bytes: usize = msg.changes.iter().map(|c| c.len()).sum();
                 if self.in_flight >= MAX_IN_FLIGHT || !self.store.try_reserve(bytes) {
                     self.store.count_overloaded();
                     return Step::reply(Message::error(id, ErrorCode::Overloaded, "worker busy"));

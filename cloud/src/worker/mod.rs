@@ -8,11 +8,14 @@
 //!   restart the process in place).
 //! - [`repair`]: damaged lists found (quick_check, scrub, use), dropped and
 //!   rebuilt from the other replicas.
+//! - [`read_cache`]: up-to-date reads answered by the link, without the
+//!   store thread.
 
 pub mod cluster_jobs;
 pub mod digests;
 pub mod link;
 pub mod memory;
+pub mod read_cache;
 pub mod relay;
 pub mod repair;
 pub mod store_thread;

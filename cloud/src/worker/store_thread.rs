@@ -25,6 +25,7 @@ use tracing::{debug, error, warn};
 
 use super::cluster_jobs::{ClusterDuties, ClusterJob};
 use super::memory::MemoryWatch;
+use super::read_cache::ReadCache;
 use super::repair::{Damaged, Repairs};
 use crate::quorum::{MAX_REPLY_BYTES, MAX_REPLY_CHANGES};
 
@@ -88,6 +89,7 @@ pub struct StoreHandle {
     members: Arc<std::sync::Mutex<crate::members::MemberSet>>,
     queued_bytes: Arc<std::sync::atomic::AtomicUsize>,
     damaged: Damaged,
+    reads: ReadCache,
 }
 
 impl StoreHandle {
@@ -139,6 +141,11 @@ impl StoreHandle {
         &self.damaged
     }
 
+    /// Up-to-date reads the link may answer itself (see [`super::read_cache`]).
+    pub fn reads(&self) -> &ReadCache {
+        &self.reads
+    }
+
     /// Count one request answered `overloaded`.
     pub fn count_overloaded(&self) {
         self.counters.overloaded.fetch_add(1, Ordering::Relaxed);
@@ -158,9 +165,22 @@ pub fn spawn(path: &Path, opts: StoreOptions) -> Result<StoreHandle, StoreError>
     let damaged = Damaged::default();
     let repairs = Repairs::at_start(&store, damaged.clone(), counters.clone());
     let thread_counters = counters.clone();
+    let reads = ReadCache::default();
+    let thread_reads = reads.clone();
     std::thread::Builder::new()
         .name("replica-store".into())
-        .spawn(move || store_loop(store, path, opts, rx, thread_counters, repairs, duties))
+        .spawn(move || {
+            store_loop(
+                store,
+                path,
+                opts,
+                rx,
+                thread_counters,
+                repairs,
+                duties,
+                thread_reads,
+            )
+        })
         .map_err(|e| StoreError::Corrupt {
             list: ListId::new_random(),
             detail: format!("cannot start the store thread: {e}"),
@@ -171,6 +191,7 @@ pub fn spawn(path: &Path, opts: StoreOptions) -> Result<StoreHandle, StoreError>
         members: Arc::new(std::sync::Mutex::new(members)),
         queued_bytes: Arc::default(),
         damaged,
+        reads,
     })
 }
 
@@ -192,6 +213,7 @@ fn load_members(store: &Store) -> crate::members::MemberSet {
     set
 }
 
+#[allow(clippy::too_many_arguments)]
 fn store_loop(
     mut store: Store,
     path: PathBuf,
@@ -200,9 +222,18 @@ fn store_loop(
     counters: Arc<Counters>,
     mut repairs: Repairs,
     mut duties: ClusterDuties,
+    reads: ReadCache,
 ) {
     let mut memory = MemoryWatch::default();
+    let mut damaged_seen = repairs.damaged().len();
     loop {
+        // A list found damaged (by a request or the scrub) is dropped here:
+        // no read may be answered from heads remembered before.
+        let damaged_now = repairs.damaged().len();
+        if damaged_now != damaged_seen {
+            reads.clear();
+            damaged_seen = damaged_now;
+        }
         // Index and scrub while idle; block only when there is nothing to do.
         let first = if duties.building() || repairs.scrubbing() {
             match rx.try_recv() {
@@ -226,7 +257,7 @@ fn store_loop(
         let first = match first {
             Job::Sync(job) => job,
             Job::Cluster(job) => {
-                duties.handle(&mut store, job);
+                handle_cluster(&mut store, &mut duties, &reads, job);
                 continue;
             }
         };
@@ -247,6 +278,16 @@ fn store_loop(
         })) {
             Ok(replies) => {
                 duties.after_batch(&mut store, &batch, &replies);
+                // Before any reply leaves: a read answered by a link after
+                // this point sees at least these heads.
+                if repairs.damaged().len() != damaged_seen {
+                    reads.clear();
+                    damaged_seen = repairs.damaged().len();
+                } else {
+                    for (job, msg) in batch.iter().zip(&replies) {
+                        reads.observe(job.list, msg);
+                    }
+                }
                 let refused = replies.iter().any(|m| {
                     matches!(
                         m.header,
@@ -272,6 +313,7 @@ fn store_loop(
             }
             Err(_) => {
                 error!("store batch panicked; reopening the store");
+                reads.clear();
                 for (id, reply) in routes {
                     let _ = reply.send(Message::error(id, ErrorCode::Internal, "storage failure"));
                 }
@@ -285,9 +327,22 @@ fn store_loop(
             }
         }
         for job in later {
-            duties.handle(&mut store, job);
+            handle_cluster(&mut store, &mut duties, &reads, job);
         }
     }
+}
+
+/// One cluster duty; a handoff that may release a list forgets its heads.
+fn handle_cluster(
+    store: &mut Store,
+    duties: &mut ClusterDuties,
+    reads: &ReadCache,
+    job: ClusterJob,
+) {
+    if let ClusterJob::HandedOff { list, .. } = &job {
+        reads.forget(list);
+    }
+    duties.handle(store, job);
 }
 
 /// Attempts at a group commit: a damaged list fails the whole transaction,
@@ -441,6 +496,81 @@ mod tests {
         client.edit(list, |l| l.add_item("milk", 1, &ctx)).unwrap();
         let (changes, _) = client.changes_for(list, &[]).unwrap();
         (client, list, changes.into_iter().map(Bytes::from).collect())
+    }
+
+    /// Submit `changes` (maybe none) for `list` to the running store thread
+    /// and wait (bounded) for its reply.
+    fn through_thread(
+        handle: &StoreHandle,
+        list: ListId,
+        have: Vec<ChangeHash>,
+        changes: Vec<Bytes>,
+    ) -> Message {
+        let (reply, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let job = SyncJob {
+            id: 7,
+            list,
+            have,
+            changes,
+            hint_for: None,
+            reply,
+        };
+        assert!(handle.submit(job).is_ok(), "store thread gone");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            tokio::time::timeout(std::time::Duration::from_secs(30), rx.recv())
+                .await
+                .expect("store thread answers within 30 s")
+                .expect("a reply")
+        })
+    }
+
+    fn heads_of(msg: &Message) -> Vec<ChangeHash> {
+        match &msg.header {
+            Header::Synced { heads, .. } => heads.clone(),
+            other => panic!("expected synced, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_store_thread_teaches_the_read_cache_before_it_replies() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut client, list, changes) = client_list(dir.path());
+        let handle = spawn(&dir.path().join("replica.db"), StoreOptions::default()).unwrap();
+        assert!(handle.reads().answer(1, list, &[]).is_none());
+
+        let first = heads_of(&through_thread(&handle, list, Vec::new(), changes.clone()));
+        // The reply is out, so the heads it carried are remembered: a read
+        // with exactly those heads is answered by the cache, and the answer
+        // is the one the store thread gives (same header, no changes).
+        let cached = handle.reads().answer(7, list, &first).expect("remembered");
+        let stored = through_thread(&handle, list, first.clone(), Vec::new());
+        assert_eq!(cached.header, stored.header);
+        assert!(stored.changes.is_empty());
+
+        // A newer write replaces the heads: the old `have` now needs changes
+        // and is not answered from the cache.
+        let ctx = EditContext::now("test");
+        client.edit(list, |l| l.add_item("eggs", 1, &ctx)).unwrap();
+        let (newer, _) = client.changes_for(list, &first).unwrap();
+        let newer: Vec<Bytes> = newer.into_iter().map(Bytes::from).collect();
+        let second = heads_of(&through_thread(&handle, list, first.clone(), newer));
+        assert_ne!(first, second);
+        assert!(handle.reads().answer(7, list, &first).is_none());
+        assert!(handle.reads().answer(7, list, &second).is_some());
+        let behind = through_thread(&handle, list, first, Vec::new());
+        assert!(
+            !behind.changes.is_empty(),
+            "the store thread sends what is new"
+        );
+
+        // A list this replica does not hold is never answered from the cache.
+        let other = ListId::new_random();
+        let _ = through_thread(&handle, other, second.clone(), Vec::new());
+        assert!(handle.reads().answer(7, other, &second).is_none());
     }
 
     #[test]
