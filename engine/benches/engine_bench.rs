@@ -13,7 +13,9 @@
 //!   device into an empty store (W3's fresh open without the network): one
 //!   signature verified (PROTOCOL §2.1); beside it `verify_each_10k`, what
 //!   verifying every change's signature would add; `ingest_10k_signed_reversed`,
-//!   the same frames sent newest first.
+//!   the same frames sent newest first; `ingest_one_more_10k`, a replica
+//!   that holds that history ingesting one more change with its commit (W3's
+//!   "one more edit", per replica).
 //! - `order_reverse_{10k,100k}`: `ingest::merge::order_against_graph` alone,
 //!   on a chain of synthetic (op-less) changes given newest first, the worst
 //!   input order; `order_forward_100k` beside it.
@@ -269,6 +271,30 @@ fn ingest_signed(quick: bool, ctx: &EditContext) {
         samples.push(t.elapsed());
     }
     report("verify_each_10k", samples, &format!(",\"changes\":{big}"));
+
+    // A replica that holds the whole history ingests one more change (W3's
+    // "one more edit", on each of the 3 replicas), with its commit.
+    let mut replica = Store::open(dir.path().join("replica.db")).expect("open");
+    replica.ingest(id, &frames).expect("ingest");
+    let mut heads = author.heads(id).expect("heads");
+    let reps = if quick { 20 } else { 200 };
+    let mut samples = Vec::with_capacity(reps);
+    for i in 0..reps {
+        author
+            .edit(id, |l| l.add_item(&format!("more {i}"), 1, ctx))
+            .expect("edit");
+        let (one, _) = author.changes_for(id, &heads).expect("frames");
+        heads = author.heads(id).expect("heads");
+        let t = Instant::now();
+        let out = replica.ingest(id, &one).expect("ingest");
+        samples.push(t.elapsed());
+        assert_eq!(out.applied.len(), 1);
+    }
+    report(
+        "ingest_one_more_10k",
+        samples,
+        &format!(",\"changes\":{big}"),
+    );
 }
 
 /// A chain of `n` op-less changes by one actor (seq 1..=n, each depending
