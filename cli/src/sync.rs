@@ -205,7 +205,7 @@ impl ListSync {
         }
         let mut lacking_ours = false;
         if !reply.changes.is_empty() {
-            let outcome = store.ingest(self.list, &reply.changes)?;
+            let outcome = store.ingest_from_cloud(self.list, &reply.changes)?;
             self.received += outcome.applied.len();
             lacking_ours = !outcome.missing.is_empty();
         }

@@ -99,11 +99,8 @@ fn apply_rows(list: ListId, loaded: &mut Loaded, rows: Vec<Row>) -> Result<(), S
 /// Whether the list has a row in `lists`.
 pub(crate) fn list_exists(conn: &Connection, id: ListId) -> Result<bool, StoreError> {
     Ok(conn
-        .query_row(
-            "SELECT 1 FROM lists WHERE list_id = ?1",
-            [id.as_bytes().as_slice()],
-            |_| Ok(()),
-        )
+        .prepare_cached("SELECT 1 FROM lists WHERE list_id = ?1")?
+        .query_row([id.as_bytes().as_slice()], |_| Ok(()))
         .optional()?
         .is_some())
 }

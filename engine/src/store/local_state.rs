@@ -68,14 +68,18 @@ impl Store {
             .and_then(|u| ListId::parse(&u.to_string()).ok()))
     }
 
-    /// Record that the cloud answered a sync of `id` at `at_ms`.
+    /// Record that the cloud answered a sync of `id` at `at_ms` (without
+    /// an fsync: a hint for the user, see [`super::relaxed`]).
     pub fn note_cloud_seen(&mut self, id: ListId, at_ms: i64) -> Result<(), StoreError> {
-        self.conn.execute(
-            "INSERT INTO list_local (list_id, cloud_seen_at) VALUES (?1, ?2)
-             ON CONFLICT (list_id) DO UPDATE SET cloud_seen_at = excluded.cloud_seen_at",
-            params![id.as_bytes().as_slice(), at_ms],
-        )?;
-        Ok(())
+        self.relaxed(|s| {
+            s.conn
+                .prepare_cached(
+                    "INSERT INTO list_local (list_id, cloud_seen_at) VALUES (?1, ?2)
+                     ON CONFLICT (list_id) DO UPDATE SET cloud_seen_at = excluded.cloud_seen_at",
+                )?
+                .execute(params![id.as_bytes().as_slice(), at_ms])?;
+            Ok(())
+        })
     }
 
     /// When the cloud last answered a sync of `id` (unix ms), if ever.

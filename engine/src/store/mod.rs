@@ -7,6 +7,8 @@
 //!   rows a list is compacted: its snapshot is rewritten and the bytes of the
 //!   rows it covers are deleted, in the same transaction ([`compaction`]).
 //! - Per list, the heads a cloud quorum acknowledged ([`sync_marks`]).
+//! - The device's own edits fsync (`synchronous=FULL`); what it receives
+//!   from the cloud and its bookkeeping commit without ([`relaxed`]).
 //! - The device's Ed25519 signing key and client id live in `meta`; its
 //!   Automerge actor id is the key's public half ([`crate::signing`]). Every
 //!   change row keeps the signature it was stored with; [`Store::changes_for`]
@@ -29,6 +31,7 @@ mod ingest;
 mod loaded;
 mod local_state;
 mod recovery;
+mod relaxed;
 mod schema;
 mod sync_marks;
 

@@ -19,11 +19,8 @@ impl Store {
     pub fn acked_heads(&self, id: ListId) -> Result<Vec<ChangeHash>, StoreError> {
         let blob: Option<Vec<u8>> = self
             .conn
-            .query_row(
-                "SELECT acked_heads FROM lists WHERE list_id = ?1",
-                [id.as_bytes().as_slice()],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT acked_heads FROM lists WHERE list_id = ?1")?
+            .query_row([id.as_bytes().as_slice()], |r| r.get(0))
             .optional()?;
         let blob = blob.ok_or(StoreError::UnknownList(id))?;
         hashes_from_blob(&blob).ok_or_else(|| StoreError::Corrupt {
@@ -40,18 +37,13 @@ impl Store {
     /// (ingestion is idempotent). It still survives a process crash (WAL).
     /// This saves one fsync per sync round trip.
     pub fn set_acked_heads(&mut self, id: ListId, heads: &[ChangeHash]) -> Result<(), StoreError> {
-        let relax = self.opts.synchronous_full;
-        if relax {
-            self.conn.pragma_update(None, "synchronous", "NORMAL")?;
-        }
-        let n = self.conn.execute(
-            "UPDATE lists SET acked_heads = ?2 WHERE list_id = ?1",
-            params![id.as_bytes().as_slice(), hashes_to_blob(heads)],
-        );
-        if relax {
-            self.conn.pragma_update(None, "synchronous", "FULL")?;
-        }
-        if n? == 0 {
+        let n = self.relaxed(|s| {
+            let mut stmt = s
+                .conn
+                .prepare_cached("UPDATE lists SET acked_heads = ?2 WHERE list_id = ?1")?;
+            Ok(stmt.execute(params![id.as_bytes().as_slice(), hashes_to_blob(heads)])?)
+        })?;
+        if n == 0 {
             return Err(StoreError::UnknownList(id));
         }
         Ok(())

@@ -65,7 +65,27 @@ impl Store {
         raws: &[R],
     ) -> Result<IngestOutcome, StoreError> {
         let mut results = self.ingest_many(&[(id, raws)])?;
-        match results.pop() {
+        Self::single(results.pop())
+    }
+
+    /// [`Store::ingest`] of changes received from the cloud, committed
+    /// without an fsync: a cloud quorum already stored them durably, and a
+    /// power loss can only make this device fetch them again (see
+    /// [`super::relaxed`]). A replica never uses this: its acknowledgement
+    /// promises the fsync.
+    pub fn ingest_from_cloud<R: AsRef<[u8]>>(
+        &mut self,
+        id: ListId,
+        raws: &[R],
+    ) -> Result<IngestOutcome, StoreError> {
+        let mut results = self.relaxed(|s| s.ingest_many(&[(id, raws)]))?;
+        Self::single(results.pop())
+    }
+
+    fn single(
+        result: Option<Result<IngestOutcome, IngestError>>,
+    ) -> Result<IngestOutcome, StoreError> {
+        match result {
             Some(Ok(o)) => Ok(o),
             Some(Err(e)) => Err(StoreError::Ingest(e)),
             None => Ok(IngestOutcome::default()),
@@ -152,11 +172,8 @@ impl Store {
 
 fn is_quarantined(conn: &Connection, d: &[u8]) -> Result<bool, StoreError> {
     Ok(conn
-        .query_row(
-            "SELECT 1 FROM quarantine WHERE digest = ?1",
-            [d],
-            |_| Ok(()),
-        )
+        .prepare_cached("SELECT 1 FROM quarantine WHERE digest = ?1")?
+        .query_row([d], |_| Ok(()))
         .optional()?
         .is_some())
 }
