@@ -477,15 +477,25 @@ mod tests {
     }
 
     fn job(list: ListId, have: Vec<ChangeHash>, changes: Vec<Bytes>) -> SyncJob {
-        let (reply, _) = tokio::sync::mpsc::unbounded_channel();
-        SyncJob {
+        job_replying(list, have, changes).0
+    }
+
+    /// A job and the receiving end of its reply channel.
+    fn job_replying(
+        list: ListId,
+        have: Vec<ChangeHash>,
+        changes: Vec<Bytes>,
+    ) -> (SyncJob, tokio::sync::mpsc::UnboundedReceiver<Message>) {
+        let (reply, rx) = tokio::sync::mpsc::unbounded_channel();
+        let job = SyncJob {
             id: 7,
             list,
             have,
             changes,
             hint_for: None,
             reply,
-        }
+        };
+        (job, rx)
     }
 
     /// A client store with one list of two changes.
@@ -506,15 +516,7 @@ mod tests {
         have: Vec<ChangeHash>,
         changes: Vec<Bytes>,
     ) -> Message {
-        let (reply, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let job = SyncJob {
-            id: 7,
-            list,
-            have,
-            changes,
-            hint_for: None,
-            reply,
-        };
+        let (job, mut rx) = job_replying(list, have, changes);
         assert!(handle.submit(job).is_ok(), "store thread gone");
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
