@@ -5,7 +5,9 @@
 //!   `kill -9` at any instant leaves either the old or the new state.
 //! - Changes are stored one per row; every [`StoreOptions::compact_after`]
 //!   rows a list is compacted: its snapshot is rewritten and the bytes of the
-//!   rows it covers are deleted, in the same transaction ([`compaction`]).
+//!   rows it covers are deleted, in the same transaction ([`compaction`]);
+//!   with [`StoreOptions::compact_in_background`] the snapshot is built on a
+//!   compaction thread and written in its own transaction ([`compactor`]).
 //! - Per list, the heads a cloud quorum acknowledged ([`sync_marks`]).
 //! - The device's Ed25519 signing key and client id live in `meta`; its
 //!   Automerge actor id is the key's public half ([`crate::signing`]). Every
@@ -23,6 +25,7 @@
 
 mod cluster;
 mod compaction;
+mod compactor;
 mod damage;
 mod error;
 mod ingest;
@@ -39,6 +42,7 @@ use automerge::ActorId;
 use lru::LruCache;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+pub use compactor::CompactionHook;
 pub use error::StoreError;
 pub(crate) use loaded::{list_exists as loaded_list_exists, load_full, Loaded};
 pub use recovery::Rebuilt;
@@ -65,6 +69,10 @@ pub struct StoreOptions {
     /// This process is the only writer of the file (a cloud worker): cached
     /// lists need no catch-up query before each use.
     pub sole_writer: bool,
+    /// Build snapshots on a compaction thread and write them in their own
+    /// transaction ([`compactor`]), instead of inline after the commit that
+    /// made a list due (cloud workers: other lists are not delayed).
+    pub compact_in_background: bool,
 }
 
 impl Default for StoreOptions {
@@ -75,6 +83,7 @@ impl Default for StoreOptions {
             synchronous_full: true,
             ingest: IngestLimits::default(),
             sole_writer: false,
+            compact_in_background: false,
         }
     }
 }
@@ -87,6 +96,8 @@ pub struct Store {
     pub(crate) key: DeviceKey,
     client_id: ClientId,
     pub(crate) opts: StoreOptions,
+    compactor: Option<compactor::Compactor>,
+    compaction_hook: Option<CompactionHook>,
 }
 
 impl std::fmt::Debug for Store {
@@ -170,6 +181,8 @@ impl Store {
             key,
             client_id,
             opts,
+            compactor: None,
+            compaction_hook: None,
         })
     }
 
