@@ -231,3 +231,7 @@ impl Store {
         Ok(true)
     }
 }
+
+#[cfg(test)]
+#[path = "compactor_tests.rs"]
+mod tests;
