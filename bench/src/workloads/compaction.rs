@@ -190,6 +190,26 @@ pub async fn run(env: &Env) -> anyhow::Result<Value> {
         let (inline, inline_batches) =
             run_mode(&dir.path().join("inline.db"), &frames, every, false)?;
         let (bg, bg_batches) = run_mode(&dir.path().join("background.db"), &frames, every, true)?;
+        // What the store thread still does (clone) against what moved (save).
+        let (clone_ms, save_ms) = {
+            let mut s = Store::open_with(
+                dir.path().join("background.db"),
+                StoreOptions {
+                    sole_writer: true,
+                    ..StoreOptions::default()
+                },
+            )?;
+            s.read(frames.big, |l, _| {
+                let t = Instant::now();
+                let copy = l.doc().clone();
+                let clone = t.elapsed();
+                let t = Instant::now();
+                std::hint::black_box(copy.save());
+                let save = t.elapsed();
+                let ms = |d: Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
+                (ms(clone), ms(save))
+            })?
+        };
         let i = Summary::of(&inline);
         let b = Summary::of(&bg);
         Ok(json!({
@@ -205,6 +225,8 @@ pub async fn run(env: &Env) -> anyhow::Result<Value> {
             "background_p99_ms": b.p99,
             "background_max_ms": b.max,
             "background_batches": bg_batches,
+            "big_clone_ms": clone_ms,
+            "big_save_ms": save_ms,
         }))
     })
     .await
