@@ -8,7 +8,16 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 /// Every workload, in run order.
-pub const ALL_WORKLOADS: [&str; 7] = ["W5", "transport", "W1", "W2", "W3", "W4", "AE"];
+pub const ALL_WORKLOADS: [&str; 8] = [
+    "W5",
+    "compaction",
+    "transport",
+    "W1",
+    "W2",
+    "W3",
+    "W4",
+    "AE",
+];
 
 /// `shoplist-bench`: DESIGN §9's workloads against a real local cluster.
 #[derive(Parser, Debug, Clone)]
@@ -20,7 +29,7 @@ pub struct Args {
     /// Every workload at small sizes (the whole run in well under a minute).
     #[arg(long)]
     pub quick: bool,
-    /// Run only these workloads (comma-separated: W1,W2,W3,W4,W5,transport,AE).
+    /// Run only these workloads (comma-separated: W1,W2,W3,W4,W5,compaction,transport,AE).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Worker processes in the cluster.
@@ -77,6 +86,15 @@ pub struct Args {
     /// transport: round trips per client count, for sync and for echo each.
     #[arg(long, default_value_t = 5000)]
     pub transport_requests: usize,
+    /// compaction: items in the big list that compacts while small requests flow.
+    #[arg(long, default_value_t = 4000)]
+    pub compaction_items: usize,
+    /// compaction: requests for the big list (and as many for small lists).
+    #[arg(long, default_value_t = 2000)]
+    pub compaction_requests: usize,
+    /// compaction: the big list compacts every this many changes.
+    #[arg(long, default_value_t = 100)]
+    pub compaction_every: usize,
     /// Keep the cluster's temp dir (logs, worker data) after the run.
     #[arg(long)]
     pub keep: bool,
@@ -142,6 +160,8 @@ impl Args {
             self.w5_edits = 500;
             self.ae_lists = 500;
             self.transport_requests = 500;
+            self.compaction_items = 500;
+            self.compaction_requests = 300;
         }
         self
     }

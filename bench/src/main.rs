@@ -141,6 +141,10 @@ async fn run_bench(args: Args) -> anyhow::Result<bool> {
         progress::note("W5 local edits");
         ok &= emit(&args, "W5", workloads::w5_local::run(&env).await);
     }
+    if args.selected("compaction") {
+        progress::note("compaction off the hot path");
+        ok &= emit(&args, "compaction", workloads::compaction::run(&env).await);
+    }
     let networked = ["transport", "W1", "W2", "W3", "W4", "AE"];
     if !networked.iter().any(|w| args.selected(w)) {
         return Ok(ok);

@@ -3,6 +3,7 @@
 //! `cores`, `n`, `w`, `r`, ...).
 
 pub mod ae_heal;
+pub mod compaction;
 pub mod transport;
 pub mod w1_propagation;
 pub mod w2_many_lists;

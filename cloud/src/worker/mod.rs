@@ -57,6 +57,7 @@ pub async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
         synchronous_full: true,
         cache_lists: cfg.cache_lists.max(1),
         sole_writer: true,
+        compact_in_background: true,
         ..StoreOptions::default()
     };
     let store = store_thread::spawn(&path, opts)

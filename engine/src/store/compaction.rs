@@ -11,18 +11,29 @@ use crate::ListId;
 
 impl Store {
     /// Compact `id` if enough change rows accumulated since its snapshot.
+    /// With [`crate::store::StoreOptions::compact_in_background`] the
+    /// snapshot is built on the compaction thread ([`super::compactor`]);
+    /// snapshots it finished are written first.
     pub(crate) fn maybe_compact(&mut self, id: ListId) -> Result<bool, StoreError> {
+        if self.opts.compact_in_background {
+            self.finish_compactions(false)?;
+        }
         let due = self
             .cache
             .peek(&id)
             .is_some_and(|l| l.uncompacted >= self.opts.compact_after.max(1));
         if due {
-            self.compact(id)?;
+            if self.opts.compact_in_background {
+                self.start_compaction(id)?;
+            } else {
+                self.compact(id)?;
+            }
         }
         Ok(due)
     }
 
-    /// Write a fresh snapshot of `id` and delete the change bytes it covers.
+    /// Write a fresh snapshot of `id` and delete the change bytes it covers,
+    /// inline (tests, tools, and stores without background compaction).
     /// Returns the number of rows compacted.
     pub fn compact(&mut self, id: ListId) -> Result<usize, StoreError> {
         let tx = self

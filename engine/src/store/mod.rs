@@ -5,7 +5,9 @@
 //!   `kill -9` at any instant leaves either the old or the new state.
 //! - Changes are stored one per row; every [`StoreOptions::compact_after`]
 //!   rows a list is compacted: its snapshot is rewritten and the bytes of the
-//!   rows it covers are deleted, in the same transaction ([`compaction`]).
+//!   rows it covers are deleted, in the same transaction ([`compaction`]);
+//!   with [`StoreOptions::compact_in_background`] the snapshot is built on a
+//!   compaction thread and written in its own transaction ([`compactor`]).
 //! - Per list, the heads a cloud quorum acknowledged ([`sync_marks`]).
 //! - The device's own edits fsync (`synchronous=FULL`); what it receives
 //!   from the cloud and its bookkeeping commit without ([`relaxed`]).
@@ -25,6 +27,7 @@
 
 mod cluster;
 mod compaction;
+mod compactor;
 mod damage;
 mod error;
 mod ingest;
@@ -42,6 +45,7 @@ use automerge::ActorId;
 use lru::LruCache;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+pub use compactor::CompactionHook;
 pub use error::StoreError;
 pub(crate) use loaded::{list_exists as loaded_list_exists, load_full, Loaded};
 pub use recovery::Rebuilt;
@@ -68,6 +72,10 @@ pub struct StoreOptions {
     /// This process is the only writer of the file (a cloud worker): cached
     /// lists need no catch-up query before each use.
     pub sole_writer: bool,
+    /// Build snapshots on a compaction thread and write them in their own
+    /// transaction ([`compactor`]), instead of inline after the commit that
+    /// made a list due (cloud workers: other lists are not delayed).
+    pub compact_in_background: bool,
 }
 
 impl Default for StoreOptions {
@@ -78,6 +86,7 @@ impl Default for StoreOptions {
             synchronous_full: true,
             ingest: IngestLimits::default(),
             sole_writer: false,
+            compact_in_background: false,
         }
     }
 }
@@ -90,6 +99,8 @@ pub struct Store {
     pub(crate) key: DeviceKey,
     client_id: ClientId,
     pub(crate) opts: StoreOptions,
+    compactor: Option<compactor::Compactor>,
+    compaction_hook: Option<CompactionHook>,
 }
 
 impl std::fmt::Debug for Store {
@@ -173,6 +184,8 @@ impl Store {
             key,
             client_id,
             opts,
+            compactor: None,
+            compaction_hook: None,
         })
     }
 
