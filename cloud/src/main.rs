@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use cloud::proxy::caps::Caps;
 use cloud::proxy::ProxyConfig;
 use cloud::secret::ClusterSecret;
 use cloud::up::UpConfig;
@@ -71,6 +72,8 @@ enum Command {
         /// ports, so `--frontend tcp://127.0.0.1:0` can be used).
         #[arg(long)]
         ready_file: Option<PathBuf>,
+        #[command(flatten)]
+        caps: Caps,
     },
     /// Keep replicas of lists for one or more proxies.
     Worker {
@@ -111,6 +114,9 @@ enum Command {
         /// port after the last proxy's frontend port: 5556 for one proxy]
         #[arg(long)]
         backend: Option<String>,
+        /// The proxies' connection caps.
+        #[command(flatten)]
+        caps: Caps,
     },
     /// Retire a worker for good: its lists move to their next homes first.
     Retire {
@@ -213,6 +219,7 @@ async fn main() -> ExitCode {
             no_guard,
             secret_file,
             ready_file,
+            caps,
         } => {
             init_tracing("info");
             let secret = match ClusterSecret::configured(secret_file.as_deref()) {
@@ -237,6 +244,7 @@ async fn main() -> ExitCode {
                 heartbeat: Duration::from_millis(heartbeat_ms.max(10)),
                 worker_timeout: Duration::from_millis(worker_timeout_ms.max(10)),
                 secret,
+                caps,
                 ..ProxyConfig::default()
             };
             match cloud::proxy::run(cfg, &frontend, &backend, !no_guard, ready_file.as_deref())
@@ -281,6 +289,7 @@ async fn main() -> ExitCode {
             proxies,
             frontend,
             backend,
+            caps,
         } => {
             init_tracing("info");
             let cfg = UpConfig {
@@ -289,6 +298,7 @@ async fn main() -> ExitCode {
                 proxies,
                 frontend,
                 backend,
+                caps,
             };
             match cloud::up::run(cfg).await {
                 Ok(()) => ExitCode::SUCCESS,
