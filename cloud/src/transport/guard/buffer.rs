@@ -24,9 +24,7 @@ impl GrowBuf {
     /// A buffer of [`GrowBuf::MIN`] bytes that grows up to `max` (at least
     /// `MIN`).
     pub(super) fn new(max: usize) -> Self {
-        let mut buf = Vec::new();
-        buf.resize(Self::MIN, 0);
-        buf.shrink_to_fit();
+        let buf = vec![0; Self::MIN];
         Self {
             buf,
             max: max.max(Self::MIN),
