@@ -129,13 +129,21 @@ fn more_than_1024_devices_are_served_and_the_per_source_cap_holds() {
                 cluster.log_report(20)
             );
         }
-        // One more from a full source: it is served, and that source's
-        // least recently active connection (its first) is closed.
+        // One more from a full source: it is served, and one of that
+        // source's least recently active connections is closed (they were
+        // opened within the same millisecond or so: any of them may go).
         let extra = handshake(source(0), port).await;
-        assert!(
-            closed_within(&mut devices[0], STEP).await,
-            "the per-source cap did not hold"
-        );
+        let deadline = tokio::time::Instant::now() + STEP;
+        let mut evicted = None;
+        while evicted.is_none() && tokio::time::Instant::now() < deadline {
+            for (i, device) in devices[..PER_SOURCE].iter_mut().enumerate() {
+                if closed_within(device, Duration::from_millis(10)).await {
+                    evicted = Some(i);
+                    break;
+                }
+            }
+        }
+        assert!(evicted.is_some(), "the per-source cap did not hold");
         // Other sources are untouched, and a new source still gets in.
         assert!(!closed_within(&mut devices[PER_SOURCE], Duration::from_millis(50)).await);
         let newcomer = handshake(Ipv4Addr::new(127, 2, 0, 1), port).await;
