@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use cloud::proxy::caps::Caps;
 use cloud::proxy::ProxyConfig;
 use cloud::secret::ClusterSecret;
 use cloud::up::UpConfig;
@@ -78,6 +79,8 @@ enum Command {
         /// cluster (README, "Runtime threads"). Raise on a dedicated host.
         #[arg(long, default_value_t = cloud::RUNTIME_THREADS, value_parser = clap::value_parser!(u16).range(1..=256))]
         threads: u16,
+        #[command(flatten)]
+        caps: Caps,
     },
     /// Keep replicas of lists for one or more proxies.
     Worker {
@@ -125,6 +128,9 @@ enum Command {
         /// port after the last proxy's frontend port: 5556 for one proxy]
         #[arg(long)]
         backend: Option<String>,
+        /// The proxies' connection caps.
+        #[command(flatten)]
+        caps: Caps,
     },
     /// Retire a worker for good: its lists move to their next homes first.
     Retire {
@@ -238,6 +244,7 @@ async fn run(cli: Cli) -> ExitCode {
             secret_file,
             ready_file,
             threads: _,
+            caps,
         } => {
             init_tracing("info");
             let secret = match ClusterSecret::configured(secret_file.as_deref()) {
@@ -262,6 +269,7 @@ async fn run(cli: Cli) -> ExitCode {
                 heartbeat: Duration::from_millis(heartbeat_ms.max(10)),
                 worker_timeout: Duration::from_millis(worker_timeout_ms.max(10)),
                 secret,
+                caps,
                 ..ProxyConfig::default()
             };
             match cloud::proxy::run(cfg, &frontend, &backend, !no_guard, ready_file.as_deref())
@@ -307,6 +315,7 @@ async fn run(cli: Cli) -> ExitCode {
             proxies,
             frontend,
             backend,
+            caps,
         } => {
             init_tracing("info");
             let cfg = UpConfig {
@@ -315,6 +324,7 @@ async fn run(cli: Cli) -> ExitCode {
                 proxies,
                 frontend,
                 backend,
+                caps,
             };
             match cloud::up::run(cfg).await {
                 Ok(()) => ExitCode::SUCCESS,

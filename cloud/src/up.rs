@@ -60,6 +60,8 @@ pub struct UpConfig {
     /// Worker endpoint proxy 0 binds (proxy *i*: port + *i*); by default
     /// `127.0.0.1` on the port after the last frontend port.
     pub backend: Option<String>,
+    /// The proxies' connection caps.
+    pub caps: crate::proxy::caps::Caps,
 }
 
 impl UpConfig {
@@ -156,7 +158,7 @@ pub async fn run(cfg: UpConfig) -> anyhow::Result<()> {
         env: Vec::new(),
         proxies: cfg.proxies,
         worker_ids: (1..=cfg.workers).map(|i| format!("worker-{i}")).collect(),
-        proxy_args: Vec::new(),
+        proxy_args: cfg.caps.to_args(),
         worker_args: Vec::new(),
         ports: Ports::From {
             frontend: cfg.frontend.clone(),
@@ -294,6 +296,7 @@ mod tests {
             proxies,
             frontend: "tcp://127.0.0.1:5555".into(),
             backend: backend.map(String::from),
+            caps: Default::default(),
         }
     }
 

@@ -21,6 +21,8 @@
 //!   [`connect_with_backoff`] (bounded attempts).
 //! - [`supervised`]: [`SupervisedDealer`], a lazily connected DEALER that is
 //!   dropped and rebuilt on the next endpoint after a failure.
+//! - [`fdlimit`]: [`fdlimit::raise_nofile`], the soft descriptor limit
+//!   raised to the hard one (proxies and the device benchmark).
 //! - [`signal`]: [`shutdown_signal`], Ctrl-C or SIGTERM.
 //! - [`error`]: [`NetError`], the one error type.
 //!
@@ -31,6 +33,7 @@ pub mod backoff;
 pub mod connect;
 pub mod endpoints;
 pub mod error;
+pub mod fdlimit;
 pub mod signal;
 pub mod silence;
 pub mod supervised;

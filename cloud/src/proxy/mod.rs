@@ -7,11 +7,15 @@
 //!   their own routing identity, so no connection can take over an
 //!   admitted worker's route.
 //!
+//! The frontend's connection caps are settings ([`caps`]); at start the
+//! proxy raises its descriptor limit and logs how many connections fit.
+//!
 //! One reader task per socket feeds an event channel; the main loop hands
 //! each event and a 25 ms tick to the sans-IO core and passes the resulting
 //! [`Effect`]s to one writer task per socket, so a slow peer never stalls
 //! the state machine. A failed send to a client drops its subscriptions.
 
+pub mod caps;
 mod echo;
 mod entropy;
 mod rebuild;
@@ -94,6 +98,34 @@ pub async fn bind(
     Ok((socket, None, bound.to_string()))
 }
 
+/// Raises the descriptor limit to the hard one and logs how many client
+/// connections it allows (warning when that is below `--max-connections`:
+/// beyond it newcomers are refused at `accept`, nobody crashes).
+fn log_fd_capacity(caps: &caps::Caps) {
+    match shoplist_net::fdlimit::raise_nofile() {
+        Ok(limit) => {
+            let fit = caps::Caps::fd_capacity(limit.soft);
+            if fit < caps.max_connections as u64 {
+                warn!(
+                    nofile = limit.soft,
+                    fit,
+                    max_connections = caps.max_connections,
+                    "the descriptor limit allows fewer connections than --max-connections"
+                );
+            } else {
+                info!(
+                    nofile = limit.soft,
+                    fit,
+                    max_connections = caps.max_connections,
+                    max_per_source = caps.max_per_source,
+                    "connection capacity"
+                );
+            }
+        }
+        Err(error) => warn!(%error, "cannot raise the descriptor limit"),
+    }
+}
+
 /// Run the proxy until the process is stopped. `guarded`: put the transport
 /// guard in front of both ports (turn off only for experiments). Once both
 /// ports listen, the real endpoints (port 0 resolved) are logged in the
@@ -121,7 +153,9 @@ pub async fn run(
             );
         }
     }
-    let (front, front_guard, frontend) = bind(frontend, guarded, GuardConfig::frontend()).await?;
+    log_fd_capacity(&cfg.caps);
+    let (front, front_guard, frontend) =
+        bind(frontend, guarded, cfg.caps.apply(GuardConfig::frontend())).await?;
     let (back, _back_guard, backend) = bind(backend, guarded, GuardConfig::backend()).await?;
     let endpoints = ReadyEndpoints { frontend, backend };
     if let Some(path) = ready_file {

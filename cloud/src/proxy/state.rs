@@ -72,6 +72,9 @@ pub struct ProxyConfig {
     /// The cluster secret workers must prove (PROTOCOL §7.1); `None` admits
     /// every `hello` (allowed only on a loopback backend).
     pub secret: Option<ClusterSecret>,
+    /// The frontend's connection caps (`--max-connections`,
+    /// `--max-per-source`).
+    pub caps: super::caps::Caps,
 }
 
 impl Default for ProxyConfig {
@@ -93,6 +96,7 @@ impl Default for ProxyConfig {
             entropy_settle: Duration::from_millis(1000),
             entropy_transfers_per_tick: 16,
             secret: None,
+            caps: super::caps::Caps::default(),
         }
     }
 }

@@ -61,9 +61,11 @@
 //! ```
 //!
 //! Layout: [`inspector`] is the sans-IO checker, [`crowd`] the sans-IO
-//! choice of whom to evict, `connection` relays one connection, this file
+//! choice of whom to evict, `connection` relays one connection (through
+//! `buffer`'s read buffers, 1 KiB while idle), this file
 //! owns the listener and the statistics.
 
+mod buffer;
 mod connection;
 pub mod crowd;
 pub mod inspector;

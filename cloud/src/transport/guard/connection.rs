@@ -21,12 +21,14 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{timeout_at, Instant};
 
+use super::buffer::GrowBuf;
 use super::crowd::Recency;
 use super::inspector::{pong_frame, Rejection, Verdict, ZmtpInspector, MAX_HELD};
 use super::{Counters, GuardConfig};
 
-/// Read buffer per direction. Large enough for bulk transfers, small enough
-/// that a full house of connections stays within tens of MiB.
+/// Largest read buffer per direction (each starts at [`GrowBuf::MIN`] and
+/// grows only while reads fill it): big enough for bulk transfers, while an
+/// idle connection keeps 1 KiB each way.
 const BUF_SIZE: usize = 32 * 1024;
 
 /// PONGs waiting for a frame boundary of the server's stream, per
@@ -181,12 +183,12 @@ async fn pump_outbound(
     mut pongs: mpsc::Receiver<Vec<u8>>,
 ) -> std::io::Result<()> {
     let mut counter = ZmtpInspector::new(u64::MAX);
-    let mut buf = vec![0u8; BUF_SIZE];
+    let mut buf = GrowBuf::new(BUF_SIZE);
     let mut waiting: Vec<Vec<u8>> = Vec::new();
     let mut pings_open = true;
     loop {
         tokio::select! {
-            read = from.read(&mut buf) => {
+            read = from.read(buf.space(0)) => {
                 let n = read?;
                 if n == 0 {
                     return Ok(());
@@ -202,6 +204,7 @@ async fn pump_outbound(
                     }
                 }
                 to.write_all(&buf[..n]).await?;
+                buf.filled(n);
             }
             context = pongs.recv(), if pings_open => match context {
                 Some(context) if waiting.len() < MAX_PENDING_PONGS => waiting.push(context),
@@ -280,7 +283,7 @@ impl Inbound {
             .with_big_message(cfg.big_message)
             .swallowing_commands();
         let mut skips: VecDeque<Range<u64>> = VecDeque::new();
-        let mut buf = vec![0u8; BUF_SIZE];
+        let mut buf = GrowBuf::new(BUF_SIZE);
         // Lanes held by big messages: (the message's number, lane).
         let mut held_lanes: VecDeque<(u64, OwnedSemaphorePermit)> = VecDeque::new();
         // buf[..held] are bytes the inspector holds back (a partial greeting,
@@ -306,7 +309,7 @@ impl Inbound {
                 (true, Some(h), None) => Some(h),
                 (_, _, idle) => idle,
             };
-            let read = match with_deadline(deadline, from.read(&mut buf[held..])).await {
+            let read = match with_deadline(deadline, from.read(buf.space(held))).await {
                 Some(read) => read,
                 None if in_handshake && deadline == handshake_deadline => {
                     return Inbound::HandshakeTimeout
@@ -371,6 +374,7 @@ impl Inbound {
                     }
                     forwarded += release as u64;
                     let end = held + fresh;
+                    buf.filled(end);
                     buf.copy_within(release..end, 0);
                     held = end - release;
                     debug_assert!(held <= MAX_HELD);
