@@ -17,28 +17,33 @@
 //!   junk where the document schema expects something else; the view never
 //!   panics and never loses an item without a warning (PROTOCOL.md
 //!   "Document").
+//! - [`load_document`]: snapshot bytes through the guarded loader
+//!   [`crate::load::load_untrusted`] (fresh open).
 //!
 //! Inputs that carry several byte strings (changes, frames) are split with
 //! [`split_parts`]; [`join_parts`] is its inverse, for writing seeds.
 
 mod foreign;
 mod ingest;
+mod load;
 mod merge;
 mod resign;
 
 pub use foreign::foreign_view;
 pub use ingest::{base_list, fix_header, ingest_bytes};
+pub use load::load_document;
 pub use merge::merge_sequence;
 pub use resign::{base_key, other_key, signed_base_and};
 
 use crate::protocol::{decode, encode, peek_id, Limits};
 
 /// The fuzz targets, by name (also the corpus and crasher directory names).
-pub const TARGETS: [&str; 4] = [
+pub const TARGETS: [&str; 5] = [
     "ingest_bytes",
     "merge_sequence",
     "wire_decode",
     "foreign_view",
+    "load_document",
 ];
 
 /// Run the body of the target called `name` on `data`. Returns `false` for
@@ -49,6 +54,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "merge_sequence" => merge_sequence(data),
         "wire_decode" => wire_decode(data),
         "foreign_view" => foreign_view(data),
+        "load_document" => load_document(data),
         _ => return false,
     }
     true

@@ -13,6 +13,8 @@
 //! - [`graph`]: [`graph::ChangeGraph`], the change-graph index: which changes a
 //!   peer lacks, in time proportional to the delta (DESIGN §4).
 //! - [`ingest`]: the one gate for change bytes from the network (DESIGN §5).
+//! - [`load`]: the guarded loader of a compacted document from the
+//!   network (fresh open, DESIGN §4).
 //! - [`store`]: [`store::Store`], SQLite persistence: change rows, compacted
 //!   snapshots, cloud-acknowledged heads, the device identity (DESIGN §3).
 //! - [`protocol`]: wire messages and their multipart codec (PROTOCOL.md).
@@ -25,6 +27,7 @@ pub mod graph;
 pub mod ids;
 pub mod ingest;
 pub mod list;
+pub mod load;
 pub mod protocol;
 pub mod signing;
 #[cfg(feature = "store")]

@@ -95,6 +95,7 @@ fn write_seed_corpus() {
         ("merge_sequence", merge_seeds()),
         ("wire_decode", wire_seeds()),
         ("foreign_view", foreign_seeds()),
+        ("load_document", load_seeds()),
     ];
     for (target, seeds) in seeds {
         let dir = root.join(target);
@@ -104,6 +105,29 @@ fn write_seed_corpus() {
             std::fs::write(dir.join(format!("seed-{name}")), &data).unwrap();
         }
     }
+}
+
+/// Snapshots for `load_document`: real uncompressed saves of lists of a
+/// few sizes, one compressed save (refused), and the base list.
+fn load_seeds() -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let ctx = EditContext::now("seed");
+    for n in [0usize, 3, 40] {
+        let mut l = ShoppingList::create(ActorId::from([5u8; 16]), "seed", &ctx).unwrap();
+        for i in 0..n {
+            l.add_item(&format!("item {i}"), 1, &ctx).unwrap();
+            if i % 3 == 0 {
+                l.buy_item(&format!("item {i}"), None, &ctx).unwrap();
+            }
+        }
+        out.push((format!("items-{n}"), l.doc_mut().save_nocompress()));
+        if n == 40 {
+            out.push(("compressed-40".into(), l.doc_mut().save()));
+        }
+    }
+    let mut base = base_list().0.clone();
+    out.push(("base".into(), base.doc_mut().save_nocompress()));
+    out
 }
 
 /// Scripts for `foreign_view`: each mutation alone, from fork A and from

@@ -18,6 +18,7 @@
 //! - [`limits`]: [`Limits`], checked before anything is parsed.
 //! - [`error`]: [`ErrorCode`] (the wire codes) and [`ProtocolError`].
 //! - [`session`]: [`SessionId`], a subscriber's name for its subscriptions.
+//! - [`snapshot`]: the snapshot frames of a fresh-open `synced` reply.
 //!
 //! ```
 //! use engine::protocol::{decode, encode, Header, Limits, Message};
@@ -38,6 +39,7 @@ pub mod error;
 pub mod limits;
 pub mod message;
 pub mod session;
+pub mod snapshot;
 
 #[cfg(test)]
 mod codec_tests;

@@ -32,6 +32,7 @@ pub(crate) fn write_sleb(out: &mut Vec<u8>, mut v: i64) {
 }
 
 /// A cursor over untrusted bytes; every read is bounds checked.
+#[derive(Clone)]
 pub(super) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,

@@ -37,10 +37,13 @@
 //! - `encoding`: row counting of the RLE, delta, boolean and value encodings;
 //! - `leb`: a bounds-checked byte cursor with strict LEB128 readers, and the
 //!   LEB128 writers used by [`crate::ingest::bad_shapes`];
+//! - `document`: [`prescan_document`], the same bounds for a whole
+//!   document chunk (fresh open, [`crate::load`]);
 //! - `error`: [`PrescanError`].
 
 pub mod column;
 mod columns;
+mod document;
 mod encoding;
 mod error;
 mod header;
@@ -53,6 +56,7 @@ mod random_tests;
 #[cfg(test)]
 mod tests;
 
+pub use document::{prescan_document, DocInfo, DocLimits, CHUNK_TYPE_DOCUMENT};
 pub use error::PrescanError;
 
 pub(crate) use encoding::count_rle_rows;

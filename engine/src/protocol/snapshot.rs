@@ -1,0 +1,148 @@
+//! The snapshot part of a `synced` reply (fresh open, PROTOCOL.md §4.2.1):
+//! a compacted document split into frames of at most
+//! [`Limits::max_change_bytes`](super::Limits) each, described by
+//! [`SnapshotMeta`] in the header, followed by the signed change frames
+//! after it. Sans-IO: splitting and joining only; the bytes are checked by
+//! [`crate::load::load_untrusted`].
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::ChangeHash;
+
+/// Largest snapshot accepted (all its frames together): 16 MiB.
+pub const MAX_SNAPSHOT_BYTES: usize = 16 << 20;
+
+/// Header field `snapshot` of `synced`: the first `frames` frames are one
+/// document chunk (concatenated); the rest are signed change frames.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotMeta {
+    /// Number of frames the document occupies (≥ 1).
+    pub frames: u32,
+    /// Heads of the document (the replica's `snapshot_heads`).
+    #[serde(with = "super::message::hex_hashes")]
+    pub heads: Vec<ChangeHash>,
+    /// One signature per actor of the document, over that actor's latest
+    /// change in it, as hex: `hash` and 64-byte `sig`.
+    pub signatures: Vec<ActorSig>,
+}
+
+/// One actor's signature beside a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActorSig {
+    /// The change signed (hex).
+    pub hash: String,
+    /// The Ed25519 signature (hex, 128 characters).
+    pub sig: String,
+}
+
+/// Why the snapshot frames of a reply cannot be joined.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotFramesError {
+    /// `frames` is 0 or more than the frames present.
+    #[error("snapshot claims {claimed} frames, reply has {present}")]
+    FrameCount {
+        /// Frames claimed.
+        claimed: u32,
+        /// Frames present.
+        present: usize,
+    },
+    /// The joined document is larger than [`MAX_SNAPSHOT_BYTES`].
+    #[error("snapshot of {0} bytes exceeds the limit")]
+    TooLarge(usize),
+}
+
+/// Split a document into frames of at most `frame_limit` bytes (≥ 1 frame).
+pub fn split_snapshot(doc: &[u8], frame_limit: usize) -> Vec<Bytes> {
+    let step = frame_limit.max(1);
+    let mut out: Vec<Bytes> = doc.chunks(step).map(Bytes::copy_from_slice).collect();
+    if out.is_empty() {
+        out.push(Bytes::new());
+    }
+    out
+}
+
+/// Join the first `meta.frames` frames into the document; returns it and
+/// the remaining (change) frames.
+///
+/// # Errors
+/// A bad frame count, or a document over [`MAX_SNAPSHOT_BYTES`].
+pub fn join_snapshot<'a>(
+    meta: &SnapshotMeta,
+    frames: &'a [Bytes],
+) -> Result<(Vec<u8>, &'a [Bytes]), SnapshotFramesError> {
+    let n = meta.frames as usize;
+    if n == 0 || n > frames.len() {
+        return Err(SnapshotFramesError::FrameCount {
+            claimed: meta.frames,
+            present: frames.len(),
+        });
+    }
+    let (doc_frames, rest) = frames.split_at(n);
+    let total: usize = doc_frames.iter().map(Bytes::len).sum();
+    if total > MAX_SNAPSHOT_BYTES {
+        return Err(SnapshotFramesError::TooLarge(total));
+    }
+    let mut doc = Vec::with_capacity(total);
+    for f in doc_frames {
+        doc.extend_from_slice(f);
+    }
+    Ok((doc, rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(frames: u32) -> SnapshotMeta {
+        SnapshotMeta {
+            frames,
+            heads: vec![],
+            signatures: vec![],
+        }
+    }
+
+    #[test]
+    fn split_then_join_gives_the_document_and_the_changes() {
+        let doc: Vec<u8> = (0..2500u32).map(|i| i as u8).collect();
+        let mut frames = split_snapshot(&doc, 1000);
+        assert_eq!(frames.len(), 3);
+        frames.push(Bytes::from_static(b"change"));
+        let (joined, rest) = join_snapshot(&meta(3), &frames).unwrap();
+        assert_eq!(joined, doc);
+        assert_eq!(rest, &[Bytes::from_static(b"change")]);
+    }
+
+    #[test]
+    fn bad_frame_counts_are_refused() {
+        let frames = split_snapshot(b"abc", 2);
+        assert!(join_snapshot(&meta(0), &frames).is_err());
+        assert!(join_snapshot(&meta(3), &frames).is_err());
+    }
+
+    #[test]
+    fn an_oversized_snapshot_is_refused() {
+        let frames = vec![
+            Bytes::from(vec![0u8; MAX_SNAPSHOT_BYTES]),
+            Bytes::from_static(b"x"),
+        ];
+        assert_eq!(
+            join_snapshot(&meta(2), &frames),
+            Err(SnapshotFramesError::TooLarge(MAX_SNAPSHOT_BYTES + 1))
+        );
+    }
+
+    #[test]
+    fn meta_round_trips_through_json() {
+        let m = SnapshotMeta {
+            frames: 2,
+            heads: vec![ChangeHash([3; 32])],
+            signatures: vec![ActorSig {
+                hash: "ab".into(),
+                sig: "cd".into(),
+            }],
+        };
+        let json = serde_json::to_string(&m).unwrap();
+        assert_eq!(serde_json::from_str::<SnapshotMeta>(&json).unwrap(), m);
+    }
+}
