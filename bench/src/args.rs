@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 /// Every workload, in run order.
-pub const ALL_WORKLOADS: [&str; 7] = ["W5", "transport", "W1", "W2", "W3", "W4", "AE"];
+pub const ALL_WORKLOADS: [&str; 8] = ["W5", "transport", "W1-serial", "W1", "W2", "W3", "W4", "AE"];
 
 /// `shoplist-bench`: DESIGN §9's workloads against a real local cluster.
 #[derive(Parser, Debug, Clone)]
@@ -20,7 +20,7 @@ pub struct Args {
     /// Every workload at small sizes (the whole run in well under a minute).
     #[arg(long)]
     pub quick: bool,
-    /// Run only these workloads (comma-separated: W1,W2,W3,W4,W5,transport,AE).
+    /// Run only these workloads (comma-separated: W1,W1-serial,W2,W3,W4,W5,transport,AE).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Worker processes in the cluster.
