@@ -229,6 +229,9 @@ pub async fn run(env: &Env) -> anyhow::Result<Value> {
                 seen.len()
             ),
         };
+        if !matches!(ev, WatchEvent::Received { .. } | WatchEvent::Pushed { .. }) {
+            tracing::warn!(?ev, "W1 observer's live sync");
+        }
         let mut applied = matches!(ev, WatchEvent::Received { .. });
         obs_errors +=
             matches!(ev, WatchEvent::Error { .. } | WatchEvent::StoreError { .. }) as usize;
