@@ -8,10 +8,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 /// Every workload, in run order.
-pub const ALL_WORKLOADS: [&str; 8] = [
+pub const ALL_WORKLOADS: [&str; 9] = [
     "W5",
     "compaction",
     "transport",
+    "W1-serial",
     "W1",
     "W2",
     "W3",
@@ -29,7 +30,7 @@ pub struct Args {
     /// Every workload at small sizes (the whole run in well under a minute).
     #[arg(long)]
     pub quick: bool,
-    /// Run only these workloads (comma-separated: W1,W2,W3,W4,W5,compaction,transport,AE).
+    /// Run only these workloads (comma-separated: W1,W1-serial,W2,W3,W4,W5,compaction,transport,AE).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Worker processes in the cluster.

@@ -73,6 +73,11 @@ impl Device {
         })
     }
 
+    /// The path of the device's SQLite store (another connection may open it).
+    pub fn db_path(&self) -> std::path::PathBuf {
+        self._dir.path().join("shoplist.db")
+    }
+
     /// An edit context stamped now.
     pub fn ctx(&self) -> EditContext {
         EditContext::now(self.name.clone())

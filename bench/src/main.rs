@@ -145,7 +145,7 @@ async fn run_bench(args: Args) -> anyhow::Result<bool> {
         progress::note("compaction off the hot path");
         ok &= emit(&args, "compaction", workloads::compaction::run(&env).await);
     }
-    let networked = ["transport", "W1", "W2", "W3", "W4", "AE"];
+    let networked = ["transport", "W1-serial", "W1", "W2", "W3", "W4", "AE"];
     if !networked.iter().any(|w| args.selected(w)) {
         return Ok(ok);
     }
@@ -161,14 +161,15 @@ async fn run_bench(args: Args) -> anyhow::Result<bool> {
         .await
         .context("cannot start the cluster")?;
     env.endpoint = cluster.frontend().to_string();
-    for w in ["transport", "W1", "W2", "W3"] {
+    for w in ["transport", "W1-serial", "W1", "W2", "W3"] {
         if !args.selected(w) {
             continue;
         }
         progress::note(w);
         let result = match w {
             "transport" => workloads::transport::run(&env).await,
-            "W1" => workloads::w1_propagation::run(&env).await,
+            "W1-serial" => workloads::w1_propagation::run(&env).await,
+            "W1" => workloads::w1_live::run(&env).await,
             "W2" => workloads::w2_many_lists::run(&env).await,
             _ => workloads::w3_long_history::run(&env).await,
         };

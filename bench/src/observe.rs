@@ -39,10 +39,10 @@ pub fn parse_marker(name: &str) -> Option<u64> {
 /// The item names that `add` changes among `changes` (signed change frames,
 /// PROTOCOL §2.1) carry (via the change message the engine writes:
 /// `{"by","op","item","n"}`).
-fn added_items(changes: &[bytes::Bytes]) -> Vec<String> {
+pub fn added_items<B: AsRef<[u8]>>(changes: &[B]) -> Vec<String> {
     changes
         .iter()
-        .filter_map(|c| engine::signing::split_frame(c))
+        .filter_map(|c| engine::signing::split_frame(c.as_ref()))
         .filter_map(|(_, chunk)| automerge::Change::from_bytes(chunk.to_vec()).ok())
         .filter_map(|c| {
             let msg: serde_json::Value = serde_json::from_str(c.message()?).ok()?;

@@ -16,8 +16,12 @@
 //!   retries with backoff, endpoint failover, socket rebuilds, `notify` events.
 //! - [`sync`]: one list's sync with the cloud (sans-IO planner
 //!   [`sync::ListSync`] plus the async driver [`sync::sync_list`]).
-//! - [`watch`]: live sync: subscribe, react to `notify` at once, push local
-//!   edits made by any process ([`watch::Watcher`]).
+//! - [`live`]: live sync as a sans-IO session ([`live::LiveSession`]:
+//!   when each list syncs, coalescing, one sync in flight per list, backoff)
+//!   and the [`live::LiveHandle`] that pokes it after an in-process edit.
+//! - [`watch`]: the async driver of that session: subscribe, react to
+//!   `notify` at once, push local edits made by any process
+//!   ([`watch::Watcher`]).
 //! - [`args`]: the clap definition of the command line.
 //! - [`resolve`]: turning a LIST argument into a [`engine::ListId`].
 //! - [`output`]: the `--json` documents and their human renderings.
@@ -27,6 +31,7 @@
 
 pub mod args;
 pub mod commands;
+pub mod live;
 pub mod output;
 pub mod resolve;
 pub mod sync;

@@ -1,42 +1,44 @@
-//! Live sync (`sync --watch` and the interactive mode's background task).
+//! Live sync (`sync --watch`, the interactive mode's background task, the
+//! benchmark's devices): the async driver of [`crate::live::LiveSession`].
 //!
-//! A [`Watcher`] keeps the device's lists in step with the cloud:
+//! A [`Watcher`] owns the cloud connection, the store and the clock; it
+//! feeds the session events (the client's `notify` and connection news,
+//! pokes from a [`LiveHandle`], wake-ups, the results of the effects) and
+//! executes the effects it returns: scan the store, subscribe, sync a list,
+//! report to the sink. All decisions (what to sync when, coalescing, one
+//! sync in flight per list, backoff, offline handling) are the session's,
+//! and unit-tested there. The behaviour, as the user sees it:
 //!
 //! - it subscribes to the lists (all of the store's, or the ones named) and
 //!   syncs a list **as soon as** a `notify` for it arrives whose heads are not
 //!   all known locally (no polling timer on the remote side);
-//! - every [`WatchOptions::local_poll`] it cheaply checks the store for edits
-//!   made by any process (another `shoplist` command, the TUI) that the cloud
-//!   has not acknowledged, and for new lists, and pushes them;
+//! - an edit made through a [`LiveHandle`] is pushed at once; every
+//!   [`WatchOptions::local_poll`] the store is scanned for edits made by
+//!   other processes and for new lists;
 //! - every [`WatchOptions::recheck`] it asks the proxy for this connection's
-//!   subscriptions (`subscribe` with no lists): a proxy that restarted or a
-//!   failover to another proxy has lost them, so they are renewed and every
-//!   list is synced (pushes may have been missed). A new connection
-//!   ([`ClientEvent::Connected`]) does the same, unless it is the one the
-//!   last renewal itself opened (so a failover costs one round, not two);
-//! - a dropped connection (the client's liveness probes found the proxy
-//!   silent and failed over, [`ClientEvent::Disconnected`]) makes the next
-//!   tick renew the subscriptions on the next proxy and sync every list;
+//!   subscriptions: a proxy that restarted or a failover has lost them, so
+//!   they are renewed and every list is synced;
 //! - while the cloud is unreachable it reports [`WatchEvent::Offline`] and
-//!   retries with jittered backoff ([`shoplist_net::Backoff`]); edits keep
-//!   working locally meanwhile;
-//! - a list whose replicas did not reach their quorum (`unavailable`: the
-//!   proxy answered, so the cloud is not offline) is reported as
-//!   [`WatchEvent::Unavailable`] and retried after
-//!   [`UNAVAILABLE_RETRY`]; subscriptions stay and nothing else is resynced.
+//!   retries with jittered backoff; edits keep working locally meanwhile;
+//! - a list whose replicas did not reach their quorum is reported as
+//!   [`WatchEvent::Unavailable`] and retried with backoff from
+//!   [`UNAVAILABLE_RETRY`]; a store failure is reported as
+//!   [`WatchEvent::StoreError`] and retried the same way.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::VecDeque;
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use engine::store::Store;
-use engine::{ChangeHash, ListId};
+use engine::store::{Store, StoreError};
+use engine::ListId;
 use serde::Serialize;
-use shoplist_net::{Backoff, BackoffPolicy};
 use tokio::sync::mpsc;
-use tokio::time::{interval, Instant, MissedTickBehavior};
 
-use crate::sync::{sync_list, SyncError, SyncReport};
+use crate::live::session::SubscribeKind;
+use crate::live::{
+    Effect, Event, LiveHandle, LiveSession, ScannedList, SessionConfig, SyncOutcome,
+};
+use crate::sync::{sync_list, SyncError};
 use crate::sync_client::{ClientError, ClientEvent, SyncClient};
 
 /// How long a list whose quorum failed waits before it is pushed again.
@@ -52,17 +54,23 @@ pub struct WatchOptions {
     /// Longest wait between reconnection attempts while offline (every
     /// wait is below it).
     pub offline_retry_max: Duration,
+    /// Look up a list's name for [`WatchEvent::Received`] and
+    /// [`WatchEvent::Pushed`] (materializes the list; the benchmark turns
+    /// it off).
+    pub report_names: bool,
 }
 
 impl WatchOptions {
-    /// The backoff between reconnection attempts while offline. A round is
-    /// bounded; the watcher runs until stopped, so it starts another.
-    fn offline_backoff(&self) -> BackoffPolicy {
-        BackoffPolicy {
-            first: Duration::from_millis(250),
-            ceiling: self.offline_retry_max,
-            max_attempts: 64,
-            max_total: Duration::from_secs(600),
+    /// The session's configuration for these timings.
+    pub fn session_config(&self, only: Option<Vec<ListId>>, seed: u64) -> SessionConfig {
+        SessionConfig {
+            local_poll: self.local_poll,
+            recheck: self.recheck,
+            offline_retry_max: self.offline_retry_max,
+            list_retry_first: UNAVAILABLE_RETRY,
+            list_retry_max: Duration::from_secs(30),
+            only,
+            seed,
         }
     }
 }
@@ -73,6 +81,7 @@ impl Default for WatchOptions {
             local_poll: Duration::from_millis(200),
             recheck: Duration::from_secs(3),
             offline_retry_max: Duration::from_secs(5),
+            report_names: true,
         }
     }
 }
@@ -119,6 +128,13 @@ pub enum WatchEvent {
         /// What the proxy said.
         message: String,
     },
+    /// The local store failed (the list is retried with backoff).
+    StoreError {
+        /// The list concerned, if one.
+        id: Option<ListId>,
+        /// What failed.
+        message: String,
+    },
     /// A list could not be synced (not a connectivity problem).
     Error {
         /// The list.
@@ -128,26 +144,17 @@ pub enum WatchEvent {
     },
 }
 
-/// The live-sync loop. See the module docs.
+/// The live-sync driver. See the module docs.
 pub struct Watcher {
     store: Store,
     client: SyncClient,
     events: mpsc::UnboundedReceiver<ClientEvent>,
-    only: Option<Vec<ListId>>,
+    pokes: mpsc::UnboundedReceiver<ListId>,
+    /// Kept so the poke channel never closes while the watcher runs.
+    handle: LiveHandle,
     opts: WatchOptions,
-    online: Option<bool>,
-    full_round_due: bool,
-    retry_at: Instant,
-    retry_backoff: Backoff,
-    next_recheck: Instant,
-    subscribed: HashSet<ListId>,
-    /// The client's connection the subscriptions were last renewed on.
-    round_generation: u64,
-    /// Local heads at the last push attempt, so a failing list is not
-    /// retried every tick.
-    attempted: HashMap<ListId, Vec<ChangeHash>>,
-    /// Lists whose last sync was `unavailable`, and when to try again.
-    unavailable: HashMap<ListId, Instant>,
+    session: LiveSession,
+    wake: Instant,
 }
 
 impl Watcher {
@@ -160,23 +167,37 @@ impl Watcher {
         opts: WatchOptions,
     ) -> Self {
         let now = Instant::now();
-        let retry_backoff = Backoff::new(opts.offline_backoff());
+        let (handle, pokes) = LiveHandle::channel();
+        let seed = rand_seed();
+        tracing::debug!(seed, "live session backoff jitter seed");
+        let session = LiveSession::new(opts.session_config(only, seed), now);
         Watcher {
             store,
             client,
             events,
-            only,
+            pokes,
+            handle,
             opts,
-            online: None,
-            full_round_due: true,
-            retry_at: now,
-            retry_backoff,
-            next_recheck: now,
-            subscribed: HashSet::new(),
-            round_generation: 0,
-            attempted: HashMap::new(),
-            unavailable: HashMap::new(),
+            session,
+            wake: now,
         }
+    }
+
+    /// A handle that pokes this watcher when a list is edited in-process.
+    pub fn handle(&self) -> LiveHandle {
+        self.handle.clone()
+    }
+
+    /// Listen to pokes from a handle made beforehand ([`LiveHandle::channel`]),
+    /// e.g. on another thread than the one the watcher runs on.
+    pub fn with_pokes(
+        mut self,
+        handle: LiveHandle,
+        pokes: mpsc::UnboundedReceiver<ListId>,
+    ) -> Self {
+        self.handle = handle;
+        self.pokes = pokes;
+        self
     }
 
     /// Run until `stop` completes, reporting to `sink`. Cancelling mid-sync
@@ -189,206 +210,167 @@ impl Watcher {
     }
 
     async fn run_forever(&mut self, sink: &mut impl FnMut(WatchEvent)) {
-        let mut tick = interval(self.opts.local_poll);
-        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut queue: VecDeque<Effect> = VecDeque::new();
+        self.feed(Event::Tick, &mut queue);
         loop {
-            tokio::select! {
+            // Execute what the session asked for; results become events.
+            while let Some(effect) = queue.pop_front() {
+                let next = self.execute(effect, sink).await;
+                if let Some(ev) = next {
+                    self.feed(ev, &mut queue);
+                }
+                // Take in what arrived meanwhile (coalesced by the session).
+                self.drain(&mut queue);
+            }
+            let wake = tokio::time::Instant::from_std(self.wake);
+            let ev = tokio::select! {
                 ev = self.events.recv() => match ev {
-                    Some(ClientEvent::Notify { list, heads }) => self.on_notify(list, &heads, sink).await,
-                    Some(ClientEvent::Connected { generation, .. }) => {
-                        if generation > self.round_generation {
-                            self.full_round_due = true;
-                        }
-                    }
-                    // Failed over: the next proxy knows nothing of us.
-                    Some(ClientEvent::Disconnected { .. }) => self.full_round_due = true,
+                    Some(ev) => self.client_event(ev),
                     None => return,
                 },
-                _ = tick.tick() => self.on_tick(sink).await,
+                Some(list) = self.pokes.recv() => Some(Event::Edited(list)),
+                _ = tokio::time::sleep_until(wake) => Some(Event::Tick),
+            };
+            if let Some(ev) = ev {
+                self.feed(ev, &mut queue);
             }
         }
     }
 
-    fn lists(&self) -> Vec<ListId> {
-        match &self.only {
-            Some(l) => l.clone(),
-            None => self.store.list_ids().unwrap_or_default(),
+    fn feed(&mut self, ev: Event, queue: &mut VecDeque<Effect>) {
+        for effect in self.session.handle(Instant::now(), ev) {
+            match effect {
+                Effect::WakeAt(at) => self.wake = at,
+                other => queue.push_back(other),
+            }
         }
     }
 
-    fn set_online(&mut self, online: bool, reason: &str, sink: &mut impl FnMut(WatchEvent)) {
-        if self.online == Some(online) {
-            return;
+    /// Feed every event already waiting, without blocking.
+    fn drain(&mut self, queue: &mut VecDeque<Effect>) {
+        while let Ok(list) = self.pokes.try_recv() {
+            self.feed(Event::Edited(list), queue);
         }
-        self.online = Some(online);
-        if online {
-            self.retry_backoff.reset();
-            sink(WatchEvent::Online);
-        } else {
-            self.subscribed.clear();
-            sink(WatchEvent::Offline {
-                reason: reason.to_string(),
-            });
+        while let Ok(ev) = self.events.try_recv() {
+            if let Some(ev) = self.client_event(ev) {
+                self.feed(ev, queue);
+            }
         }
     }
 
-    fn went_offline(&mut self, e: &SyncError, sink: &mut impl FnMut(WatchEvent)) {
-        self.set_online(false, &e.to_string(), sink);
-        self.full_round_due = true;
-        let delay = self.retry_backoff.next_delay().unwrap_or_else(|| {
-            // A long outage used up a round: start another.
-            self.retry_backoff.reset();
-            self.retry_backoff
-                .next_delay()
-                .unwrap_or(self.opts.offline_retry_max)
-        });
-        self.retry_at = Instant::now() + delay;
-    }
-
-    async fn on_tick(&mut self, sink: &mut impl FnMut(WatchEvent)) {
-        let now = Instant::now();
-        if self.online == Some(false) && now < self.retry_at {
-            return;
-        }
-        if self.full_round_due {
-            self.full_round(sink).await;
-            return;
-        }
-        if now >= self.next_recheck {
-            self.next_recheck = now + self.opts.recheck;
-            match self.client.subscribe(&[]).await {
-                Ok(set) => {
-                    let set: HashSet<ListId> = set.into_iter().collect();
-                    if !self.subscribed.iter().all(|l| set.contains(l)) {
-                        // The proxy forgot us (restart or failover).
-                        self.full_round(sink).await;
-                        return;
-                    }
+    /// Turn a client event into a session event (checking a notify's heads
+    /// against the store).
+    fn client_event(&mut self, ev: ClientEvent) -> Option<Event> {
+        Some(match ev {
+            ClientEvent::Notify { list, heads } => {
+                if !self.store.has_list(list).unwrap_or(false) {
+                    // Not ours, or gone: the session ignores unknown lists.
+                    return Some(Event::Notify { list, known: false });
                 }
-                Err(e) => return self.went_offline(&SyncError::Client(e), sink),
+                match self
+                    .store
+                    .read(list, |_, g| heads.iter().all(|h| g.contains(h)))
+                {
+                    Ok(known) => Event::Notify { list, known },
+                    Err(e) => Event::StoreFailed {
+                        list: Some(list),
+                        message: e.to_string(),
+                    },
+                }
             }
-        }
-        self.push_local(sink).await;
+            ClientEvent::Connected { generation, .. } => Event::Connected { generation },
+            ClientEvent::Disconnected { .. } => Event::Disconnected,
+        })
     }
 
-    /// Subscribe to every list and sync them all.
-    async fn full_round(&mut self, sink: &mut impl FnMut(WatchEvent)) {
-        let lists = self.lists();
-        if let Err(e) = self.client.subscribe(&lists).await {
-            return self.went_offline(&SyncError::Client(e), sink);
-        }
-        self.subscribed = lists.iter().copied().collect();
-        self.round_generation = self.client.connection_generation();
-        self.full_round_due = false;
-        self.next_recheck = Instant::now() + self.opts.recheck;
-        self.set_online(true, "", sink);
-        for list in lists {
-            if !self.sync_one(list, sink).await {
-                return;
-            }
-        }
-    }
-
-    /// Push lists with unacknowledged local edits; subscribe to new lists.
-    async fn push_local(&mut self, sink: &mut impl FnMut(WatchEvent)) {
-        let lists = self.lists();
-        let new: Vec<ListId> = lists
-            .iter()
-            .filter(|l| !self.subscribed.contains(l))
-            .copied()
-            .collect();
-        if !new.is_empty() {
-            if let Err(e) = self.client.subscribe(&new).await {
-                return self.went_offline(&SyncError::Client(e), sink);
-            }
-            self.subscribed.extend(new.iter().copied());
-        }
-        let now = Instant::now();
-        for list in lists {
-            let fresh = new.contains(&list);
-            let pending = self.store.pending(list).unwrap_or(0);
-            let heads = self.store.heads(list).unwrap_or_default();
-            let retry_due = self.unavailable.get(&list).is_some_and(|at| now >= *at);
-            let retried = self.attempted.get(&list) == Some(&heads) && !retry_due;
-            if (fresh || (pending > 0 && !retried)) && !self.sync_one(list, sink).await {
-                return;
-            }
-        }
-    }
-
-    async fn on_notify(
+    async fn execute(
         &mut self,
-        list: ListId,
-        heads: &[ChangeHash],
+        effect: Effect,
         sink: &mut impl FnMut(WatchEvent),
-    ) {
-        let ours = match &self.only {
-            Some(only) => only.contains(&list),
-            None => self.store.has_list(list).unwrap_or(false),
-        };
-        if !ours {
-            return;
-        }
-        let known = self
-            .store
-            .read(list, |_, g| heads.iter().all(|h| g.contains(h)))
-            .unwrap_or(false);
-        if !known {
-            self.sync_one(list, sink).await;
-        }
-    }
-
-    /// Sync one list and report; false when the cloud went offline.
-    async fn sync_one(&mut self, list: ListId, sink: &mut impl FnMut(WatchEvent)) -> bool {
-        if let Ok(h) = self.store.heads(list) {
-            self.attempted.insert(list, h);
-        }
-        match sync_list(&self.client, &mut self.store, list).await {
-            Ok(report) => {
-                self.unavailable.remove(&list);
-                self.set_online(true, "", sink);
-                self.report(report, sink);
-                true
+    ) -> Option<Event> {
+        match effect {
+            Effect::Report(ev) => {
+                sink(ev);
+                None
             }
-            Err(SyncError::Client(ClientError::Unavailable(message))) => {
-                // The proxy is there; only this list's quorum is not.
-                self.unavailable
-                    .insert(list, Instant::now() + UNAVAILABLE_RETRY);
-                self.set_online(true, "", sink);
-                sink(WatchEvent::Unavailable { id: list, message });
-                true
+            Effect::WakeAt(at) => {
+                self.wake = at;
+                None
             }
-            Err(e) if e.is_offline() => {
-                self.went_offline(&e, sink);
-                false
-            }
-            Err(e) => {
-                sink(WatchEvent::Error {
-                    id: list,
+            Effect::Scan => Some(match self.scan() {
+                Ok(lists) => Event::Scanned(lists),
+                Err(e) => Event::StoreFailed {
+                    list: None,
                     message: e.to_string(),
-                });
-                true
+                },
+            }),
+            Effect::Subscribe(kind) => {
+                let lists = match &kind {
+                    SubscribeKind::Renew(l) | SubscribeKind::Add(l) => l.clone(),
+                    SubscribeKind::Check => Vec::new(),
+                };
+                let result = self
+                    .client
+                    .subscribe(&lists)
+                    .await
+                    .map_err(|e| e.to_string());
+                Some(Event::Subscribed {
+                    kind,
+                    generation: self.client.connection_generation(),
+                    result,
+                })
+            }
+            Effect::Sync(list) => {
+                let outcome = match sync_list(&self.client, &mut self.store, list).await {
+                    Ok(r) => SyncOutcome::Synced {
+                        name: self.name(list, r.sent + r.received > 0),
+                        sent: r.sent,
+                        received: r.received,
+                        pending: r.pending,
+                    },
+                    Err(e) => outcome_of(e),
+                };
+                Some(Event::SyncDone { list, outcome })
             }
         }
     }
 
-    fn report(&mut self, r: SyncReport, sink: &mut impl FnMut(WatchEvent)) {
-        let name = self.store.view(r.list).map(|v| v.name).unwrap_or_default();
-        if r.received > 0 {
-            sink(WatchEvent::Received {
-                id: r.list,
-                name: name.clone(),
-                received: r.received,
-                pending: r.pending,
-            });
+    fn name(&mut self, list: ListId, needed: bool) -> String {
+        if !needed || !self.opts.report_names {
+            return String::new();
         }
-        if r.sent > 0 {
-            sink(WatchEvent::Pushed {
-                id: r.list,
-                name,
-                sent: r.sent,
-                pending: r.pending,
-            });
-        }
+        self.store.view(list).map(|v| v.name).unwrap_or_default()
     }
+
+    fn scan(&mut self) -> Result<Vec<ScannedList>, StoreError> {
+        let ids = self.store.list_ids()?;
+        let mut out = Vec::with_capacity(ids.len());
+        for list in ids {
+            out.push(ScannedList {
+                list,
+                pending: self.store.pending(list)?,
+                heads: self.store.heads(list)?,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// How a failed sync is told to the session.
+fn outcome_of(e: SyncError) -> SyncOutcome {
+    match e {
+        SyncError::Client(ClientError::Unavailable(m)) => SyncOutcome::Unavailable(m),
+        e if e.is_offline() => SyncOutcome::Offline(e.to_string()),
+        SyncError::Store(StoreError::Ingest(i)) => SyncOutcome::Failed(i.to_string()),
+        SyncError::Store(e) => SyncOutcome::StoreFailed(e.to_string()),
+        e => SyncOutcome::Failed(e.to_string()),
+    }
+}
+
+/// A seed for the backoff jitter (logged at debug level).
+fn rand_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(std::process::id() as u64);
+    h.finish()
 }

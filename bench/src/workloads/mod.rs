@@ -5,6 +5,7 @@
 pub mod ae_heal;
 pub mod compaction;
 pub mod transport;
+pub mod w1_live;
 pub mod w1_propagation;
 pub mod w2_many_lists;
 pub mod w3_long_history;

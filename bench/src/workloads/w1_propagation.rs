@@ -1,4 +1,4 @@
-//! W1 propagation (DESIGN §9): one shared list, `--w1-writers` writer
+//! W1-serial (was W1; DESIGN §9): one shared list, `--w1-writers` writer
 //! devices + 1 observer. Each writer makes `--w1-edits` edits (each adds an
 //! item carrying its send time) and syncs after each; the observer syncs on
 //! `notify`. Reports edits/s until the observer has them all, propagation

@@ -187,6 +187,12 @@ fn print_event(json: bool, ev: &WatchEvent) {
                 "list {id}: the cloud did not reach its quorum ({message}); edits stay local and are retried"
             ),
             WatchEvent::Error { id, message } => format!("error: list {id}: {message}"),
+            WatchEvent::StoreError { id: Some(id), message } => {
+                format!("store error: list {id}: {message} (retrying)")
+            }
+            WatchEvent::StoreError { id: None, message } => {
+                format!("store error: {message} (retrying)")
+            }
         }
     };
     if matches!(ev, WatchEvent::Received { .. }) {

@@ -9,7 +9,8 @@
 //! - this module: the terminal (raw mode, alternate screen, restored on exit
 //!   and on panic), the event loop, and the background threads: a
 //!   [`Watcher`] on its own store connection and tokio runtime (subscribe,
-//!   apply `notify` at once, push local edits), plus one short-lived thread
+//!   apply `notify` at once, push local edits, poked through a
+//!   [`LiveHandle`] after every key that edits), plus one short-lived thread
 //!   per `join`. The screen re-reads the store when the watcher reports
 //!   something, after each key, and every second (edits by other processes).
 
@@ -38,6 +39,7 @@ use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
 use crate::commands::{CliError, Ctx};
+use crate::live::LiveHandle;
 use crate::sync::sync_list;
 use crate::sync_client::{ClientConfig, SyncClient};
 use crate::watch::{WatchEvent, WatchOptions, Watcher};
@@ -91,8 +93,10 @@ fn spawn_watcher(
     db: PathBuf,
     cloud: Vec<String>,
     tx: std_mpsc::Sender<Bg>,
-) -> (tokio::sync::oneshot::Sender<()>, JoinHandle<()>) {
+) -> (tokio::sync::oneshot::Sender<()>, JoinHandle<()>, LiveHandle) {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (live, pokes) = LiveHandle::channel();
+    let live2 = live.clone();
     let handle = std::thread::spawn(move || {
         let (Ok(store), Ok(rt)) = (Store::open(&db), runtime()) else {
             let _ = tx.send(Bg::Watch(WatchEvent::Offline {
@@ -102,7 +106,8 @@ fn spawn_watcher(
         };
         rt.block_on(async move {
             let (client, events) = SyncClient::start(crate::commands::watch_client_config(cloud));
-            let watcher = Watcher::new(store, client, events, None, WatchOptions::default());
+            let watcher = Watcher::new(store, client, events, None, WatchOptions::default())
+                .with_pokes(live2, pokes);
             let sink = |ev| {
                 let _ = tx.send(Bg::Watch(ev));
             };
@@ -113,7 +118,7 @@ fn spawn_watcher(
                 .await;
         });
     });
-    (stop_tx, handle)
+    (stop_tx, handle, live)
 }
 
 /// Fetch a list in a short-lived thread; the result comes back as [`Bg::Joined`].
@@ -134,6 +139,25 @@ fn spawn_join(db: &Path, cloud: Vec<String>, id: ListId, tx: std_mpsc::Sender<Bg
     });
 }
 
+/// Poke the background session for every list whose unacknowledged edits
+/// grew with the last key, so they are pushed at once (not at the next poll).
+fn poke_edited(app: &mut App, store: &mut Store, live: &LiveHandle) {
+    let before: Vec<(ListId, usize)> = app.lists.iter().map(|l| (l.id, l.pending)).collect();
+    if let Err(e) = app.reload(store) {
+        app.message = format!("error: {e}");
+        return;
+    }
+    for row in &app.lists {
+        let was = before
+            .iter()
+            .find(|(id, _)| *id == row.id)
+            .map_or(0, |b| b.1);
+        if row.pending > was {
+            live.edited(row.id);
+        }
+    }
+}
+
 fn on_bg(app: &mut App, bg: Bg) {
     match bg {
         Bg::Watch(WatchEvent::Online) => app.net = Net::Online,
@@ -146,6 +170,9 @@ fn on_bg(app: &mut App, bg: Bg) {
         }
         Bg::Watch(WatchEvent::Error { message, .. }) => {
             app.message = format!("sync error: {message}")
+        }
+        Bg::Watch(WatchEvent::StoreError { message, .. }) => {
+            app.message = format!("store error: {message} (retrying)")
         }
         Bg::Watch(WatchEvent::Pushed { .. }) => {}
         Bg::Joined(id, Ok(())) => {
@@ -164,7 +191,7 @@ pub fn run(mut ctx: Ctx) -> Result<(), CliError> {
         ));
     }
     let (tx, rx) = std_mpsc::channel();
-    let (stop, watcher) = spawn_watcher(ctx.db_path.clone(), ctx.cloud.clone(), tx.clone());
+    let (stop, watcher, live) = spawn_watcher(ctx.db_path.clone(), ctx.cloud.clone(), tx.clone());
 
     let term_err = |e: std::io::Error| CliError::Other(format!("terminal: {e}"));
     enable_raw_mode().map_err(term_err)?;
@@ -176,7 +203,7 @@ pub fn run(mut ctx: Ctx) -> Result<(), CliError> {
 
     let mut app = App::new(ctx.author.clone());
     app.color = crate::commands::color_allowed(std::env::var_os("NO_COLOR").as_deref());
-    let result = event_loop(&mut terminal, &mut app, &mut ctx, &tx, &rx);
+    let result = event_loop(&mut terminal, &mut app, &mut ctx, &tx, &rx, &live);
 
     drop(guard);
     let _ = stop.send(());
@@ -190,6 +217,7 @@ fn event_loop(
     ctx: &mut Ctx,
     tx: &std_mpsc::Sender<Bg>,
     rx: &std_mpsc::Receiver<Bg>,
+    live: &LiveHandle,
 ) -> Result<(), CliError> {
     let term_err = |e: std::io::Error| CliError::Other(format!("terminal: {e}"));
     let mut last_reload = Instant::now();
@@ -203,7 +231,9 @@ fn event_loop(
             match event::read().map_err(term_err)? {
                 Event::Key(k) if k.kind != KeyEventKind::Release => {
                     if let Some(key) = to_key(k) {
-                        match app.on_key(key, &mut ctx.store) {
+                        let flow = app.on_key(key, &mut ctx.store);
+                        poke_edited(app, &mut ctx.store, live);
+                        match flow {
                             Flow::Quit => return Ok(()),
                             Flow::Join(id) => {
                                 spawn_join(&ctx.db_path, ctx.cloud.clone(), id, tx.clone())
