@@ -40,6 +40,7 @@ use lru::LruCache;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 pub use error::StoreError;
+pub use ingest::IngestStats;
 pub(crate) use loaded::{list_exists as loaded_list_exists, load_full, Loaded};
 pub use recovery::Rebuilt;
 pub use schema::SCHEMA_VERSION;
@@ -65,6 +66,9 @@ pub struct StoreOptions {
     /// This process is the only writer of the file (a cloud worker): cached
     /// lists need no catch-up query before each use.
     pub sole_writer: bool,
+    /// Group commit applies same-list requests in one `apply_changes` call
+    /// (A/B switch; each request keeps its own outcome either way).
+    pub merge_same_list: bool,
 }
 
 impl Default for StoreOptions {
@@ -75,6 +79,7 @@ impl Default for StoreOptions {
             synchronous_full: true,
             ingest: IngestLimits::default(),
             sole_writer: false,
+            merge_same_list: true,
         }
     }
 }
@@ -87,6 +92,7 @@ pub struct Store {
     pub(crate) key: DeviceKey,
     client_id: ClientId,
     pub(crate) opts: StoreOptions,
+    pub(crate) stats: IngestStats,
 }
 
 impl std::fmt::Debug for Store {
@@ -170,6 +176,7 @@ impl Store {
             key,
             client_id,
             opts,
+            stats: IngestStats::default(),
         })
     }
 
