@@ -38,6 +38,9 @@ pub struct Args {
     /// Lists each worker keeps decoded in memory (`shoplist-cloud worker`'s default).
     #[arg(long, default_value_t = 1000)]
     pub worker_cache_lists: usize,
+    /// Workers' group commit merges same-list requests (A/B switch).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub worker_merge_same_list: bool,
     /// W1: writer clients.
     #[arg(long, default_value_t = 8)]
     pub w1_writers: usize,
@@ -123,6 +126,9 @@ pub enum Role {
         /// Lists kept decoded.
         #[arg(long)]
         cache_lists: usize,
+        /// Group commit merges same-list requests.
+        #[arg(long = "worker-merge-same-list", default_value_t = true, action = clap::ArgAction::Set)]
+        merge_same_list: bool,
     },
 }
 

@@ -72,6 +72,7 @@ async fn run_role(role: Role) -> anyhow::Result<()> {
             proxy,
             data_dir,
             cache_lists,
+            merge_same_list,
         } => {
             let cfg = cloud::worker::WorkerConfig {
                 id: engine::WorkerId::parse(&id)?,
@@ -80,6 +81,7 @@ async fn run_role(role: Role) -> anyhow::Result<()> {
                 cache_lists,
                 heartbeat: Duration::from_millis(500),
                 secret: cloud::secret::ClusterSecret::configured(None)?,
+                merge_same_list,
             };
             cloud::worker::run(cfg).await
         }
@@ -151,6 +153,7 @@ async fn run_bench(args: Args) -> anyhow::Result<bool> {
         write_quorum: args.write_quorum,
         read_quorum: args.read_quorum,
         cache_lists: args.worker_cache_lists,
+        merge_same_list: args.worker_merge_same_list,
     };
     progress::note("starting the cluster");
     let mut cluster = Cluster::start(&spec)

@@ -86,6 +86,10 @@ enum Command {
         /// Lists kept decoded in memory.
         #[arg(long, default_value_t = 1000)]
         cache_lists: usize,
+        /// Group commit applies concurrent requests for the same list in
+        /// one Automerge call (false: one call per request, for A/B runs).
+        #[arg(long = "worker-merge-same-list", alias = "merge-same-list", default_value_t = true, action = clap::ArgAction::Set)]
+        merge_same_list: bool,
         /// File holding the cluster secret (else SHOPLIST_CLUSTER_SECRET_FILE,
         /// else SHOPLIST_CLUSTER_SECRET).
         #[arg(long)]
@@ -111,6 +115,9 @@ enum Command {
         /// port after the last proxy's frontend port: 5556 for one proxy]
         #[arg(long)]
         backend: Option<String>,
+        /// Each worker's `--worker-merge-same-list`.
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        worker_merge_same_list: bool,
     },
     /// Retire a worker for good: its lists move to their next homes first.
     Retire {
@@ -251,6 +258,7 @@ async fn main() -> ExitCode {
             proxy,
             data_dir,
             cache_lists,
+            merge_same_list,
             secret_file,
         } => {
             init_tracing("info");
@@ -269,6 +277,7 @@ async fn main() -> ExitCode {
                 cache_lists,
                 heartbeat: Duration::from_millis(500),
                 secret,
+                merge_same_list,
             };
             match cloud::worker::run(cfg).await {
                 Ok(()) => ExitCode::SUCCESS,
@@ -281,6 +290,7 @@ async fn main() -> ExitCode {
             proxies,
             frontend,
             backend,
+            worker_merge_same_list,
         } => {
             init_tracing("info");
             let cfg = UpConfig {
@@ -289,6 +299,7 @@ async fn main() -> ExitCode {
                 proxies,
                 frontend,
                 backend,
+                worker_merge_same_list,
             };
             match cloud::up::run(cfg).await {
                 Ok(()) => ExitCode::SUCCESS,

@@ -60,6 +60,8 @@ pub struct UpConfig {
     /// Worker endpoint proxy 0 binds (proxy *i*: port + *i*); by default
     /// `127.0.0.1` on the port after the last frontend port.
     pub backend: Option<String>,
+    /// Each worker's `--worker-merge-same-list`.
+    pub worker_merge_same_list: bool,
 }
 
 impl UpConfig {
@@ -157,7 +159,10 @@ pub async fn run(cfg: UpConfig) -> anyhow::Result<()> {
         proxies: cfg.proxies,
         worker_ids: (1..=cfg.workers).map(|i| format!("worker-{i}")).collect(),
         proxy_args: Vec::new(),
-        worker_args: Vec::new(),
+        worker_args: vec![
+            "--worker-merge-same-list".into(),
+            cfg.worker_merge_same_list.to_string(),
+        ],
         ports: Ports::From {
             frontend: cfg.frontend.clone(),
             backend: cfg.backend()?,
@@ -294,6 +299,7 @@ mod tests {
             proxies,
             frontend: "tcp://127.0.0.1:5555".into(),
             backend: backend.map(String::from),
+            worker_merge_same_list: true,
         }
     }
 
