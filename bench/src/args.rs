@@ -80,6 +80,17 @@ pub struct Args {
     /// transport: round trips per client count, for sync and for echo each.
     #[arg(long, default_value_t = 5000)]
     pub transport_requests: usize,
+    /// Compare the guarded figures with this baseline (bench/src/guard.rs):
+    /// print the ratios, warn when worse, fail when 2x worse.
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// Save the guarded figures (best of `--repeat`) as a baseline here.
+    #[arg(long)]
+    pub save_baseline: Option<PathBuf>,
+    /// Run the selected workloads this many times (fresh cluster each);
+    /// the guard keeps each figure's best.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
     /// Keep the cluster's temp dir (logs, worker data) after the run.
     #[arg(long)]
     pub keep: bool,
