@@ -48,6 +48,9 @@ pub struct Args {
     /// Lists each worker keeps decoded in memory (`shoplist-cloud worker`'s default).
     #[arg(long, default_value_t = 1000)]
     pub worker_cache_lists: usize,
+    /// Workers' group commit merges same-list requests (A/B switch).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub worker_merge_same_list: bool,
     /// W1: writer clients.
     #[arg(long, default_value_t = 8)]
     pub w1_writers: usize,
@@ -96,6 +99,17 @@ pub struct Args {
     /// compaction: the big list compacts every this many changes.
     #[arg(long, default_value_t = 100)]
     pub compaction_every: usize,
+    /// Compare the guarded figures with this baseline (bench/src/guard.rs):
+    /// print the ratios, warn when worse, fail when 2x worse.
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// Save the guarded figures (best of `--repeat`) as a baseline here.
+    #[arg(long)]
+    pub save_baseline: Option<PathBuf>,
+    /// Run the selected workloads this many times (fresh cluster each);
+    /// the guard keeps each figure's best.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
     /// Keep the cluster's temp dir (logs, worker data) after the run.
     #[arg(long)]
     pub keep: bool,
@@ -142,6 +156,9 @@ pub enum Role {
         /// Lists kept decoded.
         #[arg(long)]
         cache_lists: usize,
+        /// Group commit merges same-list requests.
+        #[arg(long = "worker-merge-same-list", default_value_t = true, action = clap::ArgAction::Set)]
+        merge_same_list: bool,
     },
 }
 

@@ -35,6 +35,8 @@ pub struct ClusterSpec {
     pub read_quorum: usize,
     /// Each worker's `--cache-lists`.
     pub cache_lists: usize,
+    /// Each worker's `--worker-merge-same-list`.
+    pub merge_same_list: bool,
 }
 
 /// A running proxy and its workers. See the module docs.
@@ -80,7 +82,12 @@ impl Cluster {
                 "--read-quorum".into(),
                 spec.read_quorum.to_string(),
             ],
-            worker_args: vec!["--cache-lists".into(), spec.cache_lists.to_string()],
+            worker_args: vec![
+                "--cache-lists".into(),
+                spec.cache_lists.to_string(),
+                "--worker-merge-same-list".into(),
+                spec.merge_same_list.to_string(),
+            ],
             ports: Ports::Any,
             log_files: true,
             parent_death_signal: libc::SIGKILL,

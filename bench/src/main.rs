@@ -16,10 +16,13 @@
 //! - [`observe`]: the subscribed observer of W1 and W3, send-time markers.
 //! - [`workloads`]: W1–W5 and transport, one module each.
 //! - [`stats`]: percentiles; [`progress`]: the stderr progress bars.
+//! - [`guard`]: the regression guard (`--baseline`, `--save-baseline`,
+//!   `--repeat`).
 
 mod args;
 mod cluster;
 mod device;
+mod guard;
 mod observe;
 mod progress;
 mod stats;
@@ -72,6 +75,7 @@ async fn run_role(role: Role) -> anyhow::Result<()> {
             proxy,
             data_dir,
             cache_lists,
+            merge_same_list,
         } => {
             let cfg = cloud::worker::WorkerConfig {
                 id: engine::WorkerId::parse(&id)?,
@@ -80,6 +84,7 @@ async fn run_role(role: Role) -> anyhow::Result<()> {
                 cache_lists,
                 heartbeat: Duration::from_millis(500),
                 secret: cloud::secret::ClusterSecret::configured(None)?,
+                merge_same_list,
             };
             cloud::worker::run(cfg).await
         }
@@ -91,6 +96,60 @@ async fn run_role(role: Role) -> anyhow::Result<()> {
 fn load_average() -> Option<f64> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
     text.split_whitespace().next()?.parse().ok()
+}
+
+/// Every result line printed in this run, for the regression guard.
+static LINES: std::sync::Mutex<Vec<Value>> = std::sync::Mutex::new(Vec::new());
+
+/// The guard's figures of the lines printed since the last call.
+fn take_figures() -> std::collections::BTreeMap<String, f64> {
+    let lines = LINES.lock().map(|mut l| std::mem::take(&mut *l));
+    guard::figures(&lines.unwrap_or_default())
+}
+
+/// Save and/or check the baseline (`--save-baseline`, `--baseline`);
+/// false if a figure is [`guard::FAIL_RATIO`] times worse.
+fn check_baseline(
+    args: &Args,
+    runs: &[std::collections::BTreeMap<String, f64>],
+) -> anyhow::Result<bool> {
+    let best = guard::best_of(runs);
+    if let Some(path) = &args.save_baseline {
+        let doc = json!({
+            "note": "shoplist-bench --quick figures (best of --repeat runs); see bench/src/guard.rs",
+            "repeat": runs.len(),
+            "figures": best,
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("shoplist-bench: baseline saved to {}", path.display());
+    }
+    let Some(path) = &args.baseline else {
+        return Ok(true);
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let doc: Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let base: std::collections::BTreeMap<String, f64> = doc
+        .get("figures")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let rows = guard::compare(&base, &best);
+    eprintln!(
+        "shoplist-bench: against the baseline {} (warn when worse, fail at {}x):",
+        path.display(),
+        guard::FAIL_RATIO
+    );
+    for row in &rows {
+        eprintln!("  {}", guard::render(row));
+    }
+    Ok(!guard::failed(&rows))
 }
 
 /// Print one result line: the common fields, then the workload's.
@@ -123,6 +182,9 @@ fn emit(args: &Args, workload: &str, result: anyhow::Result<Value>) -> bool {
             false
         }
     };
+    if let Ok(mut lines) = LINES.lock() {
+        lines.push(Value::Object(line.clone()));
+    }
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{}", Value::Object(line));
     let _ = out.flush();
@@ -155,6 +217,7 @@ async fn run_bench(args: Args) -> anyhow::Result<bool> {
         write_quorum: args.write_quorum,
         read_quorum: args.read_quorum,
         cache_lists: args.worker_cache_lists,
+        merge_same_list: args.worker_merge_same_list,
     };
     progress::note("starting the cluster");
     let mut cluster = Cluster::start(&spec)
@@ -233,10 +296,16 @@ fn main() -> ExitCode {
     // The cluster lives inside `run_bench`: on Ctrl-C the future is dropped,
     // and with it the cluster, which kills every child by pid.
     let outcome = runtime.block_on(async {
-        tokio::select! {
-            r = run_bench(args) => r,
-            _ = shoplist_net::shutdown_signal() => Err(anyhow::anyhow!("interrupted")),
+        let mut ok = true;
+        let mut runs = Vec::new();
+        for _ in 0..args.repeat.max(1) {
+            ok &= tokio::select! {
+                r = run_bench(args.clone()) => r?,
+                _ = shoplist_net::shutdown_signal() => anyhow::bail!("interrupted"),
+            };
+            runs.push(take_figures());
         }
+        Ok(check_baseline(&args, &runs)? && ok)
     });
     // Device threads may still be blocked in a store call; do not wait.
     runtime.shutdown_timeout(Duration::from_millis(200));

@@ -96,6 +96,10 @@ enum Command {
         /// Lists kept decoded in memory.
         #[arg(long, default_value_t = 1000)]
         cache_lists: usize,
+        /// Group commit applies concurrent requests for the same list in
+        /// one Automerge call (false: one call per request, for A/B runs).
+        #[arg(long = "worker-merge-same-list", alias = "merge-same-list", default_value_t = true, action = clap::ArgAction::Set)]
+        merge_same_list: bool,
         /// File holding the cluster secret (else SHOPLIST_CLUSTER_SECRET_FILE,
         /// else SHOPLIST_CLUSTER_SECRET).
         #[arg(long)]
@@ -131,6 +135,9 @@ enum Command {
         /// The proxies' connection caps.
         #[command(flatten)]
         caps: Caps,
+        /// Each worker's `--worker-merge-same-list`.
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        worker_merge_same_list: bool,
     },
     /// Retire a worker for good: its lists move to their next homes first.
     Retire {
@@ -284,6 +291,7 @@ async fn run(cli: Cli) -> ExitCode {
             proxy,
             data_dir,
             cache_lists,
+            merge_same_list,
             secret_file,
             threads: _,
         } => {
@@ -303,6 +311,7 @@ async fn run(cli: Cli) -> ExitCode {
                 cache_lists,
                 heartbeat: Duration::from_millis(500),
                 secret,
+                merge_same_list,
             };
             match cloud::worker::run(cfg).await {
                 Ok(()) => ExitCode::SUCCESS,
@@ -316,6 +325,7 @@ async fn run(cli: Cli) -> ExitCode {
             frontend,
             backend,
             caps,
+            worker_merge_same_list,
         } => {
             init_tracing("info");
             let cfg = UpConfig {
@@ -325,6 +335,7 @@ async fn run(cli: Cli) -> ExitCode {
                 frontend,
                 backend,
                 caps,
+                worker_merge_same_list,
             };
             match cloud::up::run(cfg).await {
                 Ok(()) => ExitCode::SUCCESS,

@@ -62,6 +62,8 @@ pub struct UpConfig {
     pub backend: Option<String>,
     /// The proxies' connection caps.
     pub caps: crate::proxy::caps::Caps,
+    /// Each worker's `--worker-merge-same-list`.
+    pub worker_merge_same_list: bool,
 }
 
 impl UpConfig {
@@ -159,7 +161,10 @@ pub async fn run(cfg: UpConfig) -> anyhow::Result<()> {
         proxies: cfg.proxies,
         worker_ids: (1..=cfg.workers).map(|i| format!("worker-{i}")).collect(),
         proxy_args: cfg.caps.to_args(),
-        worker_args: Vec::new(),
+        worker_args: vec![
+            "--worker-merge-same-list".into(),
+            cfg.worker_merge_same_list.to_string(),
+        ],
         ports: Ports::From {
             frontend: cfg.frontend.clone(),
             backend: cfg.backend()?,
@@ -297,6 +302,7 @@ mod tests {
             frontend: "tcp://127.0.0.1:5555".into(),
             backend: backend.map(String::from),
             caps: Default::default(),
+            worker_merge_same_list: true,
         }
     }
 

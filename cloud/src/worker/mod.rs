@@ -46,6 +46,9 @@ pub struct WorkerConfig {
     /// The cluster secret (PROTOCOL §7.1); `None` only for open loopback
     /// clusters.
     pub secret: Option<crate::secret::ClusterSecret>,
+    /// Group commit applies same-list requests in one call
+    /// ([`StoreOptions::merge_same_list`]; `--worker-merge-same-list`).
+    pub merge_same_list: bool,
 }
 
 /// Run the worker until the process is stopped.
@@ -58,6 +61,7 @@ pub async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
         cache_lists: cfg.cache_lists.max(1),
         sole_writer: true,
         compact_in_background: true,
+        merge_same_list: cfg.merge_same_list,
         ..StoreOptions::default()
     };
     let store = store_thread::spawn(&path, opts)

@@ -47,6 +47,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 pub use compactor::CompactionHook;
 pub use error::StoreError;
+pub use ingest::IngestStats;
 pub(crate) use loaded::{list_exists as loaded_list_exists, load_full, Loaded};
 pub use recovery::Rebuilt;
 pub use schema::SCHEMA_VERSION;
@@ -76,6 +77,9 @@ pub struct StoreOptions {
     /// transaction ([`compactor`]), instead of inline after the commit that
     /// made a list due (cloud workers: other lists are not delayed).
     pub compact_in_background: bool,
+    /// Group commit applies same-list requests in one `apply_changes` call
+    /// (A/B switch; each request keeps its own outcome either way).
+    pub merge_same_list: bool,
 }
 
 impl Default for StoreOptions {
@@ -87,6 +91,7 @@ impl Default for StoreOptions {
             ingest: IngestLimits::default(),
             sole_writer: false,
             compact_in_background: false,
+            merge_same_list: true,
         }
     }
 }
@@ -101,6 +106,7 @@ pub struct Store {
     pub(crate) opts: StoreOptions,
     compactor: Option<compactor::Compactor>,
     compaction_hook: Option<CompactionHook>,
+    pub(crate) stats: IngestStats,
 }
 
 impl std::fmt::Debug for Store {
@@ -186,6 +192,7 @@ impl Store {
             opts,
             compactor: None,
             compaction_hook: None,
+            stats: IngestStats::default(),
         })
     }
 

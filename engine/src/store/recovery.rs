@@ -106,6 +106,7 @@ impl Store {
             id,
             cloud,
             sole,
+            &mut self.stats,
         ) {
             Ok(outcome) => outcome.applied.len(),
             Err(Fail::Reject(e, _)) => return Err(StoreError::Ingest(e)),

@@ -48,11 +48,11 @@ impl From<rusqlite::Error> for Fail {
 
 /// The quarantine key of a frame: a digest of its change chunk, so a new
 /// signature on the same poison bytes is still refused.
-fn digest(raw: &[u8], authorship: Authorship) -> Vec<u8> {
+pub(crate) fn digest(raw: &[u8], authorship: Authorship) -> Vec<u8> {
     Sha256::digest(chunk_of(raw, authorship)).to_vec()
 }
 
-fn reject(e: IngestError) -> Fail {
+pub(crate) fn reject(e: IngestError) -> Fail {
     Fail::Reject(e, None)
 }
 
@@ -94,7 +94,9 @@ impl Store {
 
     /// Ingest several requests in one transaction (group commit). Each
     /// request is accepted or rejected on its own; an `Err` of the outer
-    /// result means the transaction failed and nothing was stored.
+    /// result means the transaction failed and nothing was stored. With
+    /// [`StoreOptions::merge_same_list`](super::StoreOptions) the requests
+    /// for the same list are applied in one call ([`merged`]).
     pub fn ingest_many<R: AsRef<[u8]>>(
         &mut self,
         reqs: &[(ListId, &[R])],
@@ -105,72 +107,101 @@ impl Store {
         let mut tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut results = Vec::with_capacity(reqs.len());
-        let mut touched = Vec::new();
-        let mut failure = None;
-        for (id, raws) in reqs {
-            touched.push(*id);
-            let sp = match tx.savepoint() {
-                Ok(sp) => sp,
-                Err(e) => {
-                    failure = Some(StoreError::from(e));
-                    break;
-                }
+        let mut touched: Vec<ListId> = Vec::new();
+        let mut replies: Vec<Option<merged::Reply>> = (0..reqs.len()).map(|_| None).collect();
+        let stored = (|| -> Result<(), StoreError> {
+            let mut root = tx.savepoint()?;
+            let mut ctx = merged::Ctx {
+                cache: &mut self.cache,
+                actor: &self.actor,
+                limits: &self.opts.ingest,
+                sole_writer: self.opts.sole_writer,
+                stats: &mut self.stats,
             };
-            match ingest_one(
-                &sp,
-                &mut self.cache,
-                &self.actor,
-                &self.opts.ingest,
-                *id,
-                raws,
-                self.opts.sole_writer,
-            ) {
-                Ok(outcome) => {
-                    if let Err(e) = sp.commit() {
-                        failure = Some(e.into());
-                        break;
+            if self.opts.merge_same_list {
+                // Groups in order of first appearance, requests in order.
+                let mut groups: Vec<(ListId, Vec<usize>)> = Vec::new();
+                for (pos, (id, _)) in reqs.iter().enumerate() {
+                    match groups.iter_mut().find(|(g, _)| g == id) {
+                        Some((_, members)) => members.push(pos),
+                        None => groups.push((*id, vec![pos])),
                     }
-                    results.push(Ok(outcome));
                 }
-                Err(Fail::Reject(e, quarantine)) => {
-                    drop(sp); // rolls back this request only
-                    self.cache.pop(id);
-                    if let Some(d) = quarantine {
-                        tx.execute(
-                            "INSERT OR IGNORE INTO quarantine (digest, reason, at) VALUES (?1, ?2, ?3)",
-                            params![d, e.to_string(), crate::list::EditContext::now("").now_ms],
-                        )?;
+                for (id, members) in groups {
+                    touched.push(id);
+                    if let [pos] = members[..] {
+                        replies[pos] = Some(merged::one_in_savepoint(
+                            &mut root,
+                            &mut ctx,
+                            id,
+                            reqs[pos].1,
+                        )?);
+                        continue;
                     }
-                    results.push(Err(e));
+                    let raws: Vec<&[R]> = members.iter().map(|&p| reqs[p].1).collect();
+                    let out = merged::ingest_group(&mut root, &mut ctx, id, &raws)?;
+                    for (pos, reply) in members.into_iter().zip(out) {
+                        replies[pos] = Some(reply);
+                    }
                 }
-                Err(Fail::Store(e)) => {
-                    failure = Some(e);
-                    break;
+            } else {
+                for (pos, (id, raws)) in reqs.iter().enumerate() {
+                    touched.push(*id);
+                    replies[pos] = Some(merged::one_in_savepoint(&mut root, &mut ctx, *id, raws)?);
                 }
             }
-        }
-        let committed = match failure {
-            Some(e) => {
-                drop(tx);
-                Err(e)
+            for (e, q) in replies.iter().flatten().filter_map(|r| r.as_ref().err()) {
+                if let Some(d) = q {
+                    root.execute(
+                        "INSERT OR IGNORE INTO quarantine (digest, reason, at) VALUES (?1, ?2, ?3)",
+                        params![d, e.to_string(), crate::list::EditContext::now("").now_ms],
+                    )?;
+                }
             }
-            None => tx.commit().map_err(StoreError::from),
-        };
+            root.commit()?;
+            Ok(())
+        })();
+        let committed = stored.and_then(|()| tx.commit().map_err(StoreError::from));
         if let Err(e) = committed {
             for id in &touched {
                 self.cache.pop(id);
             }
             return Err(e);
         }
+        touched.dedup();
         for id in touched {
             self.maybe_compact(id)?;
         }
-        Ok(results)
+        Ok(replies
+            .into_iter()
+            .map(|r| match r {
+                Some(Ok(o)) => Ok(o),
+                Some(Err((e, _))) => Err(e),
+                None => Ok(IngestOutcome::default()),
+            })
+            .collect())
+    }
+
+    /// What group commit did so far (requests, apply calls, merged groups).
+    pub fn ingest_stats(&self) -> IngestStats {
+        self.stats
     }
 }
 
-fn is_quarantined(conn: &Connection, d: &[u8]) -> Result<bool, StoreError> {
+/// Counters of [`Store::ingest_many`] since the store was opened.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct IngestStats {
+    /// Requests ingested.
+    pub requests: u64,
+    /// `apply_changes` calls made for them.
+    pub apply_calls: u64,
+    /// Groups of same-list requests applied in one call.
+    pub merged_groups: u64,
+    /// Merged applies that failed and were redone request by request.
+    pub fallbacks: u64,
+}
+
+pub(crate) fn is_quarantined(conn: &Connection, d: &[u8]) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached("SELECT 1 FROM quarantine WHERE digest = ?1")?
         .query_row([d], |_| Ok(()))
@@ -178,6 +209,8 @@ fn is_quarantined(conn: &Connection, d: &[u8]) -> Result<bool, StoreError> {
         .is_some())
 }
 
+// The store's borrowed parts, passed apart (recovery and group commit share it).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn ingest_one<R: AsRef<[u8]>>(
     conn: &Connection,
     cache: &mut LruCache<ListId, Loaded>,
@@ -186,6 +219,7 @@ pub(crate) fn ingest_one<R: AsRef<[u8]>>(
     id: ListId,
     raws: &[R],
     sole_writer: bool,
+    stats: &mut IngestStats,
 ) -> Result<IngestOutcome, Fail> {
     let authorship = Authorship::Signed(id);
     for (index, raw) in raws.iter().enumerate() {
@@ -217,6 +251,9 @@ pub(crate) fn ingest_one<R: AsRef<[u8]>>(
     let l = ensure_loaded(cache, conn, actor, id, sole_writer)?;
     let (mut accepted, mut outcome) = order_against_graph(&mut l.graph, decoded).map_err(reject)?;
     verify_authorship(id, &mut accepted, &offered).map_err(reject)?;
+    if !accepted.is_empty() {
+        stats.apply_calls += 1;
+    }
     match apply_ordered(&mut l.list, &l.graph, &accepted) {
         Ok(()) => {}
         Err(IngestError::Panicked { index }) => {
@@ -235,6 +272,10 @@ pub(crate) fn ingest_one<R: AsRef<[u8]>>(
     }
     Ok(outcome)
 }
+
+mod merged;
+#[cfg(test)]
+mod merged_tests;
 
 #[cfg(test)]
 mod authorship_tests;
