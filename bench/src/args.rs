@@ -63,6 +63,11 @@ pub struct Args {
     /// W2: items per list.
     #[arg(long, default_value_t = 10)]
     pub w2_items: usize,
+    /// W2: opens in flight at once, one measurement each (comma-separated;
+    /// 1 is the sequential `join` path, more use one device with that many
+    /// requests outstanding).
+    #[arg(long, value_delimiter = ',', default_value = "1,32")]
+    pub w2_concurrency: Vec<usize>,
     /// W3: changes in the long list's history.
     #[arg(long, default_value_t = 10_000)]
     pub w3_changes: usize,
