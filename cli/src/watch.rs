@@ -101,6 +101,10 @@ pub enum WatchEvent {
         received: usize,
         /// Local changes still unacknowledged.
         pending: usize,
+        /// The list's heads once they were applied (for in-process
+        /// observers such as the benchmark; not in the JSON line).
+        #[serde(skip)]
+        heads: Vec<engine::ChangeHash>,
     },
     /// Local changes were acknowledged by the cloud.
     Pushed {
@@ -327,6 +331,11 @@ impl Watcher {
                         sent: r.sent,
                         received: r.received,
                         pending: r.pending,
+                        heads: if r.received > 0 {
+                            self.store.heads(list).unwrap_or_default()
+                        } else {
+                            Vec::new()
+                        },
                     },
                     Err(e) => outcome_of(e),
                 };

@@ -9,10 +9,10 @@
 //!
 //! Each device is two threads: the editing (or observing) one, and its
 //! watcher's, each with its own store connection on the device's database.
-//! The observer learns that its watcher applied changes from the watcher's
-//! `received` events, then reads the new changes since the heads it last
-//! read; every item in them is stamped with the instant of the latest event
-//! seen at that read (an upper bound on when it reached the store).
+//! The observer's watcher, on each `received` event (emitted right after a
+//! sync applied its reply), reads on its own thread the changes it just
+//! applied and stamps their items with that instant: the moment they
+//! reached the observer's store.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use engine::store::{Store, StoreOptions};
-use engine::{ChangeHash, ListId};
+use engine::ListId;
 use serde_json::{json, Value};
 use shoplist_cli::live::LiveHandle;
 use shoplist_cli::sync_client::SyncClient;
@@ -38,8 +38,17 @@ struct Live {
     done: std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send>>,
 }
 
+/// What the observer's watcher found in its store right after it applied
+/// a sync's changes: the marker items, stamped with that instant.
+type Stamped = (Instant, Vec<String>);
+
 /// Start a watcher of `list` on `db` on its own thread; its events go to
-/// `events` (stamped when they happen), pokes come through `pokes`.
+/// `events` (stamped when they happen), pokes come through `pokes`. With
+/// `stamps`, every `received` event is followed, on the watcher's own
+/// thread and before it does anything else, by a read of the changes it
+/// just applied (a second connection on the same file); their items go to
+/// `stamps` with the event's instant: the moment they reached the store.
+#[allow(clippy::too_many_arguments)]
 fn start_live(
     name: &str,
     db: std::path::PathBuf,
@@ -48,11 +57,23 @@ fn start_live(
     handle: LiveHandle,
     pokes: mpsc::UnboundedReceiver<ListId>,
     events: mpsc::UnboundedSender<(Instant, WatchEvent)>,
+    stamps: Option<mpsc::UnboundedSender<Stamped>>,
 ) -> Live {
     let (stop, stop_rx) = oneshot::channel::<()>();
     let done = on_thread(name, move || async move {
         let store = Store::open_with(&db, StoreOptions::default())
             .context("cannot open the watcher's store connection")?;
+        let mut reader = match &stamps {
+            Some(_) => Some(
+                Store::open_with(&db, StoreOptions::default())
+                    .context("cannot open the observer's reading connection")?,
+            ),
+            None => None,
+        };
+        let mut read_heads = match reader.as_mut() {
+            Some(r) => r.heads(list)?,
+            None => Vec::new(),
+        };
         let (client, client_events) = SyncClient::start(client_config(&endpoint));
         let opts = WatchOptions {
             report_names: false,
@@ -63,7 +84,16 @@ fn start_live(
         watcher
             .run(
                 move |ev| {
-                    let _ = events.send((Instant::now(), ev));
+                    let at = Instant::now();
+                    if let (Some(r), Some(tx), WatchEvent::Received { heads, .. }) =
+                        (reader.as_mut(), stamps.as_ref(), &ev)
+                    {
+                        if let Ok((changes, _)) = r.changes_for(list, &read_heads) {
+                            read_heads = heads.clone();
+                            let _ = tx.send((at, added_items(&changes)));
+                        }
+                    }
+                    let _ = events.send((at, ev));
                 },
                 async {
                     let _ = stop_rx.await;
@@ -140,6 +170,7 @@ pub async fn run(env: &Env) -> anyhow::Result<Value> {
     });
     let obs_dev = obs_dev.await?;
     let (obs_tx, mut obs_rx) = mpsc::unbounded_channel();
+    let (stamp_tx, mut stamp_rx) = mpsc::unbounded_channel::<Stamped>();
     let (h, p) = LiveHandle::channel();
     let obs_live = start_live(
         "w1l-observer-watch",
@@ -149,6 +180,7 @@ pub async fn run(env: &Env) -> anyhow::Result<Value> {
         h,
         p,
         obs_tx,
+        Some(stamp_tx),
     );
     // Wait for the observer's watcher to be online and subscribed.
     loop {
@@ -180,6 +212,7 @@ pub async fn run(env: &Env) -> anyhow::Result<Value> {
                 handle.clone(),
                 pokes,
                 tx,
+                None,
             );
             loop {
                 let left = deadline.saturating_duration_since(Instant::now());
@@ -212,9 +245,9 @@ pub async fn run(env: &Env) -> anyhow::Result<Value> {
     }
     meet(&start, deadline).await?;
 
-    // Observe until every marker item is in the observer's store.
+    // Observe until every marker item is in the observer's store, stamped
+    // by the observer's watcher when it applied them.
     let mut reader = Store::open_with(obs_dev.db_path(), StoreOptions::default())?;
-    let mut read_heads: Vec<ChangeHash> = reader.heads(list)?;
     let mut seen: HashSet<String> = HashSet::new();
     let mut latencies = Vec::with_capacity(total);
     let mut last_at = None;
@@ -222,30 +255,22 @@ pub async fn run(env: &Env) -> anyhow::Result<Value> {
     let mut obs_errors = 0usize;
     while seen.len() < total {
         let left = deadline.saturating_duration_since(Instant::now());
-        let (mut at, ev) = match tokio::time::timeout(left, obs_rx.recv()).await {
+        let (at, names) = match tokio::time::timeout(left, stamp_rx.recv()).await {
             Ok(Some(x)) => x,
             _ => bail!(
                 "observer saw {} of {total} items by the deadline",
                 seen.len()
             ),
         };
-        if !matches!(ev, WatchEvent::Received { .. } | WatchEvent::Pushed { .. }) {
-            tracing::warn!(?ev, "W1 observer's live sync");
-        }
-        let mut applied = matches!(ev, WatchEvent::Received { .. });
-        obs_errors +=
-            matches!(ev, WatchEvent::Error { .. } | WatchEvent::StoreError { .. }) as usize;
-        while let Ok((t, ev)) = obs_rx.try_recv() {
-            at = t;
-            applied |= matches!(ev, WatchEvent::Received { .. });
-        }
-        if !applied {
-            continue;
+        while let Ok((_, ev)) = obs_rx.try_recv() {
+            if !matches!(ev, WatchEvent::Received { .. } | WatchEvent::Pushed { .. }) {
+                tracing::warn!(?ev, "W1 observer's live sync");
+            }
+            obs_errors +=
+                matches!(ev, WatchEvent::Error { .. } | WatchEvent::StoreError { .. }) as usize;
         }
         received_events += 1;
-        let (changes, _) = reader.changes_for(list, &read_heads)?;
-        read_heads = reader.heads(list)?;
-        for name in added_items(&changes) {
+        for name in names {
             if let Some(t) = parse_marker(&name) {
                 if name.starts_with('w') && seen.insert(name) {
                     let sent = epoch + Duration::from_micros(t);

@@ -75,6 +75,8 @@ pub enum SyncOutcome {
         received: usize,
         /// Local changes still unacknowledged.
         pending: usize,
+        /// The list's heads after the sync (when changes were received).
+        heads: Vec<ChangeHash>,
     },
     /// The proxy answered, but the list's replicas did not reach their quorum.
     Unavailable(String),
@@ -458,6 +460,7 @@ impl LiveSession {
                 sent,
                 received,
                 pending,
+                heads,
             } => {
                 l.retry_at = None;
                 l.backoff.reset();
@@ -468,6 +471,7 @@ impl LiveSession {
                         name: name.clone(),
                         received,
                         pending,
+                        heads,
                     }));
                 }
                 if sent > 0 {

@@ -67,6 +67,7 @@ fn synced(sent: usize, received: usize) -> SyncOutcome {
         sent,
         received,
         pending: 0,
+        heads: vec![ChangeHash([7; 32])],
     }
 }
 
@@ -266,7 +267,8 @@ fn reply_with_changes_reports_received_and_pushed() {
         id: id(1),
         name: "groceries".into(),
         received: 7,
-        pending: 0
+        pending: 0,
+        heads: vec![ChangeHash([7; 32])],
     }));
     assert!(r.contains(&WatchEvent::Pushed {
         id: id(1),
