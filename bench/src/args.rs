@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 /// Every workload, in run order.
-pub const ALL_WORKLOADS: [&str; 8] = [
+pub const ALL_WORKLOADS: [&str; 9] = [
     "W5",
     "compaction",
     "transport",
@@ -17,6 +17,7 @@ pub const ALL_WORKLOADS: [&str; 8] = [
     "W3",
     "W4",
     "AE",
+    "W6",
 ];
 
 /// `shoplist-bench`: DESIGN §9's workloads against a real local cluster.
@@ -29,7 +30,7 @@ pub struct Args {
     /// Every workload at small sizes (the whole run in well under a minute).
     #[arg(long)]
     pub quick: bool,
-    /// Run only these workloads (comma-separated: W1,W2,W3,W4,W5,compaction,transport,AE).
+    /// Run only these workloads (comma-separated: W1,W2,W3,W4,W5,W6,compaction,transport,AE).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Worker processes in the cluster.
@@ -95,6 +96,22 @@ pub struct Args {
     /// compaction: the big list compacts every this many changes.
     #[arg(long, default_value_t = 100)]
     pub compaction_every: usize,
+    /// W6: devices connected at once (raw ZMTP connections, each subscribed).
+    #[arg(long, default_value_t = 10_000)]
+    pub w6_devices: usize,
+    /// W6: lists the devices are spread over.
+    #[arg(long, default_value_t = 2_000)]
+    pub w6_lists: usize,
+    /// W6: writes by the one writer device, on random lists.
+    #[arg(long, default_value_t = 2_000)]
+    pub w6_writes: usize,
+    /// W6: writes per second.
+    #[arg(long, default_value_t = 200.0)]
+    pub w6_rate: f64,
+    /// W6: each device pings this often (0: a 20 s keepalive); 200 is what
+    /// a live client does when idle.
+    #[arg(long, default_value_t = 0)]
+    pub w6_ping_ms: u64,
     /// Keep the cluster's temp dir (logs, worker data) after the run.
     #[arg(long)]
     pub keep: bool,
@@ -121,6 +138,9 @@ pub enum Role {
         /// R.
         #[arg(long)]
         read_quorum: usize,
+        /// Connection caps (`--max-connections`, `--max-per-source`).
+        #[command(flatten)]
+        caps: cloud::proxy::caps::Caps,
         /// Where to report the bound endpoints (as `shoplist-cloud proxy
         /// --ready-file`).
         #[arg(long)]
@@ -162,6 +182,9 @@ impl Args {
             self.transport_requests = 500;
             self.compaction_items = 500;
             self.compaction_requests = 300;
+            self.w6_devices = self.w6_devices.min(200);
+            self.w6_lists = self.w6_lists.min(50);
+            self.w6_writes = self.w6_writes.min(100);
         }
         self
     }

@@ -35,6 +35,8 @@ pub struct ClusterSpec {
     pub read_quorum: usize,
     /// Each worker's `--cache-lists`.
     pub cache_lists: usize,
+    /// The proxy's connection caps.
+    pub caps: cloud::proxy::caps::Caps,
 }
 
 /// A running proxy and its workers. See the module docs.
@@ -72,14 +74,17 @@ impl Cluster {
             ],
             proxies: 1,
             worker_ids: (1..=spec.workers).map(|i| format!("worker-{i}")).collect(),
-            proxy_args: vec![
+            proxy_args: [
                 "--replicas".into(),
                 spec.replicas.to_string(),
                 "--write-quorum".into(),
                 spec.write_quorum.to_string(),
                 "--read-quorum".into(),
                 spec.read_quorum.to_string(),
-            ],
+            ]
+            .into_iter()
+            .chain(spec.caps.to_args())
+            .collect(),
             worker_args: vec!["--cache-lists".into(), spec.cache_lists.to_string()],
             ports: Ports::Any,
             log_files: true,
