@@ -15,6 +15,7 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,6 +47,9 @@ const STEP: Duration = Duration::from_secs(20);
 const KEEPALIVE: Duration = Duration::from_secs(20);
 /// How long deliveries may trail the last write.
 const DRAIN: Duration = Duration::from_secs(10);
+/// Proxy CPU is sampled over this long with every device connected and no
+/// writes (the keepalive's cost).
+const IDLE_WINDOW: Duration = Duration::from_secs(2);
 /// The writer's list-choice seed.
 const SEED: u64 = 0x5736;
 
@@ -227,7 +231,13 @@ pub async fn run(env: &Env, cluster: &mut Cluster) -> anyhow::Result<Value> {
     let writes = Arc::new(Writes::default());
     let (ids_tx, ids_rx) = oneshot::channel();
     let (go_tx, go_rx) = oneshot::channel::<()>();
-    let (ep, w, p) = (env.endpoint.clone(), writes.clone(), plan.clone());
+    let halt = Arc::new(AtomicBool::new(false));
+    let (ep, w, p, h) = (
+        env.endpoint.clone(),
+        writes.clone(),
+        plan.clone(),
+        halt.clone(),
+    );
     let writer = on_thread("w6-writer", move || async move {
         let mut dev = Device::open("w6-writer", &ep, setup_store_options())?;
         let mut ids = Vec::with_capacity(lists);
@@ -239,6 +249,9 @@ pub async fn run(env: &Env, cluster: &mut Cluster) -> anyhow::Result<Value> {
         let start = tokio::time::Instant::now();
         let (mut errors, mut syncs) = (0usize, Vec::with_capacity(p.len()));
         for (k, &l) in p.iter().enumerate() {
+            if h.load(Ordering::Relaxed) {
+                break;
+            }
             tokio::time::sleep_until(start + Duration::from_secs_f64(k as f64 / rate)).await;
             dev.add_item(ids[l], &format!("w6-{k}"))?;
             let heads = dev.store.heads(ids[l])?;
@@ -304,11 +317,19 @@ pub async fn run(env: &Env, cluster: &mut Cluster) -> anyhow::Result<Value> {
     // expected count is an upper bound and `device_failures` says so).
     let subs = subscribers(devices, lists);
     let expected: usize = plan.iter().map(|&l| subs[l]).sum();
+    // The proxy's CPU with every device connected and no writes: the cost
+    // of the devices' keepalive pings alone (a measurement window).
+    let idle_before = cpu_seconds(proxy);
+    tokio::time::sleep(IDLE_WINDOW).await;
+    let idle_cpu = idle_before
+        .zip(cpu_seconds(proxy))
+        .map(|(b, a)| round3((a - b) / IDLE_WINDOW.as_secs_f64()));
     let cpu_before = cpu_seconds(proxy);
     let _ = go_tx.send(());
-    let writes_deadline = Instant::now()
+    let writes_start = Instant::now();
+    let writes_deadline = writes_start
         + Duration::from_secs_f64(writes_total as f64 / rate)
-        + Duration::from_secs(60);
+        + Duration::from_secs(30);
     let mut latencies = Vec::with_capacity(expected);
     let mut writer_result = None;
     let mut drain_until = None;
@@ -353,13 +374,14 @@ pub async fn run(env: &Env, cluster: &mut Cluster) -> anyhow::Result<Value> {
         }
     }
     tasks.abort_all();
+    halt.store(true, Ordering::Relaxed);
     writer.abort();
+    // A writer that did not finish in time (an overloaded proxy) is a
+    // result too: reported with what was delivered.
+    let writer_finished = writer_result.is_some();
     let (write_elapsed, write_errors, syncs) = match writer_result {
         Some(r) => r?,
-        None => bail!(
-            "the writer did not finish in time ({} deliveries)",
-            latencies.len()
-        ),
+        None => (Instant::now() - writes_start, 0, Vec::new()),
     };
 
     let lat: Vec<Duration> = latencies.iter().map(|&(_, _, l)| l).collect();
@@ -385,6 +407,7 @@ pub async fn run(env: &Env, cluster: &mut Cluster) -> anyhow::Result<Value> {
         "device_ping_ms": ping_every.as_millis() as u64,
         "writes": writes_total,
         "rate_per_s": rate,
+        "writer_finished": writer_finished,
         "writes_elapsed_s": round3(write_elapsed.as_secs_f64()),
         "write_errors": write_errors,
         "writer_sync_p50_ms": sync.p50,
@@ -401,10 +424,11 @@ pub async fn run(env: &Env, cluster: &mut Cluster) -> anyhow::Result<Value> {
         "proxy_rss_connected_mib": round3(rss_after as f64 / 1048576.0),
         "proxy_rss_end_mib": round3(rss_end as f64 / 1048576.0),
         "proxy_rss_per_connection_kib": round3(rss_per_conn_kib),
+        "proxy_cpu_idle_per_s": idle_cpu,
         "proxy_cpu_write_phase_s": cpu.map(round3),
         "proxy_cpu_per_write_ms": cpu_per_write_ms,
         "proxy_fd_limit": proxy_fds,
         "target": "notify_p99_ms <= 100, devices == 10000",
-        "meets_target": s.p99 <= 100.0 && connected >= 10_000 && lat.len() == expected,
+        "meets_target": writer_finished && s.p99 <= 100.0 && connected >= 10_000 && lat.len() == expected,
     }))
 }
