@@ -203,3 +203,37 @@ impl Args {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_proxy_role_takes_connection_caps() {
+        let args = Args::parse_from([
+            "shoplist-bench",
+            "cloud-proxy",
+            "--frontend=tcp://127.0.0.1:0",
+            "--backend=tcp://127.0.0.1:0",
+            "--replicas=3",
+            "--write-quorum=2",
+            "--read-quorum=2",
+            "--max-connections=11024",
+            "--max-per-source=256",
+        ]);
+        let Some(Role::CloudProxy { caps, .. }) = args.role else {
+            panic!("not the proxy role: {:?}", args.role);
+        };
+        assert_eq!((caps.max_connections, caps.max_per_source), (11_024, 256));
+    }
+
+    #[test]
+    fn quick_runs_w6_small() {
+        let args = Args::parse_from(["shoplist-bench", "--quick", "--only", "w6"]).effective();
+        assert!(args.selected("W6") && args.unknown_workloads().is_empty());
+        assert_eq!(
+            (args.w6_devices, args.w6_lists, args.w6_writes),
+            (200, 50, 100)
+        );
+    }
+}
