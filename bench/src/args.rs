@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 /// Every workload, in run order.
-pub const ALL_WORKLOADS: [&str; 9] = [
+pub const ALL_WORKLOADS: [&str; 10] = [
     "W5",
     "compaction",
     "transport",
@@ -18,6 +18,7 @@ pub const ALL_WORKLOADS: [&str; 9] = [
     "W3",
     "W4",
     "AE",
+    "W6",
 ];
 
 /// `shoplist-bench`: DESIGN §9's workloads against a real local cluster.
@@ -30,7 +31,7 @@ pub struct Args {
     /// Every workload at small sizes (the whole run in well under a minute).
     #[arg(long)]
     pub quick: bool,
-    /// Run only these workloads (comma-separated: W1,W1-serial,W2,W3,W4,W5,compaction,transport,AE).
+    /// Run only these workloads (comma-separated: W1,W1-serial,W2,W3,W4,W5,W6,compaction,transport,AE).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Worker processes in the cluster.
@@ -115,6 +116,22 @@ pub struct Args {
     /// the guard keeps each figure's best.
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
+    /// W6: devices connected at once (raw ZMTP connections, each subscribed).
+    #[arg(long, default_value_t = 10_000)]
+    pub w6_devices: usize,
+    /// W6: lists the devices are spread over.
+    #[arg(long, default_value_t = 2_000)]
+    pub w6_lists: usize,
+    /// W6: writes by the one writer device, on random lists.
+    #[arg(long, default_value_t = 2_000)]
+    pub w6_writes: usize,
+    /// W6: writes per second.
+    #[arg(long, default_value_t = 200.0)]
+    pub w6_rate: f64,
+    /// W6: each device pings this often (0: a 20 s keepalive); 200 is what
+    /// a live client does when idle.
+    #[arg(long, default_value_t = 0)]
+    pub w6_ping_ms: u64,
     /// Keep the cluster's temp dir (logs, worker data) after the run.
     #[arg(long)]
     pub keep: bool,
@@ -141,6 +158,9 @@ pub enum Role {
         /// R.
         #[arg(long)]
         read_quorum: usize,
+        /// Connection caps (`--max-connections`, `--max-per-source`).
+        #[command(flatten)]
+        caps: cloud::proxy::caps::Caps,
         /// Where to report the bound endpoints (as `shoplist-cloud proxy
         /// --ready-file`).
         #[arg(long)]
@@ -185,6 +205,9 @@ impl Args {
             self.transport_requests = 500;
             self.compaction_items = 500;
             self.compaction_requests = 300;
+            self.w6_devices = self.w6_devices.min(200);
+            self.w6_lists = self.w6_lists.min(50);
+            self.w6_writes = self.w6_writes.min(100);
         }
         self
     }
@@ -201,5 +224,39 @@ impl Args {
             .filter(|w| !ALL_WORKLOADS.iter().any(|a| a.eq_ignore_ascii_case(w)))
             .cloned()
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_proxy_role_takes_connection_caps() {
+        let args = Args::parse_from([
+            "shoplist-bench",
+            "cloud-proxy",
+            "--frontend=tcp://127.0.0.1:0",
+            "--backend=tcp://127.0.0.1:0",
+            "--replicas=3",
+            "--write-quorum=2",
+            "--read-quorum=2",
+            "--max-connections=11024",
+            "--max-per-source=256",
+        ]);
+        let Some(Role::CloudProxy { caps, .. }) = args.role else {
+            panic!("not the proxy role: {:?}", args.role);
+        };
+        assert_eq!((caps.max_connections, caps.max_per_source), (11_024, 256));
+    }
+
+    #[test]
+    fn quick_runs_w6_small() {
+        let args = Args::parse_from(["shoplist-bench", "--quick", "--only", "w6"]).effective();
+        assert!(args.selected("W6") && args.unknown_workloads().is_empty());
+        assert_eq!(
+            (args.w6_devices, args.w6_lists, args.w6_writes),
+            (200, 50, 100)
+        );
     }
 }

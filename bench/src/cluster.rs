@@ -37,6 +37,8 @@ pub struct ClusterSpec {
     pub cache_lists: usize,
     /// Each worker's `--worker-merge-same-list`.
     pub merge_same_list: bool,
+    /// The proxy's connection caps.
+    pub caps: cloud::proxy::caps::Caps,
 }
 
 /// A running proxy and its workers. See the module docs.
@@ -74,14 +76,17 @@ impl Cluster {
             ],
             proxies: 1,
             worker_ids: (1..=spec.workers).map(|i| format!("worker-{i}")).collect(),
-            proxy_args: vec![
+            proxy_args: [
                 "--replicas".into(),
                 spec.replicas.to_string(),
                 "--write-quorum".into(),
                 spec.write_quorum.to_string(),
                 "--read-quorum".into(),
                 spec.read_quorum.to_string(),
-            ],
+            ]
+            .into_iter()
+            .chain(spec.caps.to_args())
+            .collect(),
             worker_args: vec![
                 "--cache-lists".into(),
                 spec.cache_lists.to_string(),

@@ -18,6 +18,7 @@
 //! - [`stats`]: percentiles; [`progress`]: the stderr progress bars.
 //! - [`guard`]: the regression guard (`--baseline`, `--save-baseline`,
 //!   `--repeat`).
+//! - [`zmtp`]: the raw ZMTP DEALER of W6's simulated devices.
 
 mod args;
 mod cluster;
@@ -27,6 +28,7 @@ mod observe;
 mod progress;
 mod stats;
 mod workloads;
+mod zmtp;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -59,6 +61,7 @@ async fn run_role(role: Role) -> anyhow::Result<()> {
             replicas,
             write_quorum,
             read_quorum,
+            caps,
             ready_file,
         } => {
             let cfg = cloud::proxy::ProxyConfig {
@@ -66,6 +69,7 @@ async fn run_role(role: Role) -> anyhow::Result<()> {
                 write_quorum,
                 read_quorum,
                 secret: cloud::secret::ClusterSecret::configured(None)?,
+                caps,
                 ..Default::default()
             };
             cloud::proxy::run(cfg, &frontend, &backend, true, ready_file.as_deref()).await
@@ -207,7 +211,7 @@ async fn run_bench(args: Args) -> anyhow::Result<bool> {
         progress::note("compaction off the hot path");
         ok &= emit(&args, "compaction", workloads::compaction::run(&env).await);
     }
-    let networked = ["transport", "W1-serial", "W1", "W2", "W3", "W4", "AE"];
+    let networked = ["transport", "W1-serial", "W1", "W2", "W3", "W4", "AE", "W6"];
     if !networked.iter().any(|w| args.selected(w)) {
         return Ok(ok);
     }
@@ -218,6 +222,12 @@ async fn run_bench(args: Args) -> anyhow::Result<bool> {
         read_quorum: args.read_quorum,
         cache_lists: args.worker_cache_lists,
         merge_same_list: args.worker_merge_same_list,
+        caps: cloud::proxy::caps::Caps {
+            // W6's devices, the other workloads' clients, and headroom.
+            max_connections: cloud::proxy::caps::DEFAULT_MAX_CONNECTIONS
+                .max(args.w6_devices + 1024),
+            ..Default::default()
+        },
     };
     progress::note("starting the cluster");
     let mut cluster = Cluster::start(&spec)
@@ -248,6 +258,12 @@ async fn run_bench(args: Args) -> anyhow::Result<bool> {
         progress::note("AE heal");
         let result = workloads::ae_heal::run(&env, &mut cluster).await;
         ok &= emit(&args, "AE", result);
+        cluster.check_alive()?;
+    }
+    if args.selected("W6") {
+        progress::note("W6 many live devices");
+        let result = workloads::w6_devices::run(&env, &mut cluster).await;
+        ok &= emit(&args, "W6", result);
         cluster.check_alive()?;
     }
     if args.keep {

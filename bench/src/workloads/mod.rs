@@ -11,6 +11,8 @@ pub mod w2_many_lists;
 pub mod w3_long_history;
 pub mod w4_scale;
 pub mod w5_local;
+pub mod w6_devices;
+pub mod w6_plan;
 
 use std::time::Instant;
 
