@@ -145,7 +145,9 @@ pub async fn run(env: &Env) -> anyhow::Result<Value> {
         "observer_syncs": obs.syncs,
         "errors": results.iter().map(|r| r.errors).sum::<usize>() + obs.errors,
         "converged": converged,
-        "target": "edits_per_s >= 2000, propagation_p99_ms <= 50, converged",
-        "meets_target": edits_per_s >= 2000.0 && prop.p99 <= 50.0 && converged,
+        // DESIGN §9's W1 target is for the live variant; this serial one
+        // is kept beside it for comparison, against the same figures.
+        "target": "edits_per_s >= 3500, propagation_p99_ms <= 50, converged",
+        "meets_target": edits_per_s >= 3500.0 && prop.p99 <= 50.0 && converged,
     }))
 }

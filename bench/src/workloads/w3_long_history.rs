@@ -95,7 +95,7 @@ pub async fn run(env: &Env) -> anyhow::Result<Value> {
         "samples": obs.latencies.len(),
         "propagation_median_ms": s.p50,
         "propagation_max_ms": s.max,
-        "target": "open_ms <= 100, propagation_median_ms <= 5",
-        "meets_target": open_ms <= 100.0 && s.p50 <= 5.0,
+        "target": "open_ms <= 50, propagation_median_ms <= 4",
+        "meets_target": open_ms <= 50.0 && s.p50 <= 4.0,
     }))
 }
