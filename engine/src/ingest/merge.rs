@@ -10,7 +10,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use automerge::{Change, ReadDoc};
+use automerge::{Automerge, Change, ReadDoc};
 
 use super::{decode_untrusted, IngestError, IngestLimits, IngestOutcome};
 use crate::graph::ChangeGraph;
@@ -247,6 +247,7 @@ pub fn apply_ordered(
     if accepted.is_empty() {
         return Ok(());
     }
+    check_lamport(list.doc(), accepted)?;
     let changes: Vec<Change> = accepted.iter().map(|d| d.change.clone()).collect();
     let before = list.heads();
     match catch_unwind(AssertUnwindSafe(|| list.apply_changes(changes))) {
@@ -265,6 +266,37 @@ pub fn apply_ordered(
         )));
     }
     check_representable(list, &before, accepted)
+}
+
+/// Op ids are Lamport timestamps: a change's first op must come after every
+/// op of the changes it depends on. automerge 0.12 applies a change that
+/// breaks this (an empty change with `start_op` 1 on top of a longer
+/// history, found by the `ingest_bytes` fuzzer), but the document then no
+/// longer loads ("max_op is lower than start_op"). `accepted` is in
+/// dependency order; a dependency is either earlier in it or in `doc`.
+fn check_lamport(doc: &Automerge, accepted: &[Decoded]) -> Result<(), IngestError> {
+    let mut batch: HashMap<ChangeHash, u64> = HashMap::with_capacity(accepted.len());
+    for d in accepted {
+        let start = d.change.start_op().get();
+        for dep in d.change.deps() {
+            let dep_max = match batch.get(dep) {
+                Some(m) => Some(*m),
+                None => catch_unwind(AssertUnwindSafe(|| {
+                    doc.get_change_meta_by_hash(dep).map(|m| m.max_op)
+                }))
+                .map_err(|_| IngestError::Panicked { index: d.index })?,
+            };
+            if let Some(max) = dep_max.filter(|m| start <= *m) {
+                return Err(IngestError::Apply(format!(
+                    "change {}: its first op ({start}) does not come after the ops of a \
+                     change it depends on (up to {max}): not a valid history",
+                    d.index
+                )));
+            }
+        }
+        batch.insert(d.change.hash(), d.change.max_op());
+    }
+    Ok(())
 }
 
 /// Batches up to this size are re-derived change by change; larger ones in

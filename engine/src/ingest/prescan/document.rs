@@ -14,9 +14,9 @@
 
 use super::encoding::{read_string, walk_bool, walk_delta, walk_rle, walk_values};
 use super::error::{PrescanError, Result};
-use super::header::body_hash;
+use super::header::envelope;
 use super::leb::Reader;
-use super::{column, HASH_LEN, MAGIC_BYTES};
+use super::{column, HASH_LEN};
 
 /// Chunk type byte of a document.
 pub const CHUNK_TYPE_DOCUMENT: u8 = 0;
@@ -84,31 +84,7 @@ pub fn prescan_document(bytes: &[u8], limits: &DocLimits) -> Result<DocInfo> {
             limit: limits.max_doc_bytes,
         });
     }
-    let mut r = Reader::new(bytes);
-    if r.take(4, "magic bytes")? != MAGIC_BYTES {
-        return Err(PrescanError::BadMagic);
-    }
-    let checksum = r.take(4, "checksum")?;
-    let chunk_type = r.byte("chunk type")?;
-    if chunk_type != CHUNK_TYPE_DOCUMENT {
-        return Err(PrescanError::WrongChunkType(chunk_type));
-    }
-    let body_len = r.uleb("chunk length")?;
-    let available = r.remaining() as u64;
-    if body_len > available {
-        return Err(PrescanError::Truncated { what: "chunk body" });
-    }
-    if body_len < available {
-        return Err(PrescanError::LengthMismatch {
-            what: "chunk (trailing bytes)",
-            declared: body_len,
-            actual: available,
-        });
-    }
-    let body = r.rest();
-    if body_hash(chunk_type, body)[..4] != *checksum {
-        return Err(PrescanError::BadChecksum);
-    }
+    let body = envelope(bytes, CHUNK_TYPE_DOCUMENT, true)?.body;
     let row_limit = limits
         .max_rows
         .min((bytes.len() as u64).saturating_mul(limits.max_rows_per_byte));

@@ -86,25 +86,27 @@ impl Parsed<'_> {
     }
 }
 
-pub(super) fn parse_structure<'a>(
-    bytes: &'a [u8],
-    limits: &PrescanLimits,
-    verify_checksum: bool,
-) -> Result<Parsed<'a>> {
-    if bytes.len() > limits.max_change_bytes {
-        return Err(PrescanError::TooLarge {
-            len: bytes.len(),
-            limit: limits.max_change_bytes,
-        });
-    }
+/// A chunk's envelope (magic, checksum, type, length), checked.
+pub(super) struct Envelope<'a> {
+    /// The bytes after the length.
+    pub(super) body: &'a [u8],
+    /// Where they start in the chunk.
+    pub(super) body_start: usize,
+    /// SHA-256 over type, length and body (a change's hash).
+    pub(super) hash: [u8; HASH_LEN],
+}
+
+/// Check the envelope shared by change and document chunks: the magic
+/// bytes, the chunk type (`expected`), a length that matches the input
+/// exactly, and (with `verify_checksum`) the checksum.
+pub(super) fn envelope(bytes: &[u8], expected: u8, verify_checksum: bool) -> Result<Envelope<'_>> {
     let mut r = Reader::new(bytes);
-    let magic = r.take(4, "magic bytes")?;
-    if magic != MAGIC_BYTES {
+    if r.take(4, "magic bytes")? != MAGIC_BYTES {
         return Err(PrescanError::BadMagic);
     }
     let checksum = r.take(4, "checksum")?;
     let chunk_type = r.byte("chunk type")?;
-    if chunk_type != CHUNK_TYPE_CHANGE {
+    if chunk_type != expected {
         return Err(PrescanError::WrongChunkType(chunk_type));
     }
     let body_len = r.uleb("chunk length")?;
@@ -125,6 +127,29 @@ pub(super) fn parse_structure<'a>(
     if verify_checksum && hash[..4] != *checksum {
         return Err(PrescanError::BadChecksum);
     }
+    Ok(Envelope {
+        body,
+        body_start,
+        hash,
+    })
+}
+
+pub(super) fn parse_structure<'a>(
+    bytes: &'a [u8],
+    limits: &PrescanLimits,
+    verify_checksum: bool,
+) -> Result<Parsed<'a>> {
+    if bytes.len() > limits.max_change_bytes {
+        return Err(PrescanError::TooLarge {
+            len: bytes.len(),
+            limit: limits.max_change_bytes,
+        });
+    }
+    let Envelope {
+        body,
+        body_start,
+        hash,
+    } = envelope(bytes, CHUNK_TYPE_CHANGE, verify_checksum)?;
 
     let mut r = Reader::new(body);
     // Dependencies.
