@@ -28,8 +28,13 @@ pub enum Direction {
 
 impl Direction {
     /// The direction of a figure by its name, `None` if it is not guarded.
+    /// Not guarded either: CPU use per second (lower is better and tiny
+    /// when idle) and `rate_per_s`, a setting echoed back (W6's write rate).
     pub fn of(name: &str) -> Option<Direction> {
-        if name.ends_with("_per_s") {
+        let leaf = name.rsplit('.').next().unwrap_or(name);
+        if leaf.contains("cpu") || leaf == "rate_per_s" {
+            None
+        } else if name.ends_with("_per_s") {
             Some(Direction::Higher)
         } else if name.ends_with("_p50_ms") || name.ends_with("_median_ms") || name == "open_ms" {
             Some(Direction::Lower)
@@ -196,6 +201,12 @@ mod tests {
         );
         assert_eq!(Direction::of("open_p99_ms"), None);
         assert_eq!(Direction::of("lists"), None);
+        assert_eq!(Direction::of("W6.proxy_cpu_idle_per_s"), None);
+        assert_eq!(Direction::of("W6.rate_per_s"), None);
+        assert_eq!(
+            Direction::of("transport.clients=1.sync_per_s"),
+            Some(Direction::Higher)
+        );
     }
 
     #[test]
