@@ -12,11 +12,11 @@
 
 use automerge::ActorId;
 use lru::LruCache;
-use rusqlite::{params, Connection, Savepoint};
+use rusqlite::{Connection, Savepoint};
 
-use super::{digest, ingest_one, is_quarantined, reject, Fail, IngestStats};
+use super::{decode_for_list, digest, ingest_one, is_quarantined, reject, Fail, IngestStats};
 use crate::ingest::merge::{
-    apply_ordered, decode_all, offered, order_against_graph, verify_authorship, Authorship, Decoded,
+    apply_ordered, offered, order_against_graph, verify_authorship, Authorship, Decoded,
 };
 use crate::ingest::{IngestError, IngestLimits, IngestOutcome};
 use crate::store::{ensure_loaded, insert_change, Loaded, StoreError};
@@ -83,26 +83,9 @@ fn validate_and_store<R: AsRef<[u8]>>(
             return Err(reject(IngestError::Quarantined { index }));
         }
     }
-    let decoded = match decode_all(raws, ctx.limits, authorship) {
-        Ok(d) => d,
-        Err(e @ IngestError::Panicked { index }) => {
-            let d = raws.get(index).map(|r| digest(r.as_ref(), authorship));
-            return Err(Fail::Reject(e, d));
-        }
-        Err(e) => return Err(reject(e)),
-    };
-    if decoded.is_empty() {
+    let Some(decoded) = decode_for_list(conn, id, raws, ctx.limits, authorship)? else {
         return Ok((Vec::new(), IngestOutcome::default()));
-    }
-    if !crate::store::loaded_list_exists(conn, id)? {
-        conn.execute(
-            "INSERT INTO lists (list_id, created_at) VALUES (?1, ?2)",
-            params![
-                id.as_bytes().as_slice(),
-                crate::list::EditContext::now("").now_ms
-            ],
-        )?;
-    }
+    };
     let offered = offered(&decoded);
     let l = ensure_loaded(ctx.cache, conn, ctx.actor, id, ctx.sole_writer)?;
     let (mut accepted, mut outcome) = order_against_graph(&mut l.graph, decoded).map_err(reject)?;

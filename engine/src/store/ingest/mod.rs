@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use super::{ensure_loaded, insert_change, Loaded, Store, StoreError};
 use crate::ingest::merge::{
     apply_ordered, chunk_of, decode_all, find_culprit, offered, order_against_graph,
-    verify_authorship, Authorship,
+    verify_authorship, Authorship, Decoded,
 };
 use crate::ingest::{IngestError, IngestLimits, IngestOutcome};
 use crate::ListId;
@@ -209,6 +209,39 @@ pub(crate) fn is_quarantined(conn: &Connection, d: &[u8]) -> Result<bool, StoreE
         .is_some())
 }
 
+/// Decode a request's frames (a panic while decoding quarantines the
+/// culprit's digest) and make sure its list has a row; `None` when there
+/// is nothing to store. Shared by the one-request and merged paths.
+pub(crate) fn decode_for_list<R: AsRef<[u8]>>(
+    conn: &Connection,
+    id: ListId,
+    raws: &[R],
+    limits: &IngestLimits,
+    authorship: Authorship,
+) -> Result<Option<Vec<Decoded>>, Fail> {
+    let decoded = match decode_all(raws, limits, authorship) {
+        Ok(d) => d,
+        Err(e @ IngestError::Panicked { index }) => {
+            let d = raws.get(index).map(|r| digest(r.as_ref(), authorship));
+            return Err(Fail::Reject(e, d));
+        }
+        Err(e) => return Err(reject(e)),
+    };
+    if decoded.is_empty() {
+        return Ok(None);
+    }
+    if !super::loaded_list_exists(conn, id)? {
+        conn.execute(
+            "INSERT INTO lists (list_id, created_at) VALUES (?1, ?2)",
+            params![
+                id.as_bytes().as_slice(),
+                crate::list::EditContext::now("").now_ms
+            ],
+        )?;
+    }
+    Ok(Some(decoded))
+}
+
 // The store's borrowed parts, passed apart (recovery and group commit share it).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn ingest_one<R: AsRef<[u8]>>(
@@ -227,26 +260,9 @@ pub(crate) fn ingest_one<R: AsRef<[u8]>>(
             return Err(reject(IngestError::Quarantined { index }));
         }
     }
-    let decoded = match decode_all(raws, limits, authorship) {
-        Ok(d) => d,
-        Err(e @ IngestError::Panicked { index }) => {
-            let d = raws.get(index).map(|r| digest(r.as_ref(), authorship));
-            return Err(Fail::Reject(e, d));
-        }
-        Err(e) => return Err(reject(e)),
-    };
-    if decoded.is_empty() {
+    let Some(decoded) = decode_for_list(conn, id, raws, limits, authorship)? else {
         return Ok(IngestOutcome::default());
-    }
-    if !super::loaded_list_exists(conn, id)? {
-        conn.execute(
-            "INSERT INTO lists (list_id, created_at) VALUES (?1, ?2)",
-            params![
-                id.as_bytes().as_slice(),
-                crate::list::EditContext::now("").now_ms
-            ],
-        )?;
-    }
+    };
     let offered = offered(&decoded);
     let l = ensure_loaded(cache, conn, actor, id, sole_writer)?;
     let (mut accepted, mut outcome) = order_against_graph(&mut l.graph, decoded).map_err(reject)?;
