@@ -41,3 +41,17 @@ pub async fn meet(barrier: &Barrier, deadline: Instant) -> anyhow::Result<()> {
         Err(_) => bail!("a device did not reach the barrier in time"),
     }
 }
+
+/// A new list named `name`, created and synced by a setup device of its own
+/// (W1 and W1-serial share one list between all their devices).
+pub async fn shared_list(endpoint: &str, name: &str) -> anyhow::Result<engine::ListId> {
+    let (ep, name) = (endpoint.to_string(), name.to_string());
+    crate::device::on_thread("setup", move || async move {
+        let mut dev =
+            crate::device::Device::open("setup", &ep, engine::store::StoreOptions::default())?;
+        let list = dev.create_list(&name)?;
+        dev.sync(list).await?;
+        Ok(list)
+    })
+    .await
+}

@@ -27,7 +27,7 @@ use shoplist_cli::sync_client::SyncClient;
 use shoplist_cli::watch::{WatchEvent, WatchOptions, Watcher};
 use tokio::sync::{mpsc, oneshot, Barrier};
 
-use super::{meet, Env};
+use super::{meet, shared_list, Env};
 use crate::device::{client_config, on_thread, Device};
 use crate::observe::{added_items, marker, parse_marker};
 use crate::stats::{rate, Summary};
@@ -152,14 +152,7 @@ pub async fn run(env: &Env) -> anyhow::Result<Value> {
     let epoch = env.epoch;
     let deadline = Instant::now() + Duration::from_secs(60 + (total / 50) as u64);
 
-    let ep = endpoint.clone();
-    let list = on_thread("w1l-setup", move || async move {
-        let mut dev = Device::open("w1l-setup", &ep, StoreOptions::default())?;
-        let list = dev.create_list("W1 live shared list")?;
-        dev.sync(list).await?;
-        Ok(list)
-    })
-    .await?;
+    let list = shared_list(&endpoint, "W1 live shared list").await?;
 
     // The observer: a joined device plus its watcher.
     let ep = endpoint.clone();

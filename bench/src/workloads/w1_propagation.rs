@@ -15,7 +15,7 @@ use engine::ListId;
 use serde_json::{json, Value};
 use tokio::sync::Barrier;
 
-use super::{meet, Env};
+use super::{meet, shared_list, Env};
 use crate::device::{on_thread, Device};
 use crate::observe::{marker, observe};
 use crate::stats::{rate, Summary};
@@ -53,14 +53,7 @@ pub async fn run(env: &Env) -> anyhow::Result<Value> {
     // Generous: the whole workload at 50 edits/s would still finish.
     let deadline = Instant::now() + Duration::from_secs(60 + (total / 50) as u64);
 
-    let ep = endpoint.clone();
-    let list = on_thread("w1-setup", move || async move {
-        let mut dev = Device::open("w1-setup", &ep, StoreOptions::default())?;
-        let list = dev.create_list("W1 shared list")?;
-        dev.sync(list).await?;
-        Ok(list)
-    })
-    .await?;
+    let list = shared_list(&endpoint, "W1 shared list").await?;
 
     // Writers + observer + this task meet at `start`; devices at `done`.
     let start = Arc::new(Barrier::new(writers + 2));
