@@ -91,6 +91,7 @@ async fn fake_worker(
                 seen.requests.fetch_add(1, Ordering::SeqCst);
                 // The forged acknowledgement of the measured attack.
                 Message::new(Header::Synced {
+                    snapshot: None,
                     id,
                     list,
                     heads: vec![],
@@ -184,6 +185,7 @@ async fn fake_workers_never_join_never_see_a_request_and_never_ack_a_write() {
             .request(|id| {
                 Message::with_changes(
                     Header::Sync {
+                        snapshot_ok: false,
                         id,
                         list,
                         have: heads,

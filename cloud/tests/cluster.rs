@@ -58,6 +58,7 @@ async fn sync(
         .request(|id| {
             Message::with_changes(
                 Header::Sync {
+                    snapshot_ok: false,
                     id,
                     list,
                     have,

@@ -46,6 +46,7 @@ async fn a_list_garbled_on_one_replica_is_rebuilt_without_client_action() {
         .request(|id| {
             Message::with_changes(
                 Header::Sync {
+                    snapshot_ok: false,
                     id,
                     list,
                     have: heads.clone(),

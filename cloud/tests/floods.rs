@@ -52,6 +52,7 @@ async fn read_ok(client: &mut Client, list: ListId) -> bool {
     let reply = client
         .request(|id| {
             Message::new(Header::Sync {
+                snapshot_ok: false,
                 id,
                 list,
                 have: vec![],
@@ -272,6 +273,7 @@ async fn a_change_that_crashes_automerge_is_quarantined_and_its_memory_comes_bac
         .request(|id| {
             Message::with_changes(
                 Header::Sync {
+                    snapshot_ok: false,
                     id,
                     list,
                     have: vec![],
@@ -293,6 +295,7 @@ async fn a_change_that_crashes_automerge_is_quarantined_and_its_memory_comes_bac
         .request(|id| {
             Message::with_changes(
                 Header::Sync {
+                    snapshot_ok: false,
                     id,
                     list,
                     have: vec![],

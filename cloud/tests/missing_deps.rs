@@ -41,6 +41,7 @@ async fn sync(
         .request(|id| {
             Message::with_changes(
                 Header::Sync {
+                    snapshot_ok: false,
                     id,
                     list,
                     have,

@@ -86,6 +86,7 @@ async fn a_relabelled_change_is_refused_and_the_victim_keeps_syncing() {
         .request(|rid| {
             Message::with_changes(
                 Header::Sync {
+                    snapshot_ok: false,
                     id: rid,
                     list,
                     have: vec![],

@@ -48,6 +48,7 @@ impl ProxyCore {
         };
         let id = self.fresh_id();
         let fetch = Message::new(Header::Sync {
+            snapshot_ok: false,
             id,
             list,
             have: Vec::new(),

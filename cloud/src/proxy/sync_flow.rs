@@ -26,6 +26,7 @@ pub(super) fn sync_msg(
 ) -> Message {
     Message::with_changes(
         Header::Sync {
+            snapshot_ok: false,
             id,
             list,
             have,
@@ -70,10 +71,13 @@ impl ProxyCore {
         list: ListId,
         have: Vec<ChangeHash>,
         changes: Vec<Bytes>,
+        snapshot_ok: bool,
         now: Instant,
         out: &mut Vec<Effect>,
     ) {
         let is_write = !changes.is_empty();
+        // A snapshot only for a requester that has nothing (PROTOCOL §4.2.1).
+        let snapshot_ok = snapshot_ok && have.is_empty() && !is_write;
         // Fewer members than N: every home is needed at most.
         let homes = self.placement.homes(&list).len();
         let needed = if is_write {
@@ -119,7 +123,17 @@ impl ProxyCore {
             split_read_targets(targets, needed)
         };
         let mut quorum = SyncQuorum::new(Vec::new(), needed);
-        self.dispatch(req, list, &have, &changes, ask, &mut quorum, now, out);
+        self.dispatch(
+            req,
+            list,
+            &have,
+            &changes,
+            snapshot_ok,
+            ask,
+            &mut quorum,
+            now,
+            out,
+        );
         *self
             .pending_by_client
             .entry(client.route.clone())
@@ -134,6 +148,7 @@ impl ProxyCore {
                 have,
                 changes,
                 is_write,
+                snapshot_ok,
                 quorum,
                 replied: false,
                 deadline: now + self.cfg.timeout,
@@ -196,6 +211,7 @@ impl ProxyCore {
         list: ListId,
         have: &[ChangeHash],
         changes: &[Bytes],
+        snapshot_ok: bool,
         targets: Vec<Target>,
         quorum: &mut SyncQuorum,
         now: Instant,
@@ -206,6 +222,7 @@ impl ProxyCore {
             let id = self.fresh_id();
             let msg = Message::with_changes(
                 Header::Sync {
+                    snapshot_ok,
                     id,
                     list,
                     have: have.to_vec(),
@@ -250,7 +267,18 @@ impl ProxyCore {
             "read hedged to the list's other targets"
         );
         let (list, have, changes) = (sync.list, sync.have.clone(), sync.changes.clone());
-        self.dispatch(req, list, &have, &changes, held, &mut sync.quorum, now, out);
+        let snapshot_ok = sync.snapshot_ok;
+        self.dispatch(
+            req,
+            list,
+            &have,
+            &changes,
+            snapshot_ok,
+            held,
+            &mut sync.quorum,
+            now,
+            out,
+        );
         self.syncs.insert(req, sync);
     }
 
@@ -290,14 +318,21 @@ impl ProxyCore {
         let Some(entry) = self.inflight.remove(&id) else {
             return;
         };
-        let (ok, heads, missing, holds) = match &msg.header {
+        let (ok, heads, missing, holds, snapshot) = match &msg.header {
             Header::Synced {
                 heads,
                 missing,
                 holds,
+                snapshot,
                 ..
-            } => (true, heads.clone(), missing.clone(), *holds),
-            _ => (false, Vec::new(), Vec::new(), false),
+            } => (
+                true,
+                heads.clone(),
+                missing.clone(),
+                *holds,
+                snapshot.clone(),
+            ),
+            _ => (false, Vec::new(), Vec::new(), false, None),
         };
         let (bad_change, err_text) = match &msg.header {
             Header::Error { code, message, .. } => (
@@ -311,12 +346,24 @@ impl ProxyCore {
                 let Some(sync) = self.syncs.get_mut(&req) else {
                     return;
                 };
-                if ok {
-                    sync.quorum
-                        .on_synced(&worker, heads, missing, holds, &msg.changes);
-                } else {
-                    debug!(worker = %worker, "replica refused a sync: {err_text}");
-                    sync.quorum.on_failed(&worker, bad_change, err_text);
+                match snapshot {
+                    // Only a read of a requester that asked for one.
+                    Some(meta) if ok && sync.snapshot_ok && missing.is_empty() => {
+                        sync.quorum
+                            .on_synced_snapshot(&worker, heads, holds, &meta, &msg.changes);
+                    }
+                    Some(_) if ok => {
+                        sync.quorum
+                            .on_failed(&worker, false, "unasked-for snapshot".into());
+                    }
+                    _ if ok => {
+                        sync.quorum
+                            .on_synced(&worker, heads, missing, holds, &msg.changes);
+                    }
+                    _ => {
+                        debug!(worker = %worker, "replica refused a sync: {err_text}");
+                        sync.quorum.on_failed(&worker, bad_change, err_text);
+                    }
                 }
                 self.advance(req, now, out);
             }
@@ -564,8 +611,15 @@ fn reply_for(sync: &ClientSync, verdict: &Verdict) -> Message {
     let id = sync.client_id;
     let union = sync.quorum.union();
     let synced = |acked: u32, missing: Vec<ChangeHash>, heads: Vec<ChangeHash>| {
+        // The snapshot's document frames come first (PROTOCOL §4.2.1).
+        let (snapshot, mut frames) = match union.snapshot() {
+            Some((meta, doc)) if missing.is_empty() => (Some(meta.clone()), doc.clone()),
+            _ => (None, Vec::new()),
+        };
+        frames.extend(union.changes().iter().cloned());
         Message::with_changes(
             Header::Synced {
+                snapshot,
                 id,
                 list: sync.list,
                 heads,
@@ -574,7 +628,7 @@ fn reply_for(sync: &ClientSync, verdict: &Verdict) -> Message {
                 rejected: Vec::new(),
                 holds: sync.quorum.any_holds(),
             },
-            union.changes().to_vec(),
+            frames,
         )
     };
     match verdict {

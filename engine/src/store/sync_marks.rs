@@ -108,6 +108,10 @@ impl Store {
         let signed = |h: &ChangeHash, chunk: &[u8]| -> Result<Vec<u8>, StoreError> {
             match sigs.get(h) {
                 Some(sig) if sig.len() == SIGNATURE_LEN => Ok(join_frame(sig, chunk)),
+                Some(sig) if sig.is_empty() => Err(StoreError::NotSignedHere {
+                    list: id,
+                    change: crate::ids::hash_to_hex(h),
+                }),
                 _ => Err(StoreError::Corrupt {
                     list: id,
                     detail: format!(

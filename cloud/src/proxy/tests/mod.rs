@@ -16,6 +16,7 @@ mod echo;
 mod limits;
 mod rebuild;
 mod relay;
+mod snapshot;
 mod sync;
 
 pub(super) fn w(s: &str) -> WorkerId {
@@ -172,6 +173,7 @@ pub(super) fn synced(
     let acked = u32::from(missing.is_empty());
     encode(&Message::with_changes(
         Header::Synced {
+            snapshot: None,
             id,
             list,
             heads,
@@ -193,6 +195,7 @@ pub(super) fn client_sync(
 ) -> Vec<Effect> {
     let msg = Message::with_changes(
         Header::Sync {
+            snapshot_ok: false,
             id: 42,
             list,
             have: vec![],
@@ -236,6 +239,7 @@ fn a_silent_home_stays_a_home_and_a_stand_in_takes_its_writes_with_a_hint() {
     out.clear();
     let sync = Message::with_changes(
         Header::Sync {
+            snapshot_ok: false,
             id: 1,
             list,
             have: vec![],
