@@ -326,8 +326,7 @@ impl ListSync {
             // A split delta: more to receive.
             return Ok(Next::Send(self.next_request(store)?));
         }
-        store.set_acked_heads(self.list, &known)?;
-        store.note_cloud_seen(self.list, engine::list::EditContext::now("").now_ms)?;
+        store.mark_synced(self.list, &known, engine::list::EditContext::now("").now_ms)?;
         Ok(Next::Done(SyncReport {
             list: self.list,
             sent: self.sent,
