@@ -18,24 +18,6 @@ use crate::quorum::{Role, SyncQuorum, Verdict};
 use crate::repair::plan_read_repair;
 use crate::transport::envelope::Envelope;
 
-pub(super) fn sync_msg(
-    id: u64,
-    list: ListId,
-    have: Vec<ChangeHash>,
-    changes: Vec<Bytes>,
-) -> Message {
-    Message::with_changes(
-        Header::Sync {
-            snapshot_ok: false,
-            id,
-            list,
-            have,
-            hint_for: None,
-        },
-        changes,
-    )
-}
-
 impl ProxyCore {
     /// Send `msg` (whose id is fresh) to `worker` for `purpose`. False if the
     /// worker has no live route.
@@ -176,7 +158,7 @@ impl ProxyCore {
             source: t.source,
             target: t.target,
         };
-        let fetch = sync_msg(id, list, t.have, Vec::new());
+        let fetch = Message::sync(id, list, t.have, Vec::new());
         let sent = self.send_to_worker(&source, purpose, id, fetch, now, out);
         if sent {
             self.repairs += 1;
@@ -391,7 +373,7 @@ impl ProxyCore {
                     req,
                     worker: target.clone(),
                 };
-                let push = sync_msg(push_id, list, have, changes);
+                let push = Message::sync(push_id, list, have, changes);
                 if !self.send_to_worker(&target, purpose, push_id, push, now, out) {
                     if let Some(sync) = self.syncs.get_mut(&req) {
                         sync.quorum
@@ -411,7 +393,7 @@ impl ProxyCore {
                     target: target.clone(),
                 };
                 // `have` = the source's heads: the target answers (almost) nothing.
-                let push = sync_msg(push_id, list, heads, msg.changes);
+                let push = Message::sync(push_id, list, heads, msg.changes);
                 if !self.send_to_worker(&target, purpose, push_id, push, now, out) {
                     self.finish_repair(list, &target);
                 }
@@ -503,7 +485,7 @@ impl ProxyCore {
                 sync.quorum.on_fill_started(&target);
             }
             let id = self.fresh_id();
-            let fetch = sync_msg(id, list, heads.clone(), Vec::new());
+            let fetch = Message::sync(id, list, heads.clone(), Vec::new());
             let purpose = Purpose::FillFetch {
                 req,
                 source: source.clone(),

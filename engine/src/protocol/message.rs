@@ -40,6 +40,21 @@ impl Message {
         Message { header, changes }
     }
 
+    /// A plain `sync` (PROTOCOL §4.1): store `changes`, send what a peer
+    /// with heads `have` lacks; no hint, no snapshot.
+    pub fn sync(id: u64, list: ListId, have: Vec<ChangeHash>, changes: Vec<Bytes>) -> Self {
+        Message::with_changes(
+            Header::Sync {
+                id,
+                list,
+                have,
+                hint_for: None,
+                snapshot_ok: false,
+            },
+            changes,
+        )
+    }
+
     /// An `error` reply with the given code and human-readable message.
     pub fn error(id: u64, code: ErrorCode, message: impl Into<String>) -> Self {
         Message::new(error_header(id, code, message.into()))
