@@ -271,8 +271,9 @@ impl ListSync {
             self.in_flight = 0;
             return Ok(Next::Send(self.next_request(store)?));
         }
-        if !reply.changes.is_empty() {
-            let outcome = store.ingest_from_cloud(self.list, &reply.changes)?;
+        let news = unknown_changes(store, self.list, &reply.changes)?;
+        if !news.is_empty() {
+            let outcome = store.ingest_from_cloud(self.list, &news)?;
             self.received += outcome.applied.len();
             lacking_ours = !outcome.missing.is_empty();
         }
@@ -336,6 +337,27 @@ impl ListSync {
             from_snapshot: self.from_snapshot,
         }))
     }
+}
+
+/// The frames of `changes` whose change the store does not hold yet (by
+/// their hash, before any decoding): a reply may repeat what we have — a
+/// snapshot's changes sent again by a replica that had none to offer, or
+/// changes a notify already brought.
+fn unknown_changes(
+    store: &mut Store,
+    list: ListId,
+    changes: &[Bytes],
+) -> Result<Vec<Bytes>, StoreError> {
+    if changes.is_empty() || !store.has_list(list)? {
+        return Ok(changes.to_vec());
+    }
+    store.read(list, |_, g| {
+        changes
+            .iter()
+            .filter(|f| !engine::signing::frame_hash(f).is_some_and(|h| g.contains(&h)))
+            .cloned()
+            .collect()
+    })
 }
 
 /// Sync one list with the cloud: push what it lacks, pull what we lack.

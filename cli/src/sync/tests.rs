@@ -238,3 +238,22 @@ fn a_refused_snapshot_falls_back_to_change_by_change() {
         );
     }
 }
+
+#[test]
+fn changes_the_store_holds_are_dropped_before_decoding() {
+    let dir = TempDir::new().unwrap();
+    let (mut a, mut b) = (store(&dir, "a"), store(&dir, "b"));
+    let ctx = EditContext::now("ann");
+    let list = a.create_list("L", &ctx).unwrap();
+    let (held, _) = a.changes_for(list, &[]).unwrap();
+    b.ingest(list, &held).unwrap();
+    b.edit(list, |l| l.add_item("new", 1, &ctx)).unwrap();
+    let (all, _) = b.changes_for(list, &[]).unwrap();
+    let frames: Vec<Bytes> = all.into_iter().map(Bytes::from).collect();
+    let news = unknown_changes(&mut a, list, &frames).unwrap();
+    assert_eq!(news.len(), 1, "only b's edit is new to a");
+    assert_eq!(news[0], frames[1]);
+    // Bytes that are no change chunk are left for the gate to refuse.
+    let junk = vec![Bytes::from_static(b"not a frame")];
+    assert_eq!(unknown_changes(&mut a, list, &junk).unwrap(), junk);
+}

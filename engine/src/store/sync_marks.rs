@@ -203,19 +203,15 @@ impl Store {
 }
 
 /// Whether a stored change chunk still hashes to `hash` (a damaged row is
-/// never served). Chunks are stored uncompressed (type 1, PROTOCOL §2), whose
-/// hash is SHA-256 over everything after the magic and checksum; compressed
-/// chunks (type 2) are not hashed here (loading them decodes and checks
-/// them); anything else is damage.
+/// never served). Chunks are stored uncompressed (type 1, PROTOCOL §2),
+/// hashed by [`crate::signing::chunk_hash`]; compressed chunks (type 2) are
+/// not hashed here (loading them decodes and checks them); anything else is
+/// damage.
 fn stored_bytes_match(hash: &ChangeHash, bytes: &[u8]) -> bool {
-    use sha2::{Digest, Sha256};
     const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
-    if bytes.get(..4) != Some(MAGIC.as_slice()) {
-        return false;
-    }
     match bytes.get(8) {
-        Some(1) => Sha256::digest(&bytes[8..]).as_slice() == hash.0.as_slice(),
-        Some(2) => true,
+        Some(1) => crate::signing::chunk_hash(bytes).as_ref() == Some(hash),
+        Some(2) => bytes.get(..4) == Some(MAGIC.as_slice()),
         _ => false,
     }
 }
