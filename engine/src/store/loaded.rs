@@ -2,6 +2,7 @@
 //! far into the `changes` table it has read. Loading and catching up with rows
 //! other processes committed live here.
 
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use automerge::{ActorId, Automerge, Change};
@@ -11,6 +12,7 @@ use super::StoreError;
 use crate::graph::ChangeGraph;
 use crate::ids::{hash_from_slice, hashes_from_blob};
 use crate::list::ShoppingList;
+use crate::ChangeHash;
 use crate::ListId;
 
 /// In-memory state of one list.
@@ -22,6 +24,9 @@ pub(crate) struct Loaded {
     pub last_id: i64,
     /// Change rows whose bytes are not yet covered by the snapshot.
     pub uncompacted: usize,
+    /// Every change of the snapshot has a row (`lists.graph_rows`); false
+    /// for a list opened from a snapshot, whose graph starts from it.
+    pub rows_cover_snapshot: bool,
 }
 
 /// A change row's metadata.
@@ -96,6 +101,76 @@ fn apply_rows(list: ListId, loaded: &mut Loaded, rows: Vec<Row>) -> Result<(), S
     Ok(())
 }
 
+/// One change of a loaded document, as its row needs it.
+struct Meta {
+    hash: ChangeHash,
+    deps: Vec<ChangeHash>,
+    actor: Vec<u8>,
+    seq: u64,
+}
+
+/// The document's changes, dependencies first (Kahn's algorithm: the
+/// order automerge lists them in is not promised to be topological).
+fn changes_in_order(list: ListId, doc: &Automerge) -> Result<Vec<Meta>, StoreError> {
+    let metas: Vec<Meta> = catch_unwind(AssertUnwindSafe(|| {
+        doc.get_changes_meta(&[])
+            .into_iter()
+            .map(|m| Meta {
+                hash: m.hash,
+                deps: m.deps,
+                actor: m.actor.to_bytes().to_vec(),
+                seq: m.seq,
+            })
+            .collect()
+    }))
+    .map_err(|_| corrupt(list, "listing the snapshot's changes panicked"))?;
+    let index: HashMap<ChangeHash, usize> =
+        metas.iter().enumerate().map(|(i, m)| (m.hash, i)).collect();
+    let mut waiting = vec![0usize; metas.len()];
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); metas.len()];
+    for (i, m) in metas.iter().enumerate() {
+        for d in &m.deps {
+            let Some(&j) = index.get(d) else {
+                return Err(corrupt(list, "a change of the snapshot lacks a dependency"));
+            };
+            waiting[i] += 1;
+            dependents[j].push(i);
+        }
+    }
+    let mut ready: Vec<usize> = (0..metas.len()).filter(|&i| waiting[i] == 0).collect();
+    let mut order = Vec::with_capacity(metas.len());
+    while let Some(i) = ready.pop() {
+        order.push(i);
+        for &k in &dependents[i] {
+            waiting[k] -= 1;
+            if waiting[k] == 0 {
+                ready.push(k);
+            }
+        }
+    }
+    if order.len() != metas.len() {
+        return Err(corrupt(list, "the snapshot's changes form a cycle"));
+    }
+    let mut slots: Vec<Option<Meta>> = metas.into_iter().map(Some).collect();
+    Ok(order
+        .into_iter()
+        .filter_map(|i| slots.get_mut(i).and_then(Option::take))
+        .collect())
+}
+
+/// The change graph of a document from its own change metadata, for a
+/// list whose snapshot's changes have no rows (`graph_rows = 0`, a fresh
+/// open).
+pub(crate) fn graph_of_doc(list: ListId, doc: &Automerge) -> Result<ChangeGraph, StoreError> {
+    let mut graph = ChangeGraph::new();
+    for m in changes_in_order(list, doc)? {
+        graph
+            .add(m.hash, &m.deps, &m.actor, m.seq)
+            .map_err(|e| corrupt(list, format!("change graph: {e}")))?;
+    }
+    Ok(graph)
+}
+
 /// Whether the list has a row in `lists`.
 pub(crate) fn list_exists(conn: &Connection, id: ListId) -> Result<bool, StoreError> {
     Ok(conn
@@ -111,16 +186,17 @@ pub(crate) fn load_full(
     actor: &ActorId,
     id: ListId,
 ) -> Result<Loaded, StoreError> {
-    let snapshot: Option<Option<Vec<u8>>> = conn
+    let row: Option<(Option<Vec<u8>>, bool)> = conn
         .query_row(
-            "SELECT snapshot FROM lists WHERE list_id = ?1",
+            "SELECT snapshot, graph_rows FROM lists WHERE list_id = ?1",
             [id.as_bytes().as_slice()],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    let Some(snapshot) = snapshot else {
+    let Some((snapshot, rows_cover_snapshot)) = row else {
         return Err(StoreError::UnknownList(id));
     };
+    let rows_cover_snapshot = rows_cover_snapshot || snapshot.is_none();
     let doc = match snapshot {
         None => Automerge::new(),
         Some(bytes) => match catch_unwind(AssertUnwindSafe(|| Automerge::load(&bytes))) {
@@ -130,11 +206,17 @@ pub(crate) fn load_full(
         },
     }
     .with_actor(actor.clone());
+    let graph = if rows_cover_snapshot {
+        ChangeGraph::new()
+    } else {
+        graph_of_doc(id, &doc)?
+    };
     let mut loaded = Loaded {
         list: ShoppingList::from_doc(doc),
-        graph: ChangeGraph::new(),
+        graph,
         last_id: 0,
         uncompacted: 0,
+        rows_cover_snapshot,
     };
     let rows = rows_after(conn, id, 0)?;
     apply_rows(id, &mut loaded, rows)?;

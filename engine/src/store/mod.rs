@@ -271,6 +271,7 @@ impl Store {
                 graph,
                 last_id: row,
                 uncompacted: 1,
+                rows_cover_snapshot: true,
             },
         );
         Ok(id)

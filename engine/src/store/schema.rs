@@ -4,7 +4,10 @@
 //! meta(key, value)                       device signing key, client id, schema version
 //! lists(list_id, created_at,             one row per known list
 //!       acked_heads,                     heads a cloud quorum acknowledged (32-byte hashes)
-//!       snapshot, snapshot_heads)        compacted Automerge document, or NULL
+//!       snapshot, snapshot_heads,        compacted Automerge document, or NULL
+//!       graph_rows)                      1: every change of the snapshot has a row;
+//!                                        0: opened from a snapshot (fresh open), whose
+//!                                        changes have none (the graph starts from it)
 //! changes(id, list_id, hash, deps,       one row per change, in the order applied
 //!         actor, seq, bytes, sig)        (so `id` order is topological); `bytes` is
 //!                                        NULL once a snapshot covers the change;
@@ -24,8 +27,9 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// The schema version this code writes. Version 2 (protocol v2) added the
-/// signing key and `changes.sig`.
-pub const SCHEMA_VERSION: i64 = 2;
+/// signing key and `changes.sig`; version 3 `lists.graph_rows` (fresh open
+/// from a snapshot), migrated from 2 in place.
+pub const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -37,7 +41,8 @@ CREATE TABLE IF NOT EXISTS lists (
     created_at     INTEGER NOT NULL,
     acked_heads    BLOB NOT NULL DEFAULT x'',
     snapshot       BLOB,
-    snapshot_heads BLOB
+    snapshot_heads BLOB,
+    graph_rows     INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS changes (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -89,6 +94,7 @@ pub fn migrate(conn: &Connection, synchronous_full: bool) -> Result<(), StoreErr
         .ok();
     match version {
         Some(v) if v > SCHEMA_VERSION => Err(StoreError::SchemaTooNew(v)),
+        Some(2) => migrate_2_to_3(conn),
         Some(v) if v < SCHEMA_VERSION => Err(StoreError::SchemaV1(v)),
         Some(_) => Ok(()),
         None => {
@@ -97,6 +103,34 @@ pub fn migrate(conn: &Connection, synchronous_full: bool) -> Result<(), StoreErr
                 [SCHEMA_VERSION.to_string()],
             )?;
             Ok(())
+        }
+    }
+}
+
+/// 2 → 3: one column whose default says what every version-2 list is (all
+/// its changes have rows), in one transaction that re-reads the version
+/// under the write lock (another process may have just migrated).
+fn migrate_2_to_3(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let step = || -> Result<(), StoreError> {
+        let version: i64 = conn.query_row(
+            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )?;
+        if version == 2 {
+            conn.execute_batch(
+                "ALTER TABLE lists ADD COLUMN graph_rows INTEGER NOT NULL DEFAULT 1;
+                 UPDATE meta SET value = '3' WHERE key = 'schema_version';",
+            )?;
+        }
+        Ok(())
+    };
+    match step() {
+        Ok(()) => Ok(conn.execute_batch("COMMIT")?),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
         }
     }
 }

@@ -71,6 +71,11 @@ fn a_fresh_device_opens_from_the_snapshot_and_the_changes_after_it() {
         .open_from_snapshot(id, &served.doc, &served.heads, &served.signatures)
         .unwrap();
     assert_eq!(n, 51, "the create, 30 and 20 edits");
+    let rows: i64 = fresh
+        .conn
+        .query_row("SELECT COUNT(*) FROM changes", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 0, "the snapshot's changes get no rows");
     let out = fresh.ingest_from_cloud(id, &served.after).unwrap();
     assert_eq!(out.applied.len(), served.after.len());
     assert_eq!(fresh.heads(id).unwrap(), replica.heads(id).unwrap());
@@ -91,6 +96,51 @@ fn a_fresh_device_opens_from_the_snapshot_and_the_changes_after_it() {
         fresh.changes_for(id, &[]),
         Err(StoreError::NotSignedHere { .. })
     ));
+
+    // Compacted on the device too, it still reloads: the graph starts from
+    // the snapshot, then the rows after it.
+    fresh.compact(id).unwrap();
+    fresh.edit(id, |l| l.add_item("later", 1, &ctx())).unwrap();
+    let (heads, view) = (fresh.heads(id).unwrap(), fresh.view(id).unwrap());
+    drop(fresh);
+    let mut fresh = Store::open(dir.path().join("fresh.db")).unwrap();
+    assert_eq!(fresh.heads(id).unwrap(), heads);
+    assert_eq!(fresh.view(id).unwrap(), view);
+    assert_eq!(fresh.pending(id).unwrap(), 2, "its own two edits");
+}
+
+#[test]
+fn a_version_2_store_is_migrated_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v2.db");
+    let (id, view) = {
+        let mut s = Store::open(&path).unwrap();
+        let id = s.create_list("Old", &ctx()).unwrap();
+        s.edit(id, |l| l.add_item("milk", 1, &ctx())).unwrap();
+        s.compact(id).unwrap();
+        s.conn
+            .execute_batch(
+                "ALTER TABLE lists DROP COLUMN graph_rows;
+                 UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+            )
+            .unwrap();
+        (id, s.view(id).unwrap())
+    };
+    let mut s = Store::open(&path).unwrap();
+    assert_eq!(s.view(id).unwrap(), view);
+    let (version, rows): (i64, i64) = s
+        .conn
+        .query_row(
+            "SELECT (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'schema_version'),
+                    (SELECT graph_rows FROM lists)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((version, rows), (SCHEMA_VERSION, 1));
+    // Opening again is a no-op.
+    drop(s);
+    assert_eq!(Store::open(&path).unwrap().view(id).unwrap(), view);
 }
 
 #[test]

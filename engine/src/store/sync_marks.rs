@@ -96,6 +96,8 @@ impl Store {
         )?;
         let missing = l.graph.missing_for(have);
         let heads = l.graph.heads();
+        // A fresh open's snapshot changes have no row, so no signature here.
+        let rowless = !l.rows_cover_snapshot;
         if missing.is_empty() {
             return Ok((Vec::new(), heads));
         }
@@ -132,7 +134,7 @@ impl Store {
         let signed = |h: &ChangeHash, chunk: &[u8]| -> Result<Vec<u8>, StoreError> {
             match sigs.get(h) {
                 Some(sig) if sig.len() == SIGNATURE_LEN => Ok(join_frame(sig, chunk)),
-                Some(sig) if sig.is_empty() => Err(StoreError::NotSignedHere {
+                None if rowless => Err(StoreError::NotSignedHere {
                     list: id,
                     change: crate::ids::hash_to_hex(h),
                 }),
@@ -145,6 +147,14 @@ impl Store {
                 }),
             }
         };
+        if rowless {
+            if let Some(h) = missing.iter().find(|h| !found.contains_key(h)) {
+                return Err(StoreError::NotSignedHere {
+                    list: id,
+                    change: crate::ids::hash_to_hex(h),
+                });
+            }
+        }
         for (h, bytes) in &found {
             if let Some(bytes) = bytes {
                 if !stored_bytes_match(h, bytes) {
