@@ -18,7 +18,6 @@
 //! - [`stats`]: percentiles; [`progress`]: the stderr progress bars.
 //! - [`guard`]: the regression guard (`--baseline`, `--save-baseline`,
 //!   `--repeat`).
-//! - [`zmtp`]: the raw ZMTP DEALER of W6's simulated devices.
 
 mod args;
 mod cluster;
@@ -28,7 +27,6 @@ mod observe;
 mod progress;
 mod stats;
 mod workloads;
-mod zmtp;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -9,9 +9,11 @@
 //! more than [`Caps::max_per_source`] places.
 //!
 //! A guarded connection costs [`FDS_PER_CONNECTION`] descriptors in the
-//! proxy; [`Caps::fd_capacity`] says how many fit under a descriptor limit.
-//! Beyond it `accept` fails (EMFILE) and the guard backs off: newcomers are
-//! refused, nobody is dropped, nothing crashes.
+//! proxy; [`Caps::fds_needed`] is the descriptor limit the caps need (the
+//! proxy asks `shoplist_net::fdlimit::raise_nofile` for it: 49,408 for the
+//! defaults) and [`Caps::fd_capacity`] says how many connections fit under
+//! a limit. Beyond it `accept` fails (EMFILE) and the guard backs off:
+//! newcomers are refused, nobody is dropped, nothing crashes.
 
 use clap::builder::TypedValueParser;
 
@@ -77,6 +79,13 @@ impl Caps {
     pub fn fd_capacity(nofile: u64) -> u64 {
         nofile.saturating_sub(FD_RESERVE) / FDS_PER_CONNECTION
     }
+
+    /// The descriptor limit these caps need: [`FDS_PER_CONNECTION`] per
+    /// connection up to `max_connections`, plus [`FD_RESERVE`]. The inverse
+    /// of [`Caps::fd_capacity`].
+    pub fn fds_needed(&self) -> u64 {
+        self.max_connections as u64 * FDS_PER_CONNECTION + FD_RESERVE
+    }
 }
 
 #[cfg(test)]
@@ -115,6 +124,14 @@ mod tests {
     fn zero_caps_are_refused() {
         assert!(Cli::try_parse_from(["x", "--max-connections", "0"]).is_err());
         assert!(Cli::try_parse_from(["x", "--max-per-source", "0"]).is_err());
+    }
+
+    #[test]
+    fn the_default_caps_need_about_fifty_thousand_descriptors() {
+        let caps = Caps::default();
+        assert_eq!(caps.fds_needed(), 16_384 * 3 + FD_RESERVE);
+        assert_eq!(Caps::fd_capacity(caps.fds_needed()), 16_384);
+        assert_eq!(Caps::fd_capacity(caps.fds_needed() - 1), 16_383);
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //!   admitted worker's route.
 //!
 //! The frontend's connection caps are settings ([`caps`]); at start the
-//! proxy raises its descriptor limit and logs how many connections fit.
+//! proxy raises its descriptor limit to what `--max-connections` needs (the
+//! hard limit too, when permitted) and logs how many connections fit,
+//! warning only when that is fewer than the cap.
 //!
 //! One reader task per socket feeds an event channel; the main loop hands
 //! each event and a 25 ms tick to the sans-IO core and passes the resulting
@@ -98,19 +100,27 @@ pub async fn bind(
     Ok((socket, None, bound.to_string()))
 }
 
-/// Raises the descriptor limit to the hard one and logs how many client
-/// connections it allows (warning when that is below `--max-connections`:
-/// beyond it newcomers are refused at `accept`, nobody crashes).
+/// Raises the descriptor limit for `--max-connections` ([`caps::Caps::fds_needed`]:
+/// the hard limit too when this process may) and logs how many client
+/// connections it allows. Warns only when that is below `--max-connections`
+/// (beyond it newcomers are refused at `accept`, nobody crashes), saying
+/// how to give the proxy more.
 fn log_fd_capacity(caps: &caps::Caps) {
-    match shoplist_net::fdlimit::raise_nofile() {
+    let needed = caps.fds_needed();
+    match shoplist_net::fdlimit::raise_nofile(needed) {
         Ok(limit) => {
             let fit = caps::Caps::fd_capacity(limit.soft);
             if fit < caps.max_connections as u64 {
                 warn!(
                     nofile = limit.soft,
+                    needed,
                     fit,
                     max_connections = caps.max_connections,
-                    "the descriptor limit allows fewer connections than --max-connections"
+                    "the descriptor limit allows only {fit} connections, fewer than \
+                     --max-connections ({} descriptors each): raise the hard limit to \
+                     {needed} (`ulimit -Hn {needed}` as root before starting, or \
+                     LimitNOFILE={needed} in the systemd unit) or lower --max-connections",
+                    caps::FDS_PER_CONNECTION
                 );
             } else {
                 info!(

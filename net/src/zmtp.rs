@@ -1,51 +1,88 @@
-//! A minimal raw ZMTP 3.x DEALER (NULL mechanism) for W6's simulated
-//! devices: thousands of connections from chosen source addresses, which
-//! no ZeroMQ library here can bind. Sans-IO: [`hello`] and [`message`]
-//! make the bytes to send; [`Decoder`] turns received bytes into whole
-//! messages (the peer's greeting checked, commands skipped, every length
-//! bounded). The same bytes as `shoplist_tests::zmtp`, which the transport
-//! attack tests use.
+//! Raw ZMTP 3.x bytes (NULL mechanism), for talking to a cloud port without
+//! a ZeroMQ library: the transport attack tests of DESIGN §5 and W6's
+//! simulated devices (thousands of connections from chosen source
+//! addresses, which no ZeroMQ library here can bind).
+//!
+//! Sans-IO: [`greeting`], [`ready`], [`hello`], [`data_frame`] and
+//! [`message`] make the bytes to send (and [`huge_length_attack`] the
+//! poisonous ones); [`Decoder`] turns received bytes into whole messages
+//! (the peer's greeting checked, commands skipped, every length bounded).
 
 use bytes::{Buf, Bytes, BytesMut};
 
-/// Longest frame a device accepts (a `notify` or `subscribed` header is a
-/// few hundred bytes).
+/// Longest frame a [`Decoder`] accepts (a `notify` or `subscribed` header
+/// is a few hundred bytes).
 pub const MAX_FRAME: u64 = 1024 * 1024;
-/// Most frames in one message.
+/// Most frames in one message a [`Decoder`] accepts.
 pub const MAX_FRAMES: usize = 64;
 
-/// Greeting plus a DEALER's READY: what a device sends first.
-pub fn hello() -> Vec<u8> {
+/// The 64-byte ZMTP 3.0 greeting with the NULL mechanism, as zeromq sends it.
+pub fn greeting() -> Vec<u8> {
     let mut g = vec![0u8; 64];
     g[0] = 0xFF;
     g[9] = 0x7F;
     g[10] = 3;
     g[12..16].copy_from_slice(b"NULL");
-    let mut body = b"\x05READY\x0bSocket-Type".to_vec();
-    body.extend_from_slice(&6u32.to_be_bytes());
-    body.extend_from_slice(b"DEALER");
-    g.extend([0x04, body.len() as u8]);
-    g.extend(body);
     g
 }
 
-/// One multipart message (a DEALER's: no envelope) as ZMTP data frames.
-pub fn message(frames: &[Bytes]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (i, f) in frames.iter().enumerate() {
-        let more = u8::from(i + 1 < frames.len());
-        if f.len() <= 255 {
-            out.extend([more, f.len() as u8]);
-        } else {
-            out.push(0x02 | more);
-            out.extend((f.len() as u64).to_be_bytes());
-        }
-        out.extend_from_slice(f);
-    }
-    out
+/// A READY command frame announcing `socket_type` (e.g. `"DEALER"`).
+pub fn ready(socket_type: &str) -> Vec<u8> {
+    let mut body = b"\x05READY\x0bSocket-Type".to_vec();
+    body.extend_from_slice(&(socket_type.len() as u32).to_be_bytes());
+    body.extend_from_slice(socket_type.as_bytes());
+    let mut frame = vec![0x04, body.len() as u8];
+    frame.extend_from_slice(&body);
+    frame
 }
 
-/// What the peer sent that a device does not accept.
+/// Greeting plus a DEALER's READY: what a device sends first.
+pub fn hello() -> Vec<u8> {
+    let mut bytes = greeting();
+    bytes.extend(ready("DEALER"));
+    bytes
+}
+
+/// A LONG message frame header (flags `0x02`) claiming `len` body bytes.
+pub fn long_frame_header(len: u64) -> Vec<u8> {
+    let mut header = vec![0x02];
+    header.extend_from_slice(&len.to_be_bytes());
+    header
+}
+
+/// Greeting, a DEALER's READY, then a frame header claiming 2^44 bytes: the
+/// packet that aborts an unguarded zeromq 0.7 process.
+pub fn huge_length_attack() -> Vec<u8> {
+    let mut bytes = hello();
+    bytes.extend(long_frame_header(1 << 44));
+    bytes
+}
+
+/// One ZMTP data frame carrying `body`; `more` if another frame of the same
+/// message follows.
+pub fn data_frame(body: &[u8], more: bool) -> Vec<u8> {
+    let more = u8::from(more);
+    let mut frame = if body.len() <= 255 {
+        vec![more, body.len() as u8]
+    } else {
+        let mut h = long_frame_header(body.len() as u64);
+        h[0] |= more;
+        h
+    };
+    frame.extend_from_slice(body);
+    frame
+}
+
+/// One multipart message (a DEALER's: no envelope) as ZMTP data frames.
+pub fn message<F: AsRef<[u8]>>(frames: &[F]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for (i, f) in frames.iter().enumerate() {
+        bytes.extend(data_frame(f.as_ref(), i + 1 < frames.len()));
+    }
+    bytes
+}
+
+/// What the peer sent that a [`Decoder`] does not accept.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ZmtpError {
     /// The first 64 bytes are not a ZMTP 3 greeting.
@@ -130,9 +167,25 @@ impl Decoder {
 mod tests {
     use super::*;
 
+    /// A server's greeting and READY: a device's with another socket type.
     fn server_hello() -> Vec<u8> {
-        // A server's greeting is a device's with another socket type.
-        hello()
+        let mut bytes = greeting();
+        bytes.extend(ready("ROUTER"));
+        bytes
+    }
+
+    #[test]
+    fn frames_are_short_or_long_with_the_more_flag() {
+        assert_eq!(data_frame(b"ab", true), vec![1, 2, b'a', b'b']);
+        let long = data_frame(&[9u8; 300], false);
+        assert_eq!(long[..9], long_frame_header(300)[..]);
+        assert_eq!(long.len(), 9 + 300);
+        assert_eq!(data_frame(&[9u8; 300], true)[0], 0x03);
+        assert_eq!(hello().len(), 64 + 2 + 28);
+        assert_eq!(
+            huge_length_attack()[hello().len()..],
+            long_frame_header(1 << 44)[..]
+        );
     }
 
     #[test]
@@ -140,7 +193,7 @@ mod tests {
         let frames = [Bytes::from_static(b"head"), Bytes::from(vec![7u8; 300])];
         let mut bytes = server_hello();
         bytes.extend(message(&frames));
-        bytes.extend(message(&[Bytes::from_static(b"second")]));
+        bytes.extend(message(&[b"second".as_slice()]));
         for chunk in [1, 3, 64, 1000] {
             let mut d = Decoder::default();
             let mut got = Vec::new();
@@ -157,14 +210,19 @@ mod tests {
     }
 
     #[test]
-    fn bad_greetings_and_huge_frames_are_refused() {
+    fn bad_greetings_huge_frames_and_long_messages_are_refused() {
         let mut d = Decoder::default();
         d.buffer().extend_from_slice(&[0u8; 64]);
         assert_eq!(d.next_message(), Err(ZmtpError::BadGreeting));
         let mut d = Decoder::default();
         d.buffer().extend_from_slice(&server_hello());
-        d.buffer().extend_from_slice(&[0x02]);
-        d.buffer().extend_from_slice(&(1u64 << 44).to_be_bytes());
+        d.buffer().extend_from_slice(&long_frame_header(1 << 44));
         assert_eq!(d.next_message(), Err(ZmtpError::FrameTooLong(1 << 44)));
+        let mut d = Decoder::default();
+        d.buffer().extend_from_slice(&server_hello());
+        for _ in 0..=MAX_FRAMES {
+            d.buffer().extend_from_slice(&data_frame(b"x", true));
+        }
+        assert_eq!(d.next_message(), Err(ZmtpError::TooManyFrames));
     }
 }
