@@ -210,7 +210,13 @@ pub async fn run(env: &Env, cluster: &mut Cluster) -> anyhow::Result<Value> {
     let bench_fds = shoplist_net::fdlimit::raise_nofile(a.w6_devices as u64 + BENCH_RESERVE)
         .context("cannot raise the fd limit")?;
     let proxy_fds = nofile(proxy).context("cannot read the proxy's fd limit")?;
-    let (devices, limited_by) = fit_devices(a.w6_devices, proxy_fds, bench_fds.soft);
+    let fds_per_connection = if a.proxy_unguarded {
+        1
+    } else {
+        cloud::proxy::caps::FDS_PER_CONNECTION
+    };
+    let (devices, limited_by) =
+        fit_devices(a.w6_devices, proxy_fds, fds_per_connection, bench_fds.soft);
     if let Some(why) = &limited_by {
         eprintln!(
             "W6: {} devices requested, {devices} fit ({why})",
@@ -429,6 +435,7 @@ pub async fn run(env: &Env, cluster: &mut Cluster) -> anyhow::Result<Value> {
         "proxy_cpu_write_phase_s": cpu.map(round3),
         "proxy_cpu_per_write_ms": cpu_per_write_ms,
         "proxy_fd_limit": proxy_fds,
+        "proxy_guarded": !a.proxy_unguarded,
         "target": "notify_p99_ms <= 100, devices == 10000",
         "meets_target": writer_finished && s.p99 <= 100.0 && connected >= 10_000 && lat.len() == expected,
     }))
