@@ -37,7 +37,9 @@ pub const FD_RESERVE: u64 = 256;
 #[derive(clap::Args, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caps {
     /// Most client connections at once; a new one beyond this evicts the
-    /// least recently active.
+    /// least recently active. Each costs 3 file descriptors: the proxy
+    /// raises its RLIMIT_NOFILE to 3 × this + 256 at start (the hard limit
+    /// too if run with CAP_SYS_RESOURCE) and warns if it cannot.
     #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..).map(|v| v as usize))]
     pub max_connections: usize,
     /// Most client connections from one source IP address; a new one beyond
