@@ -19,7 +19,7 @@ pub const BENCH_RESERVE: u64 = 512;
 /// How many of `requested` devices fit: the proxy holds
 /// `fds_per_connection` descriptors per connection under `proxy_nofile`
 /// (`cloud::proxy::caps::FDS_PER_CONNECTION` when guarded, 1 without the
-/// guard) plus `cloud::proxy::caps::FD_RESERVE`, the bench one each under
+/// guard; `Caps::fd_capacity_at`), the bench one each under
 /// `bench_nofile`. Returns the count and, when it is below `requested`,
 /// what limits it.
 pub fn fit_devices(
@@ -28,9 +28,8 @@ pub fn fit_devices(
     fds_per_connection: u64,
     bench_nofile: u64,
 ) -> (usize, Option<String>) {
-    let proxy_fit = (proxy_nofile.saturating_sub(cloud::proxy::caps::FD_RESERVE)
-        / fds_per_connection.max(1))
-    .saturating_sub(PROXY_MARGIN);
+    let proxy_fit = cloud::proxy::caps::Caps::fd_capacity_at(proxy_nofile, fds_per_connection)
+        .saturating_sub(PROXY_MARGIN);
     let bench_fit = bench_nofile.saturating_sub(BENCH_RESERVE);
     let fit = proxy_fit.min(bench_fit) as usize;
     if requested <= fit {

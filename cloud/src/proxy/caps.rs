@@ -79,7 +79,13 @@ impl Caps {
 
     /// Connections that fit under a descriptor limit of `nofile`.
     pub fn fd_capacity(nofile: u64) -> u64 {
-        nofile.saturating_sub(FD_RESERVE) / FDS_PER_CONNECTION
+        Self::fd_capacity_at(nofile, FDS_PER_CONNECTION)
+    }
+
+    /// Connections that fit under `nofile` at `per_connection` descriptors
+    /// each (1 for an unguarded proxy, an experiment).
+    pub fn fd_capacity_at(nofile: u64, per_connection: u64) -> u64 {
+        nofile.saturating_sub(FD_RESERVE) / per_connection.max(1)
     }
 
     /// The descriptor limit these caps need: [`FDS_PER_CONNECTION`] per
@@ -141,5 +147,7 @@ mod tests {
         assert_eq!(Caps::fd_capacity(1024), (1024 - FD_RESERVE) / 3);
         assert_eq!(Caps::fd_capacity(20_000), 6581);
         assert_eq!(Caps::fd_capacity(10), 0);
+        assert_eq!(Caps::fd_capacity_at(20_000, 1), 20_000 - FD_RESERVE);
+        assert_eq!(Caps::fd_capacity_at(20_000, 3), Caps::fd_capacity(20_000));
     }
 }
