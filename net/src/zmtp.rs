@@ -10,10 +10,10 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
-/// Longest frame a [`Decoder`] accepts (a `notify` or `subscribed` header
-/// is a few hundred bytes).
+/// Longest frame a default [`Decoder`] accepts (a device's: a `notify` or
+/// `subscribed` header is a few hundred bytes).
 pub const MAX_FRAME: u64 = 1024 * 1024;
-/// Most frames in one message a [`Decoder`] accepts.
+/// Most frames in one message a default [`Decoder`] accepts.
 pub const MAX_FRAMES: usize = 64;
 
 /// The 64-byte ZMTP 3.0 greeting with the NULL mechanism, as zeromq sends it.
@@ -88,24 +88,45 @@ pub enum ZmtpError {
     /// The first 64 bytes are not a ZMTP 3 greeting.
     #[error("not a ZMTP 3 greeting")]
     BadGreeting,
-    /// A frame longer than [`MAX_FRAME`].
+    /// A frame longer than the decoder's limit ([`MAX_FRAME`] by default).
     #[error("frame of {0} bytes is too long")]
     FrameTooLong(u64),
-    /// A message of more than [`MAX_FRAMES`] frames.
-    #[error("message of more than {MAX_FRAMES} frames")]
+    /// A message of more frames than the decoder's limit ([`MAX_FRAMES`]
+    /// by default).
+    #[error("message of too many frames")]
     TooManyFrames,
 }
 
 /// Received bytes → whole messages. Feed with [`Decoder::buffer`] (e.g.
 /// `read_buf`), then call [`Decoder::next_message`] until `None`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Decoder {
     buf: BytesMut,
     greeted: bool,
     parts: Vec<Bytes>,
+    max_frame: u64,
+    max_frames: usize,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Self::with_limits(MAX_FRAME, MAX_FRAMES)
+    }
 }
 
 impl Decoder {
+    /// A decoder that refuses frames longer than `max_frame` and messages
+    /// of more than `max_frames` frames.
+    pub fn with_limits(max_frame: u64, max_frames: usize) -> Self {
+        Self {
+            buf: BytesMut::new(),
+            greeted: false,
+            parts: Vec::new(),
+            max_frame,
+            max_frames,
+        }
+    }
+
     /// Where received bytes go.
     pub fn buffer(&mut self) -> &mut BytesMut {
         &mut self.buf
@@ -139,7 +160,7 @@ impl Decoder {
             } else {
                 u64::from(self.buf[1])
             };
-            if len > MAX_FRAME {
+            if len > self.max_frame {
                 return Err(ZmtpError::FrameTooLong(len));
             }
             // Bounded by MAX_FRAME above.
@@ -152,7 +173,7 @@ impl Decoder {
             if flags & 0x04 != 0 {
                 continue; // A command (READY, PING): nothing for a device.
             }
-            if self.parts.len() >= MAX_FRAMES {
+            if self.parts.len() >= self.max_frames {
                 return Err(ZmtpError::TooManyFrames);
             }
             self.parts.push(body);
@@ -224,5 +245,18 @@ mod tests {
             d.buffer().extend_from_slice(&data_frame(b"x", true));
         }
         assert_eq!(d.next_message(), Err(ZmtpError::TooManyFrames));
+        // The limits are the decoder's own (the READY command is 28 bytes).
+        let mut d = Decoder::with_limits(40, 2);
+        d.buffer().extend_from_slice(&server_hello());
+        d.buffer()
+            .extend_from_slice(&message(&[[1u8; 40].as_slice(), b"x"]));
+        assert_eq!(d.next_message().unwrap().map(|m| m.len()), Some(2));
+        d.buffer()
+            .extend_from_slice(&message(&[b"a".as_slice(), b"b", b"c"]));
+        assert_eq!(d.next_message(), Err(ZmtpError::TooManyFrames));
+        let mut d = Decoder::with_limits(40, 2);
+        d.buffer().extend_from_slice(&server_hello());
+        d.buffer().extend_from_slice(&data_frame(&[1u8; 41], false));
+        assert_eq!(d.next_message(), Err(ZmtpError::FrameTooLong(41)));
     }
 }

@@ -210,13 +210,7 @@ pub async fn run(env: &Env, cluster: &mut Cluster) -> anyhow::Result<Value> {
     let bench_fds = shoplist_net::fdlimit::raise_nofile(a.w6_devices as u64 + BENCH_RESERVE)
         .context("cannot raise the fd limit")?;
     let proxy_fds = nofile(proxy).context("cannot read the proxy's fd limit")?;
-    let fds_per_connection = if a.proxy_unguarded {
-        1
-    } else {
-        cloud::proxy::caps::FDS_PER_CONNECTION
-    };
-    let (devices, limited_by) =
-        fit_devices(a.w6_devices, proxy_fds, fds_per_connection, bench_fds.soft);
+    let (devices, limited_by) = fit_devices(a.w6_devices, proxy_fds, bench_fds.soft);
     if let Some(why) = &limited_by {
         eprintln!(
             "W6: {} devices requested, {devices} fit ({why})",

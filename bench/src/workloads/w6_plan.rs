@@ -17,26 +17,27 @@ pub const PROXY_MARGIN: u64 = 64;
 pub const BENCH_RESERVE: u64 = 512;
 
 /// How many of `requested` devices fit: the proxy holds
-/// `fds_per_connection` descriptors per connection under `proxy_nofile`
-/// (`cloud::proxy::caps::FDS_PER_CONNECTION` when guarded, 1 without the
-/// guard; `Caps::fd_capacity_at`), the bench one each under
+/// `cloud::proxy::caps::FDS_PER_CONNECTION` descriptors per connection
+/// (guarded or not) under `proxy_nofile`, the bench one each under
 /// `bench_nofile`. Returns the count and, when it is below `requested`,
 /// what limits it.
 pub fn fit_devices(
     requested: usize,
     proxy_nofile: u64,
-    fds_per_connection: u64,
     bench_nofile: u64,
 ) -> (usize, Option<String>) {
-    let proxy_fit = cloud::proxy::caps::Caps::fd_capacity_at(proxy_nofile, fds_per_connection)
-        .saturating_sub(PROXY_MARGIN);
+    let proxy_fit =
+        cloud::proxy::caps::Caps::fd_capacity(proxy_nofile).saturating_sub(PROXY_MARGIN);
     let bench_fit = bench_nofile.saturating_sub(BENCH_RESERVE);
     let fit = proxy_fit.min(bench_fit) as usize;
     if requested <= fit {
         return (requested, None);
     }
     let why = if proxy_fit <= bench_fit {
-        format!("proxy fds: {fds_per_connection} per connection, limit {proxy_nofile}")
+        format!(
+            "proxy fds: {} per connection, limit {proxy_nofile}",
+            cloud::proxy::caps::FDS_PER_CONNECTION
+        )
     } else {
         format!("bench fds: 1 per device, limit {bench_nofile}")
     };
@@ -123,16 +124,14 @@ mod tests {
 
     #[test]
     fn the_fit_is_clamped_by_the_proxys_descriptors() {
-        // 20,000 descriptors: (20,000 - 256) / 3 - 64 = 6,517 devices.
-        let (n, why) = fit_devices(10_000, 20_000, 3, 20_000);
-        assert_eq!(n, 6_517);
-        assert!(why.is_some_and(|w| w.contains("proxy fds: 3 per connection, limit 20000")));
-        assert_eq!(fit_devices(200, 20_000, 3, 20_000), (200, None));
-        // The default caps' limit (49,408) holds 10,000 guarded devices.
-        assert_eq!(fit_devices(10_000, 49_408, 3, 20_000), (10_000, None));
-        // Unguarded, one descriptor each: 10,000 fit under 20,000.
-        assert_eq!(fit_devices(10_000, 20_000, 1, 20_000), (10_000, None));
-        let (n, why) = fit_devices(10_000, 1 << 20, 3, 4_096);
+        // 10,000 devices fit under 20,000 descriptors (1 each + 256).
+        assert_eq!(fit_devices(10_000, 20_000, 20_000), (10_000, None));
+        // 8,000 descriptors: 8,000 - 256 - 64 = 7,680 devices.
+        let (n, why) = fit_devices(10_000, 8_000, 20_000);
+        assert_eq!(n, 7_680);
+        assert!(why.is_some_and(|w| w.contains("proxy fds: 1 per connection, limit 8000")));
+        assert_eq!(fit_devices(200, 8_000, 20_000), (200, None));
+        let (n, why) = fit_devices(10_000, 1 << 20, 4_096);
         assert_eq!(n, 4_096 - 512);
         assert!(why.is_some_and(|w| w.starts_with("bench fds")));
     }
