@@ -3,8 +3,10 @@
 //! in-process hub (`transport::hub`) over a pipe: one descriptor per client.
 //! Unguarded (`--no-guard`, experiments) or on another transport, a zeromq
 //! ROUTER binds the endpoint itself. Either way, received messages enter
-//! the event loop as [`Event::Client`] and [`spawn_writer`] sends replies,
-//! reporting failed sends as [`Event::ClientGone`].
+//! the event loop as [`Event::Client`], and [`ToClients::send`] takes
+//! replies: straight into the hub's per-connection queue (no task hop), or
+//! to a writer task for zeromq, which reports failed sends as
+//! [`Event::ClientGone`].
 
 use std::sync::Arc;
 
@@ -12,7 +14,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use engine::protocol::Limits;
 use tokio::sync::mpsc;
-use tracing::debug;
+use tracing::{debug, warn};
 use zeromq::{RouterSocket, Socket, SocketSend, ZmqMessage};
 
 use super::{spawn_reader, tcp_addr, Event, OUT_QUEUE};
@@ -20,19 +22,29 @@ use crate::transport::guard::{spawn_guard_to, GuardConfig, GuardHandle, Upstream
 use crate::transport::hub::{self, HubSend};
 
 /// Where replies to clients go.
-pub(super) enum ClientSender {
+pub(super) enum ToClients {
     /// The hub's connections (guarded).
     Hub(HubSend),
-    /// A zeromq ROUTER's send half (unguarded).
-    Zmq(zeromq::RouterSendHalf),
+    /// The queue of the task that sends on a zeromq ROUTER (unguarded).
+    Task(mpsc::Sender<(Bytes, ZmqMessage)>),
 }
 
-impl ClientSender {
-    /// Sends `message` (routing identity first).
-    async fn send(&mut self, message: ZmqMessage) -> Result<(), String> {
+impl ToClients {
+    /// Sends `message` (routing identity `route` first) or queues it.
+    /// `Err(route)` when the client is known to be gone now (its
+    /// subscriptions should go); a full writer queue drops the message.
+    pub fn send(&self, route: Bytes, message: ZmqMessage) -> Result<(), Bytes> {
         match self {
-            ClientSender::Hub(hub) => hub.send(message).map_err(|e| e.to_string()),
-            ClientSender::Zmq(socket) => socket.send(message).await.map_err(|e| e.to_string()),
+            ToClients::Hub(hub) => hub.send(message).map_err(|e| {
+                debug!("send to a client failed: {e}");
+                route
+            }),
+            ToClients::Task(queue) => {
+                if queue.try_send((route, message)).is_err() {
+                    warn!("outgoing queue full; message dropped");
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -40,7 +52,7 @@ impl ClientSender {
 /// The bound client side.
 pub(super) struct Front {
     /// Where replies go.
-    pub sender: ClientSender,
+    pub to_clients: ToClients,
     /// The guard, when there is one (keep it: dropping it stops the guard).
     pub guard: Option<GuardHandle>,
     /// The endpoint really listened on (port 0 resolved).
@@ -68,7 +80,7 @@ pub(super) async fn bind_front(
                 .with_context(|| format!("cannot bind {endpoint}"))?;
             let bound = format!("tcp://{}", guard.public_addr);
             return Ok(Front {
-                sender: ClientSender::Hub(send),
+                to_clients: ToClients::Hub(send),
                 guard: Some(guard),
                 bound,
             });
@@ -82,16 +94,16 @@ pub(super) async fn bind_front(
     let (tx, rx) = socket.split();
     spawn_reader(rx, events.clone(), Event::Client, "frontend");
     Ok(Front {
-        sender: ClientSender::Zmq(tx),
+        to_clients: ToClients::Task(spawn_writer(tx, events.clone())),
         guard: None,
         bound: bound.to_string(),
     })
 }
 
-/// A task that sends to clients; failed sends are reported as
-/// [`Event::ClientGone`] so their subscriptions are dropped.
-pub(super) fn spawn_writer(
-    mut sender: ClientSender,
+/// A task that sends to clients on a zeromq ROUTER; failed sends are
+/// reported as [`Event::ClientGone`] so their subscriptions are dropped.
+fn spawn_writer(
+    mut sender: zeromq::RouterSendHalf,
     gone: mpsc::Sender<Event>,
 ) -> mpsc::Sender<(Bytes, ZmqMessage)> {
     let (tx, mut rx) = mpsc::channel::<(Bytes, ZmqMessage)>(OUT_QUEUE);

@@ -200,13 +200,14 @@ pub async fn run(
     );
     let (back_tx, back_rx) = back.split();
     spawn_reader(back_rx, ev_tx.clone(), Event::Worker, "backend");
-    let to_clients = front::spawn_writer(front.sender, ev_tx.clone());
+    let to_clients = front.to_clients;
     let to_workers = spawn_writer(back_tx);
 
     let mut core = ProxyCore::new(cfg);
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut out = Vec::new();
+    let mut gone = Vec::new();
     loop {
         tokio::select! {
             ev = ev_rx.recv() => {
@@ -241,16 +242,23 @@ pub async fn run(
             }
         }
         for effect in out.drain(..) {
-            let (queue, env, msg) = match effect {
-                Effect::ToClient(env, msg) => (&to_clients, env, msg),
-                Effect::ToWorker(route, msg) => (&to_workers, Envelope::dealer(route), msg),
+            let (to_client, env, msg) = match effect {
+                Effect::ToClient(env, msg) => (true, env, msg),
+                Effect::ToWorker(route, msg) => (false, Envelope::dealer(route), msg),
             };
             let Some(zm) = envelope::wrap(&env, &msg) else {
                 continue;
             };
-            if queue.try_send((env.route, zm)).is_err() {
+            if to_client {
+                if let Err(route) = to_clients.send(env.route, zm) {
+                    gone.push(route);
+                }
+            } else if to_workers.try_send((env.route, zm)).is_err() {
                 warn!("outgoing queue full; message dropped");
             }
+        }
+        for route in gone.drain(..) {
+            core.on_client_gone(&route);
         }
     }
     Ok(())
