@@ -12,7 +12,7 @@
 //! hard limit too, when permitted) and logs how many connections fit,
 //! warning only when that is fewer than the cap.
 //!
-//! The client side is [`front`]: guarded, the transport guard hands each
+//! The client side is `front`: guarded, the transport guard hands each
 //! client to an in-process ZMTP hub (one descriptor per client); workers
 //! reach a guarded zeromq ROUTER.
 //!
@@ -80,7 +80,7 @@ pub async fn tcp_addr(endpoint: &str) -> anyhow::Result<Option<SocketAddr>> {
 }
 
 /// Bind a ROUTER for `endpoint` (the workers' side; clients are
-/// [`front`]'s). With `guarded` (the default), zeromq binds
+/// `front`'s). With `guarded` (the default), zeromq binds
 /// a loopback port and the transport guard listens on the endpoint's
 /// address in front of it (DESIGN §5); keep the returned handle alive.
 /// The returned string is the endpoint really listened on (port 0 resolved).

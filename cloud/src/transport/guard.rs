@@ -15,7 +15,10 @@
 //! So no zeromq socket of ours listens on a public address. It binds on
 //! `127.0.0.1` (an ephemeral port), and this guard listens on the public
 //! address instead and relays each connection to it over a fresh loopback
-//! connection. On the way in, every byte passes through a
+//! connection ([`Upstream::Tcp`]: the workers' port). On the clients' port
+//! the guard relays instead into the proxy's in-process ROUTER
+//! (`transport::hub`) over an in-memory pipe ([`Upstream::Pipe`]), so a
+//! client costs the proxy one descriptor rather than three. On the way in, every byte passes through a
 //! [`ZmtpInspector`], an incremental ZMTP 3.x checker (greeting, READY
 //! handshake, frame flags and lengths); a frame header is only forwarded once
 //! it is complete and its length is within [`GuardConfig::max_frame`], so the
