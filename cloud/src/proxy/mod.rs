@@ -123,10 +123,9 @@ fn log_fd_capacity(caps: &caps::Caps) {
                     fit,
                     max_connections = caps.max_connections,
                     "the descriptor limit allows only {fit} connections, fewer than \
-                     --max-connections ({} descriptors each): raise the hard limit to \
-                     {needed} (`ulimit -Hn {needed}` as root before starting, or \
-                     LimitNOFILE={needed} in the systemd unit) or lower --max-connections",
-                    caps::FDS_PER_CONNECTION
+                     --max-connections: raise the hard limit to {needed} (`ulimit -Hn \
+                     {needed}` as root before starting, or LimitNOFILE={needed} in the \
+                     systemd unit) or lower --max-connections"
                 );
             } else {
                 info!(
