@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use bytes::Bytes;
 use shoplist_net::zmtp::{self, Decoder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use zeromq::ZmqMessage;
 
 use super::guard::Connector;
@@ -38,12 +38,21 @@ pub const CONNECTION_QUEUE: usize = 1024;
 
 /// Frames of one outgoing message, routing identity removed.
 type Frames = VecDeque<Bytes>;
-/// Routing identity → the connection's outgoing queue.
-type Routes = Arc<Mutex<HashMap<Bytes, mpsc::Sender<Frames>>>>;
+/// One open connection, as the senders see it.
+struct Route {
+    /// Its outgoing queue.
+    queue: mpsc::Sender<Frames>,
+    /// Wakes its task to close it (even while it is stuck writing to a
+    /// client that does not read).
+    close: Arc<Notify>,
+}
+
+/// Routing identity → the connection.
+type Routes = Arc<Mutex<HashMap<Bytes, Route>>>;
 
 /// Locks `routes`; a panic elsewhere while holding it leaves a map that is
 /// still consistent (every operation is one insert or remove).
-fn lock(routes: &Routes) -> MutexGuard<'_, HashMap<Bytes, mpsc::Sender<Frames>>> {
+fn lock(routes: &Routes) -> MutexGuard<'_, HashMap<Bytes, Route>> {
     routes.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -104,9 +113,14 @@ impl<T: Send + 'static> Connector for Arc<Hub<T>> {
         let (guard_end, hub_end) = tokio::io::duplex(PIPE_BYTES);
         let id =
             Bytes::copy_from_slice(&self.next_id.fetch_add(1, Ordering::Relaxed).to_be_bytes());
-        let (tx, rx) = mpsc::channel(CONNECTION_QUEUE);
-        lock(&self.routes).insert(id.clone(), tx);
-        tokio::spawn(serve(self.clone(), hub_end, id, rx));
+        let (queue, rx) = mpsc::channel(CONNECTION_QUEUE);
+        let close = Arc::new(Notify::new());
+        let route = Route {
+            queue,
+            close: close.clone(),
+        };
+        lock(&self.routes).insert(id.clone(), route);
+        tokio::spawn(serve(self.clone(), hub_end, id, rx, close));
         guard_end
     }
 }
@@ -124,6 +138,7 @@ async fn serve<T: Send + 'static>(
     pipe: DuplexStream,
     id: Bytes,
     mut out: mpsc::Receiver<Frames>,
+    close: Arc<Notify>,
 ) {
     let (mut read, mut write) = tokio::io::split(pipe);
     let mut hello = zmtp::greeting();
@@ -164,6 +179,7 @@ async fn serve<T: Send + 'static>(
     let ended = tokio::select! {
         ended = outbound => ended,
         ended = inbound => ended,
+        () = close.notified() => Ok(()),
     };
     if let Err(error) = ended {
         tracing::debug!(%error, "hub connection ended");
@@ -178,11 +194,12 @@ impl HubSend {
         let mut frames = message.into_vecdeque();
         let id = frames.pop_front().ok_or(HubError::NoRoute)?;
         let mut routes = lock(&self.routes);
-        let queue = routes.get(&id).ok_or(HubError::Gone)?;
-        match queue.try_send(frames) {
+        let route = routes.get(&id).ok_or(HubError::Gone)?;
+        match route.queue.try_send(frames) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => {
-                // Dropping the sender ends the connection's outbound loop.
+                // `notify_one` keeps the wake-up if the task is not waiting yet.
+                route.close.notify_one();
                 routes.remove(&id);
                 Err(HubError::Full)
             }
@@ -197,6 +214,7 @@ impl HubSend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
     use tokio::io::DuplexStream;
 
     async fn read_message(pipe: &mut DuplexStream, decoder: &mut Decoder) -> Vec<Bytes> {
@@ -290,5 +308,13 @@ mod tests {
         let mut m = ZmqMessage::from(id);
         m.push_back(big);
         assert_eq!(send.send(m), Err(HubError::Gone));
+        // The hub closed its end although its writer was stuck: what the
+        // pipe holds, then EOF (bounded, in case it never comes).
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut rest))
+            .await
+            .expect("the hub closes a stuck connection")
+            .unwrap();
+        assert!(rest.len() <= PIPE_BYTES + 64 * 1024 + 64);
     }
 }
