@@ -49,6 +49,30 @@ impl Store {
         Ok(())
     }
 
+    /// The end of a sync round trip in one commit (without an fsync):
+    /// [`Self::set_acked_heads`] and [`Self::note_cloud_seen`] together, so
+    /// a sync costs one bookkeeping commit, not two.
+    pub fn mark_synced(
+        &mut self,
+        id: ListId,
+        heads: &[ChangeHash],
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let key = id.as_bytes().as_slice();
+        self.relaxed(|s| {
+            let tx = s.conn.transaction()?;
+            let n = tx
+                .prepare_cached("UPDATE lists SET acked_heads = ?2 WHERE list_id = ?1")?
+                .execute(params![key, hashes_to_blob(heads)])?;
+            if n == 0 {
+                return Err(StoreError::UnknownList(id));
+            }
+            super::local_state::upsert_cloud_seen(&tx, id, at_ms)?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
     /// Local changes the cloud has not acknowledged yet.
     pub fn pending(&mut self, id: ListId) -> Result<usize, StoreError> {
         let acked = self.acked_heads(id)?;
@@ -108,6 +132,10 @@ impl Store {
         let signed = |h: &ChangeHash, chunk: &[u8]| -> Result<Vec<u8>, StoreError> {
             match sigs.get(h) {
                 Some(sig) if sig.len() == SIGNATURE_LEN => Ok(join_frame(sig, chunk)),
+                Some(sig) if sig.is_empty() => Err(StoreError::NotSignedHere {
+                    list: id,
+                    change: crate::ids::hash_to_hex(h),
+                }),
                 _ => Err(StoreError::Corrupt {
                     list: id,
                     detail: format!(
