@@ -132,6 +132,12 @@ pub struct Args {
     /// a live client does when idle.
     #[arg(long, default_value_t = 0)]
     pub w6_ping_ms: u64,
+    /// Experiment: run the proxy without its transport guard (clients reach
+    /// zeromq directly: 1 descriptor per connection instead of 3, but no
+    /// caps, timeouts or framing checks). Prices the guard in W6; never
+    /// how a cloud is run.
+    #[arg(long)]
+    pub proxy_unguarded: bool,
     /// Keep the cluster's temp dir (logs, worker data) after the run.
     #[arg(long)]
     pub keep: bool,
@@ -161,6 +167,9 @@ pub enum Role {
         /// Connection caps (`--max-connections`, `--max-per-source`).
         #[command(flatten)]
         caps: cloud::proxy::caps::Caps,
+        /// No transport guard (as `shoplist-cloud proxy --no-guard`).
+        #[arg(long)]
+        no_guard: bool,
         /// Where to report the bound endpoints (as `shoplist-cloud proxy
         /// --ready-file`).
         #[arg(long)]

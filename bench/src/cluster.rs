@@ -39,6 +39,9 @@ pub struct ClusterSpec {
     pub merge_same_list: bool,
     /// The proxy's connection caps.
     pub caps: cloud::proxy::caps::Caps,
+    /// Whether the proxy runs its transport guard (`--proxy-unguarded`
+    /// turns it off, for experiments).
+    pub guarded: bool,
 }
 
 /// A running proxy and its workers. See the module docs.
@@ -86,6 +89,7 @@ impl Cluster {
             ]
             .into_iter()
             .chain(spec.caps.to_args())
+            .chain((!spec.guarded).then(|| "--no-guard".to_string()))
             .collect(),
             worker_args: vec![
                 "--cache-lists".into(),

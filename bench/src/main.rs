@@ -18,7 +18,6 @@
 //! - [`stats`]: percentiles; [`progress`]: the stderr progress bars.
 //! - [`guard`]: the regression guard (`--baseline`, `--save-baseline`,
 //!   `--repeat`).
-//! - [`zmtp`]: the raw ZMTP DEALER of W6's simulated devices.
 
 mod args;
 mod cluster;
@@ -28,7 +27,6 @@ mod observe;
 mod progress;
 mod stats;
 mod workloads;
-mod zmtp;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -62,6 +60,7 @@ async fn run_role(role: Role) -> anyhow::Result<()> {
             write_quorum,
             read_quorum,
             caps,
+            no_guard,
             ready_file,
         } => {
             let cfg = cloud::proxy::ProxyConfig {
@@ -72,7 +71,7 @@ async fn run_role(role: Role) -> anyhow::Result<()> {
                 caps,
                 ..Default::default()
             };
-            cloud::proxy::run(cfg, &frontend, &backend, true, ready_file.as_deref()).await
+            cloud::proxy::run(cfg, &frontend, &backend, !no_guard, ready_file.as_deref()).await
         }
         Role::CloudWorker {
             id,
@@ -228,6 +227,7 @@ async fn run_bench(args: Args) -> anyhow::Result<bool> {
                 .max(args.w6_devices + 1024),
             ..Default::default()
         },
+        guarded: !args.proxy_unguarded,
     };
     progress::note("starting the cluster");
     let mut cluster = Cluster::start(&spec)

@@ -21,13 +21,16 @@
 //!   [`connect_with_backoff`] (bounded attempts).
 //! - [`supervised`]: [`SupervisedDealer`], a lazily connected DEALER that is
 //!   dropped and rebuilt on the next endpoint after a failure.
-//! - [`fdlimit`]: [`fdlimit::raise_nofile`], the soft descriptor limit
-//!   raised to the hard one (proxies and the device benchmark).
+//! - [`fdlimit`]: [`fdlimit::raise_nofile`], the descriptor limit raised
+//!   for a wanted count: soft to hard, and hard too when permitted
+//!   (proxies and the device benchmark).
+//! - [`zmtp`]: raw ZMTP 3.x bytes and a bounded sans-IO decoder, for
+//!   clients that bypass zeromq (W6's simulated devices, attack tests).
 //! - [`signal`]: [`shutdown_signal`], Ctrl-C or SIGTERM.
 //! - [`error`]: [`NetError`], the one error type.
 //!
 //! `shoplist-engine` stays free of sockets and async; this crate knows
-//! nothing of the wire protocol (it moves `ZmqMessage`s).
+//! nothing of the wire protocol (it moves `ZmqMessage`s and ZMTP frames).
 
 pub mod backoff;
 pub mod connect;
@@ -37,6 +40,7 @@ pub mod fdlimit;
 pub mod signal;
 pub mod silence;
 pub mod supervised;
+pub mod zmtp;
 
 pub use backoff::{Backoff, BackoffPolicy};
 pub use connect::{connect_dealer, connect_with_backoff};

@@ -15,7 +15,9 @@
 //! - [`client`]: [`Client`], one device driving the CLI with `--json`;
 //! - [`lines`]: a child's output line by line, with deadlines;
 //! - [`seed`]: seeded randomness that prints its seed;
-//! - [`zmtp`]: raw ZMTP bytes for transport attacks.
+//! - [`procfs`]: a process's RSS, from `/proc`.
+//!
+//! Raw ZMTP bytes for transport attacks are `shoplist_net::zmtp`.
 
 pub mod bins;
 pub mod client;
@@ -23,8 +25,8 @@ pub mod cluster;
 pub mod lines;
 pub mod netns;
 pub mod process;
+pub mod procfs;
 pub mod seed;
-pub mod zmtp;
 
 pub use client::{CliOutput, Client};
 pub use cluster::{Cluster, ClusterOptions};

@@ -6,7 +6,8 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use shoplist_tests::{zmtp, Cluster, ClusterOptions};
+use shoplist_net::zmtp;
+use shoplist_tests::{procfs, Cluster, ClusterOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::timeout;
@@ -18,22 +19,11 @@ const PER_SOURCE: usize = 8;
 /// Bound on one connect + handshake, and on waiting for an eviction.
 const STEP: Duration = Duration::from_secs(10);
 
-/// Raises this process's soft descriptor limit to the hard one.
+/// Raises this process's descriptor limit for every device and a margin.
 fn raise_nofile() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: get/setrlimit with valid pointers to a local `rlimit`.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
-        lim.rlim_cur = lim.rlim_max;
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
-    }
-    assert!(
-        lim.rlim_cur as usize > DEVICES + 64,
-        "hard fd limit too low"
-    );
+    let want = DEVICES as u64 + 64;
+    let limit = shoplist_net::fdlimit::raise_nofile(want).expect("raise the fd limit");
+    assert!(limit.soft >= want, "hard fd limit too low: {limit:?}");
 }
 
 /// Source address number `k` in 127.1.0.0/16.
@@ -55,8 +45,7 @@ async fn handshake(from: Ipv4Addr, port: u16) -> TcpStream {
     .await
     .expect("connect in time")
     .expect("connect");
-    let mut hello = zmtp::greeting();
-    hello.extend(zmtp::ready("DEALER"));
+    let hello = zmtp::hello();
     stream.write_all(&hello).await.expect("send greeting");
     let mut greeting = [0u8; 64];
     let mut ready = [0u8; 2];
@@ -109,14 +98,14 @@ fn more_than_1024_devices_are_served_and_the_per_source_cap_holds() {
         .build()
         .expect("runtime");
     let proxy = cluster.proxy_pid().expect("proxy pid");
-    let rss_before = zmtp::rss_kib(proxy).map_or(0, |(now, _)| now);
+    let rss_before = procfs::rss_kib(proxy).map_or(0, |(now, _)| now);
     rt.block_on(async {
         let mut devices = Vec::with_capacity(DEVICES);
         for i in 0..DEVICES {
             devices.push(handshake(source(i / PER_SOURCE), port).await);
         }
         // Memory is reported, not asserted (speed and size are benchmarked).
-        let rss_after = zmtp::rss_kib(proxy).map_or(0, |(now, _)| now);
+        let rss_after = procfs::rss_kib(proxy).map_or(0, |(now, _)| now);
         eprintln!(
             "proxy RSS {rss_before} KiB -> {rss_after} KiB with {DEVICES} connections: {:.1} KiB each",
             rss_after.saturating_sub(rss_before) as f64 / DEVICES as f64

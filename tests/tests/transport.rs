@@ -6,7 +6,8 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use shoplist_tests::{zmtp, Cluster, ClusterOptions};
+use shoplist_net::zmtp;
+use shoplist_tests::{Cluster, ClusterOptions};
 
 /// Sends the 2^44-length packet to `port` and waits (bounded) until the
 /// other side closes the connection.

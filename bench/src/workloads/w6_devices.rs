@@ -29,12 +29,12 @@ use tokio::net::TcpSocket;
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::JoinSet;
 
-use super::w6_plan::{fit_devices, list_of, source, subscribers, Writes};
+use super::w6_plan::{fit_devices, list_of, source, subscribers, Writes, BENCH_RESERVE};
 use super::Env;
 use crate::cluster::{rss_bytes, Cluster};
 use crate::device::{on_thread, setup_store_options, Device};
 use crate::stats::{round3, Summary};
-use crate::zmtp::{self, Decoder};
+use shoplist_net::zmtp::{self, Decoder};
 
 /// Devices per source address: under `--max-per-source` (256) with margin.
 const PER_SOURCE: usize = 200;
@@ -207,7 +207,8 @@ pub async fn run(env: &Env, cluster: &mut Cluster) -> anyhow::Result<Value> {
     let writes_total = a.w6_writes;
     let rate = a.w6_rate.max(1.0);
     let proxy = cluster.proxy_pid();
-    let bench_fds = shoplist_net::fdlimit::raise_nofile().context("cannot raise the fd limit")?;
+    let bench_fds = shoplist_net::fdlimit::raise_nofile(a.w6_devices as u64 + BENCH_RESERVE)
+        .context("cannot raise the fd limit")?;
     let proxy_fds = nofile(proxy).context("cannot read the proxy's fd limit")?;
     let (devices, limited_by) = fit_devices(a.w6_devices, proxy_fds, bench_fds.soft);
     if let Some(why) = &limited_by {
@@ -428,6 +429,7 @@ pub async fn run(env: &Env, cluster: &mut Cluster) -> anyhow::Result<Value> {
         "proxy_cpu_write_phase_s": cpu.map(round3),
         "proxy_cpu_per_write_ms": cpu_per_write_ms,
         "proxy_fd_limit": proxy_fds,
+        "proxy_guarded": !a.proxy_unguarded,
         "target": "notify_p99_ms <= 100, devices == 10000",
         "meets_target": writer_finished && s.p99 <= 100.0 && connected >= 10_000 && lat.len() == expected,
     }))

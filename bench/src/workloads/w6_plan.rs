@@ -17,9 +17,10 @@ pub const PROXY_MARGIN: u64 = 64;
 pub const BENCH_RESERVE: u64 = 512;
 
 /// How many of `requested` devices fit: the proxy holds
-/// `cloud::proxy::caps::FDS_PER_CONNECTION` descriptors per connection under
-/// `proxy_nofile`, the bench one each under `bench_nofile`. Returns the
-/// count and, when it is below `requested`, what limits it.
+/// `cloud::proxy::caps::FDS_PER_CONNECTION` descriptors per connection
+/// (guarded or not) under `proxy_nofile`, the bench one each under
+/// `bench_nofile`. Returns the count and, when it is below `requested`,
+/// what limits it.
 pub fn fit_devices(
     requested: usize,
     proxy_nofile: u64,
@@ -123,11 +124,13 @@ mod tests {
 
     #[test]
     fn the_fit_is_clamped_by_the_proxys_descriptors() {
-        // 20,000 descriptors: (20,000 - 256) / 3 - 64 = 6,517 devices.
-        let (n, why) = fit_devices(10_000, 20_000, 20_000);
-        assert_eq!(n, 6_517);
-        assert!(why.is_some_and(|w| w.contains("proxy fds: 3 per connection, limit 20000")));
-        assert_eq!(fit_devices(200, 20_000, 20_000), (200, None));
+        // 10,000 devices fit under 20,000 descriptors (1 each + 256).
+        assert_eq!(fit_devices(10_000, 20_000, 20_000), (10_000, None));
+        // 8,000 descriptors: 8,000 - 256 - 64 = 7,680 devices.
+        let (n, why) = fit_devices(10_000, 8_000, 20_000);
+        assert_eq!(n, 7_680);
+        assert!(why.is_some_and(|w| w.contains("proxy fds: 1 per connection, limit 8000")));
+        assert_eq!(fit_devices(200, 8_000, 20_000), (200, None));
         let (n, why) = fit_devices(10_000, 1 << 20, 4_096);
         assert_eq!(n, 4_096 - 512);
         assert!(why.is_some_and(|w| w.starts_with("bench fds")));

@@ -9,9 +9,11 @@
 //! more than [`Caps::max_per_source`] places.
 //!
 //! A guarded connection costs [`FDS_PER_CONNECTION`] descriptors in the
-//! proxy; [`Caps::fd_capacity`] says how many fit under a descriptor limit.
-//! Beyond it `accept` fails (EMFILE) and the guard backs off: newcomers are
-//! refused, nobody is dropped, nothing crashes.
+//! proxy; [`Caps::fds_needed`] is the descriptor limit the caps need (the
+//! proxy asks `shoplist_net::fdlimit::raise_nofile` for it: 16,640 for the
+//! defaults) and [`Caps::fd_capacity`] says how many connections fit under
+//! a limit. Beyond it `accept` fails (EMFILE) and the guard backs off:
+//! newcomers are refused, nobody is dropped, nothing crashes.
 
 use clap::builder::TypedValueParser;
 
@@ -23,10 +25,10 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
 /// Default `--max-per-source`: devices behind one NAT address.
 pub const DEFAULT_MAX_PER_SOURCE: usize = 256;
 
-/// Descriptors one guarded client connection holds in the proxy: the
-/// accepted socket, the guard's loopback connection to zeromq, and
-/// zeromq's accepted end of it.
-pub const FDS_PER_CONNECTION: u64 = 3;
+/// Descriptors one client connection holds in the proxy: the accepted
+/// socket. The guard hands it to the in-process hub over an in-memory pipe
+/// (`transport::hub`); before, a loopback TCP connection to zeromq made it 3.
+pub const FDS_PER_CONNECTION: u64 = 1;
 
 /// Descriptors kept for everything else (listeners, workers, logs, SQLite).
 pub const FD_RESERVE: u64 = 256;
@@ -35,7 +37,9 @@ pub const FD_RESERVE: u64 = 256;
 #[derive(clap::Args, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caps {
     /// Most client connections at once; a new one beyond this evicts the
-    /// least recently active.
+    /// least recently active. Each costs 1 file descriptor: the proxy
+    /// raises its RLIMIT_NOFILE to this + 256 at start (the hard limit too
+    /// if run with CAP_SYS_RESOURCE) and warns if it cannot.
     #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..).map(|v| v as usize))]
     pub max_connections: usize,
     /// Most client connections from one source IP address; a new one beyond
@@ -76,6 +80,13 @@ impl Caps {
     /// Connections that fit under a descriptor limit of `nofile`.
     pub fn fd_capacity(nofile: u64) -> u64 {
         nofile.saturating_sub(FD_RESERVE) / FDS_PER_CONNECTION
+    }
+
+    /// The descriptor limit these caps need: [`FDS_PER_CONNECTION`] per
+    /// connection up to `max_connections`, plus [`FD_RESERVE`]. The inverse
+    /// of [`Caps::fd_capacity`].
+    pub fn fds_needed(&self) -> u64 {
+        self.max_connections as u64 * FDS_PER_CONNECTION + FD_RESERVE
     }
 }
 
@@ -118,9 +129,18 @@ mod tests {
     }
 
     #[test]
-    fn fd_capacity_counts_three_per_connection() {
-        assert_eq!(Caps::fd_capacity(1024), (1024 - FD_RESERVE) / 3);
-        assert_eq!(Caps::fd_capacity(20_000), 6581);
+    fn the_default_caps_fit_under_a_20_000_descriptor_limit() {
+        let caps = Caps::default();
+        assert_eq!(caps.fds_needed(), 16_384 + FD_RESERVE);
+        assert!(Caps::fd_capacity(20_000) >= caps.max_connections as u64);
+        assert_eq!(Caps::fd_capacity(caps.fds_needed()), 16_384);
+        assert_eq!(Caps::fd_capacity(caps.fds_needed() - 1), 16_383);
+    }
+
+    #[test]
+    fn fd_capacity_counts_one_per_connection() {
+        assert_eq!(Caps::fd_capacity(1024), 1024 - FD_RESERVE);
+        assert_eq!(Caps::fd_capacity(20_000), 19_744);
         assert_eq!(Caps::fd_capacity(10), 0);
     }
 }

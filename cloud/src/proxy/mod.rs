@@ -8,7 +8,13 @@
 //!   admitted worker's route.
 //!
 //! The frontend's connection caps are settings ([`caps`]); at start the
-//! proxy raises its descriptor limit and logs how many connections fit.
+//! proxy raises its descriptor limit to what `--max-connections` needs (the
+//! hard limit too, when permitted) and logs how many connections fit,
+//! warning only when that is fewer than the cap.
+//!
+//! The client side is `front`: guarded, the transport guard hands each
+//! client to an in-process ZMTP hub (one descriptor per client); workers
+//! reach a guarded zeromq ROUTER.
 //!
 //! One reader task per socket feeds an event channel; the main loop hands
 //! each event and a 25 ms tick to the sans-IO core and passes the resulting
@@ -18,6 +24,7 @@
 pub mod caps;
 mod echo;
 mod entropy;
+mod front;
 mod rebuild;
 mod refusal;
 mod relay;
@@ -72,7 +79,8 @@ pub async fn tcp_addr(endpoint: &str) -> anyhow::Result<Option<SocketAddr>> {
         .with_context(|| format!("endpoint {endpoint} resolves to nothing"))
 }
 
-/// Bind a ROUTER for `endpoint`. With `guarded` (the default), zeromq binds
+/// Bind a ROUTER for `endpoint` (the workers' side; clients are
+/// `front`'s). With `guarded` (the default), zeromq binds
 /// a loopback port and the transport guard listens on the endpoint's
 /// address in front of it (DESIGN §5); keep the returned handle alive.
 /// The returned string is the endpoint really listened on (port 0 resolved).
@@ -98,19 +106,26 @@ pub async fn bind(
     Ok((socket, None, bound.to_string()))
 }
 
-/// Raises the descriptor limit to the hard one and logs how many client
-/// connections it allows (warning when that is below `--max-connections`:
-/// beyond it newcomers are refused at `accept`, nobody crashes).
+/// Raises the descriptor limit for `--max-connections` ([`caps::Caps::fds_needed`]:
+/// the hard limit too when this process may) and logs how many client
+/// connections it allows. Warns only when that is below `--max-connections`
+/// (beyond it newcomers are refused at `accept`, nobody crashes), saying
+/// how to give the proxy more.
 fn log_fd_capacity(caps: &caps::Caps) {
-    match shoplist_net::fdlimit::raise_nofile() {
+    let needed = caps.fds_needed();
+    match shoplist_net::fdlimit::raise_nofile(needed) {
         Ok(limit) => {
             let fit = caps::Caps::fd_capacity(limit.soft);
             if fit < caps.max_connections as u64 {
                 warn!(
                     nofile = limit.soft,
+                    needed,
                     fit,
                     max_connections = caps.max_connections,
-                    "the descriptor limit allows fewer connections than --max-connections"
+                    "the descriptor limit allows only {fit} connections, fewer than \
+                     --max-connections: raise the hard limit to {needed} (`ulimit -Hn \
+                     {needed}` as root before starting, or LimitNOFILE={needed} in the \
+                     systemd unit) or lower --max-connections"
                 );
             } else {
                 info!(
@@ -154,10 +169,20 @@ pub async fn run(
         }
     }
     log_fd_capacity(&cfg.caps);
-    let (front, front_guard, frontend) =
-        bind(frontend, guarded, cfg.caps.apply(GuardConfig::frontend())).await?;
+    let (ev_tx, mut ev_rx) = mpsc::channel::<Event>(4096);
+    let front = front::bind_front(
+        frontend,
+        guarded,
+        cfg.caps.apply(GuardConfig::frontend()),
+        &ev_tx,
+    )
+    .await?;
+    let front_guard = front.guard;
     let (back, _back_guard, backend) = bind(backend, guarded, GuardConfig::backend()).await?;
-    let endpoints = ReadyEndpoints { frontend, backend };
+    let endpoints = ReadyEndpoints {
+        frontend: front.bound,
+        backend,
+    };
     if let Some(path) = ready_file {
         write_ready_file(path, &endpoints)
             .with_context(|| format!("cannot write the ready file {}", path.display()))?;
@@ -172,19 +197,16 @@ pub async fn run(
         r = cfg.read_quorum,
         "proxy listening"
     );
-    let (front_tx, front_rx) = front.split();
     let (back_tx, back_rx) = back.split();
-    let (ev_tx, mut ev_rx) = mpsc::channel::<Event>(4096);
-
-    spawn_reader(front_rx, ev_tx.clone(), Event::Client, "frontend");
     spawn_reader(back_rx, ev_tx.clone(), Event::Worker, "backend");
-    let to_clients = spawn_writer(front_tx, Some(ev_tx.clone()));
-    let to_workers = spawn_writer(back_tx, None);
+    let to_clients = front.to_clients;
+    let to_workers = spawn_writer(back_tx);
 
     let mut core = ProxyCore::new(cfg);
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut out = Vec::new();
+    let mut gone = Vec::new();
     loop {
         tokio::select! {
             ev = ev_rx.recv() => {
@@ -219,16 +241,23 @@ pub async fn run(
             }
         }
         for effect in out.drain(..) {
-            let (queue, env, msg) = match effect {
-                Effect::ToClient(env, msg) => (&to_clients, env, msg),
-                Effect::ToWorker(route, msg) => (&to_workers, Envelope::dealer(route), msg),
+            let (to_client, env, msg) = match effect {
+                Effect::ToClient(env, msg) => (true, env, msg),
+                Effect::ToWorker(route, msg) => (false, Envelope::dealer(route), msg),
             };
             let Some(zm) = envelope::wrap(&env, &msg) else {
                 continue;
             };
-            if queue.try_send((env.route, zm)).is_err() {
+            if to_client {
+                if let Err(route) = to_clients.send(env.route, zm) {
+                    gone.push(route);
+                }
+            } else if to_workers.try_send((env.route, zm)).is_err() {
                 warn!("outgoing queue full; message dropped");
             }
+        }
+        for route in gone.drain(..) {
+            core.on_client_gone(&route);
         }
     }
     Ok(())
@@ -261,20 +290,13 @@ fn spawn_reader<R>(
     });
 }
 
-/// A task that sends on a ROUTER; failed sends to clients are reported so
-/// their subscriptions are dropped.
-fn spawn_writer(
-    mut socket: zeromq::RouterSendHalf,
-    gone: Option<mpsc::Sender<Event>>,
-) -> mpsc::Sender<(Bytes, ZmqMessage)> {
+/// A task that sends to workers on the backend ROUTER.
+fn spawn_writer(mut socket: zeromq::RouterSendHalf) -> mpsc::Sender<(Bytes, ZmqMessage)> {
     let (tx, mut rx) = mpsc::channel::<(Bytes, ZmqMessage)>(OUT_QUEUE);
     tokio::spawn(async move {
-        while let Some((route, zm)) = rx.recv().await {
+        while let Some((_route, zm)) = rx.recv().await {
             if let Err(e) = socket.send(zm).await {
-                debug!("send to a peer failed: {e}");
-                if let Some(gone) = &gone {
-                    let _ = gone.try_send(Event::ClientGone(route));
-                }
+                debug!("send to a worker failed: {e}");
             }
         }
     });

@@ -15,7 +15,10 @@
 //! So no zeromq socket of ours listens on a public address. It binds on
 //! `127.0.0.1` (an ephemeral port), and this guard listens on the public
 //! address instead and relays each connection to it over a fresh loopback
-//! connection. On the way in, every byte passes through a
+//! connection ([`Upstream::Tcp`]: the workers' port). On the clients' port
+//! the guard relays instead into the proxy's in-process ROUTER
+//! (`transport::hub`) over an in-memory pipe ([`Upstream::Pipe`]), so a
+//! client costs the proxy one descriptor rather than three. On the way in, every byte passes through a
 //! [`ZmtpInspector`], an incremental ZMTP 3.x checker (greeting, READY
 //! handshake, frame flags and lengths); a frame header is only forwarded once
 //! it is complete and its length is within [`GuardConfig::max_frame`], so the
@@ -246,6 +249,33 @@ impl Drop for GuardHandle {
     }
 }
 
+/// Opens in-memory pipes to an in-process server (the proxy's client hub,
+/// `transport::hub`): the guard's end of each new connection.
+pub trait Connector: Send + Sync {
+    /// A new connection's pipe; the server serves the other end.
+    fn connect(&self) -> tokio::io::DuplexStream;
+}
+
+/// Where the guard relays each checked connection.
+#[derive(Clone)]
+pub enum Upstream {
+    /// A fresh TCP connection to this (loopback) address, e.g. a zeromq
+    /// socket's: 3 descriptors per client in this process (the client's
+    /// socket and both ends of the loopback connection).
+    Tcp(SocketAddr),
+    /// An in-memory pipe from the connector: 1 descriptor per client.
+    Pipe(Arc<dyn Connector>),
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Upstream::Tcp(addr) => write!(f, "tcp://{addr}"),
+            Upstream::Pipe(_) => f.write_str("in-process pipe"),
+        }
+    }
+}
+
 /// Listens on `public` and relays each accepted connection, checked, to
 /// `upstream` (the zeromq socket's loopback address). Must be called inside a
 /// tokio runtime; fails only if `public` cannot be bound.
@@ -254,16 +284,25 @@ pub async fn spawn_guard(
     upstream: SocketAddr,
     cfg: GuardConfig,
 ) -> std::io::Result<GuardHandle> {
+    spawn_guard_to(public, Upstream::Tcp(upstream), cfg).await
+}
+
+/// [`spawn_guard`] relaying to any [`Upstream`].
+pub async fn spawn_guard_to(
+    public: SocketAddr,
+    upstream: Upstream,
+    cfg: GuardConfig,
+) -> std::io::Result<GuardHandle> {
     let listener = TcpListener::bind(public).await?;
     let public_addr = listener.local_addr()?;
     let counters = Arc::new(Counters::default());
+    tracing::info!(%public_addr, ?upstream, "transport guard listening");
     let task = tokio::spawn(accept_loop(
         listener,
-        upstream,
+        Arc::new(upstream),
         Arc::new(cfg),
         counters.clone(),
     ));
-    tracing::info!(%public_addr, %upstream, "transport guard listening");
     Ok(GuardHandle {
         public_addr,
         counters,
@@ -318,7 +357,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// `JoinSet` owned by this task, so aborting it closes them all.
 async fn accept_loop(
     listener: TcpListener,
-    upstream: SocketAddr,
+    upstream: Arc<Upstream>,
     cfg: Arc<GuardConfig>,
     counters: Arc<Counters>,
 ) {
@@ -347,9 +386,9 @@ async fn accept_loop(
                     Counters::bump(&counters.accepted);
                     let shared = Arc::new(Shared::new(epoch));
                     let (cfg, counters, lanes) = (cfg.clone(), counters.clone(), lanes.clone());
-                    let task_shared = shared.clone();
+                    let (task_shared, upstream) = (shared.clone(), upstream.clone());
                     let abort = connections.spawn(async move {
-                        connection::relay(client, peer, upstream, &cfg, &counters, &task_shared, &lanes).await;
+                        connection::relay(client, peer, &upstream, &cfg, &counters, &task_shared, &lanes).await;
                     });
                     crowd.admit(abort.id(), peer.ip(), shared);
                     aborts.insert(abort.id(), abort);

@@ -8,11 +8,14 @@
 //! (callers drop and rebuild the socket on heartbeat silence or send
 //! failure), `connect` waits 30 s by default (bounded here), and a frame
 //! header claiming a huge length aborts the process before any handshake
-//! ([`guard`]: a ZMTP-checking TCP relay in front of every listening port).
+//! ([`guard`]: a ZMTP-checking TCP relay in front of every listening port;
+//! on the client port it relays into [`hub`], an in-process ROUTER, so a
+//! client costs one descriptor).
 
 pub mod dealer; // re-exports the shared `shoplist_net::connect_dealer`
 pub mod envelope;
 pub mod guard;
+pub mod hub;
 
 use bytes::Bytes;
 use engine::protocol::{decode, encode, peek_id, Limits, Message};

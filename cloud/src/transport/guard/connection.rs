@@ -15,8 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{timeout_at, Instant};
@@ -24,7 +23,17 @@ use tokio::time::{timeout_at, Instant};
 use super::buffer::GrowBuf;
 use super::crowd::Recency;
 use super::inspector::{pong_frame, Rejection, Verdict, ZmtpInspector, MAX_HELD};
-use super::{Counters, GuardConfig};
+use super::{Counters, GuardConfig, Upstream};
+
+/// The upstream side's read half (a loopback TCP connection's, or an
+/// in-memory pipe's).
+type UpRead = Box<dyn AsyncRead + Unpin + Send>;
+/// The upstream side's write half.
+type UpWrite = Box<dyn AsyncWrite + Unpin + Send>;
+/// The client's read half.
+type ClientRead = tokio::net::tcp::OwnedReadHalf;
+/// The client's write half.
+type ClientWrite = tokio::net::tcp::OwnedWriteHalf;
 
 /// Largest read buffer per direction (each starts at [`GrowBuf::MIN`] and
 /// grows only while reads fill it): big enough for bulk transfers, while an
@@ -100,41 +109,54 @@ enum Inbound {
     IdleTimeout,
 }
 
+/// Opens the upstream side of a connection: a fresh loopback TCP
+/// connection (within `deadline`), or a pipe to an in-process hub.
+async fn open_upstream(
+    upstream: &Upstream,
+    deadline: Option<Instant>,
+) -> std::io::Result<(UpRead, UpWrite)> {
+    match upstream {
+        Upstream::Tcp(addr) => {
+            let server = with_deadline(deadline, TcpStream::connect(*addr))
+                .await
+                .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+            // Small request/response messages: do not let Nagle add latency.
+            server.set_nodelay(true)?;
+            let (read, write) = server.into_split();
+            Ok((Box::new(read), Box::new(write)))
+        }
+        Upstream::Pipe(connect) => {
+            let (read, write) = tokio::io::split(connect.connect());
+            Ok((Box::new(read), Box::new(write)))
+        }
+    }
+}
+
 /// Relays `client` to a fresh connection to `upstream` until either side
-/// closes, the client breaks the protocol or times out. Both sockets are
+/// closes, the client breaks the protocol or times out. Both sides are
 /// closed on return (or when the task is aborted: eviction).
 pub(super) async fn relay(
     client: TcpStream,
     peer: SocketAddr,
-    upstream: SocketAddr,
+    upstream: &Upstream,
     cfg: &GuardConfig,
     counters: &Counters,
     shared: &Shared,
     lanes: &Arc<Semaphore>,
 ) {
     let handshake_deadline = deadline_after(Instant::now(), cfg.handshake_timeout);
-    let connect = TcpStream::connect(upstream);
-    let server = match with_deadline(handshake_deadline, connect).await {
-        Some(Ok(server)) => server,
-        Some(Err(error)) => {
+    let (server_read, server_write) = match open_upstream(upstream, handshake_deadline).await {
+        Ok(halves) => halves,
+        Err(error) => {
             Counters::bump(&counters.upstream_failed);
-            tracing::warn!(%peer, %upstream, %error, "guard cannot reach upstream; closing");
-            return;
-        }
-        None => {
-            Counters::bump(&counters.upstream_failed);
-            tracing::warn!(%peer, %upstream, "guard upstream connect timed out; closing");
+            tracing::warn!(%peer, ?upstream, %error, "guard cannot reach upstream; closing");
             return;
         }
     };
-    // Small request/response messages: do not let Nagle add latency.
-    for socket in [&client, &server] {
-        if let Err(error) = socket.set_nodelay(true) {
-            tracing::debug!(%peer, %error, "set_nodelay failed");
-        }
+    if let Err(error) = client.set_nodelay(true) {
+        tracing::debug!(%peer, %error, "set_nodelay failed");
     }
     let (client_read, client_write) = client.into_split();
-    let (server_read, server_write) = server.into_split();
     let (pongs, pong_rx) = mpsc::channel(MAX_PENDING_PONGS);
 
     let inbound = Inbound::pump(
@@ -177,8 +199,8 @@ pub(super) async fn relay(
 /// PONGs for the client's PINGs (contexts from `pongs`) go in between two
 /// of the server's frames.
 async fn pump_outbound(
-    mut from: OwnedReadHalf,
-    mut to: OwnedWriteHalf,
+    mut from: UpRead,
+    mut to: ClientWrite,
     shared: &Shared,
     mut pongs: mpsc::Receiver<Vec<u8>>,
 ) -> std::io::Result<()> {
@@ -254,7 +276,7 @@ fn unskipped(start: u64, len: usize, skips: &mut VecDeque<Range<u64>>) -> Vec<Ra
 /// Writes `bytes` (starting at stream offset `start`) but the parts in
 /// swallowed commands.
 async fn write_unskipped(
-    to: &mut OwnedWriteHalf,
+    to: &mut UpWrite,
     bytes: &[u8],
     start: u64,
     skips: &mut VecDeque<Range<u64>>,
@@ -270,8 +292,8 @@ impl Inbound {
     /// within the request window and the big-frame budget.
     #[allow(clippy::too_many_arguments)]
     async fn pump(
-        mut from: OwnedReadHalf,
-        mut to: OwnedWriteHalf,
+        mut from: ClientRead,
+        mut to: UpWrite,
         cfg: &GuardConfig,
         counters: &Counters,
         shared: &Shared,
