@@ -440,4 +440,4 @@ mod actor;
 mod liveness;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
