@@ -276,6 +276,11 @@ impl Watcher {
     /// against the store).
     async fn client_event(&mut self, ev: ClientEvent) -> Option<Event> {
         Some(match ev {
+            ClientEvent::Notify { list, .. } if self.session.sync_wanted(list) => {
+                // A sync is queued anyway: no need to take the store (the
+                // editing side may be using it) to check the heads.
+                Event::Notify { list, known: false }
+            }
             ClientEvent::Notify { list, heads } => {
                 let mut store = self.store.lock().await;
                 if !store.has_list(list).unwrap_or(false) {
