@@ -120,8 +120,8 @@ pub struct LiveDevice {
 impl LiveDevice {
     /// Add `item` (one change, committed), waiting for the store if the
     /// session is using it.
-    pub async fn add_item(&self, list: ListId, item: &str) -> anyhow::Result<()> {
-        add_item(&mut *self.store.lock().await, &self.name, list, item)
+    pub fn add_item(&self, list: ListId, item: &str) -> anyhow::Result<()> {
+        add_item(&mut self.store.lock(), &self.name, list, item)
     }
 }
 

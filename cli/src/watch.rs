@@ -234,12 +234,12 @@ impl Watcher {
                     self.feed(ev, &mut queue);
                 }
                 // Take in what arrived meanwhile (coalesced by the session).
-                self.drain(&mut queue).await;
+                self.drain(&mut queue);
             }
             let wake = tokio::time::Instant::from_std(self.wake);
             let ev = tokio::select! {
                 ev = self.events.recv() => match ev {
-                    Some(ev) => self.client_event(ev).await,
+                    Some(ev) => self.client_event(ev),
                     None => return,
                 },
                 Some(list) = self.pokes.recv() => Some(Event::Edited(list)),
@@ -261,12 +261,12 @@ impl Watcher {
     }
 
     /// Feed every event already waiting, without blocking.
-    async fn drain(&mut self, queue: &mut VecDeque<Effect>) {
+    fn drain(&mut self, queue: &mut VecDeque<Effect>) {
         while let Ok(list) = self.pokes.try_recv() {
             self.feed(Event::Edited(list), queue);
         }
         while let Ok(ev) = self.events.try_recv() {
-            if let Some(ev) = self.client_event(ev).await {
+            if let Some(ev) = self.client_event(ev) {
                 self.feed(ev, queue);
             }
         }
@@ -274,7 +274,7 @@ impl Watcher {
 
     /// Turn a client event into a session event (checking a notify's heads
     /// against the store).
-    async fn client_event(&mut self, ev: ClientEvent) -> Option<Event> {
+    fn client_event(&mut self, ev: ClientEvent) -> Option<Event> {
         Some(match ev {
             ClientEvent::Notify { list, .. } if self.session.sync_wanted(list) => {
                 // A sync is queued anyway: no need to take the store (the
@@ -282,7 +282,7 @@ impl Watcher {
                 Event::Notify { list, known: false }
             }
             ClientEvent::Notify { list, heads } => {
-                let mut store = self.store.lock().await;
+                let mut store = self.store.lock();
                 if !store.has_list(list).unwrap_or(false) {
                     // Not ours, or gone: the session ignores unknown lists.
                     return Some(Event::Notify { list, known: false });
@@ -314,7 +314,7 @@ impl Watcher {
                 self.wake = at;
                 None
             }
-            Effect::Scan => Some(match scan(&mut *self.store.lock().await) {
+            Effect::Scan => Some(match scan(&mut self.store.lock()) {
                 Ok(lists) => Event::Scanned(lists),
                 Err(e) => Event::StoreFailed {
                     list: None,
@@ -340,7 +340,7 @@ impl Watcher {
             Effect::Sync(list) => {
                 let outcome = match phased::sync_shared(&self.client, &self.store, list).await {
                     Ok(r) => {
-                        let mut store = self.store.lock().await;
+                        let mut store = self.store.lock();
                         let name = self.name(&mut store, list, r.sent + r.received > 0);
                         SyncOutcome::Synced {
                             name,

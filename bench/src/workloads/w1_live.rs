@@ -63,7 +63,7 @@ fn start_live(
 ) -> Live {
     let (stop, stop_rx) = oneshot::channel::<()>();
     let done = on_thread(name, move || async move {
-        let mut read_heads = store.lock().await.heads(list)?;
+        let mut read_heads = store.lock().heads(list)?;
         let reader = store.clone();
         let (client, client_events) = SyncClient::start(client_config(&endpoint));
         let opts = WatchOptions {
@@ -126,7 +126,7 @@ async fn until_pushed(
     deadline: Instant,
     errors: &mut usize,
 ) -> anyhow::Result<()> {
-    while store.lock().await.pending(list)? > 0 {
+    while store.lock().pending(list)? > 0 {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, events.recv()).await {
             Ok(Some((_, WatchEvent::Error { .. } | WatchEvent::StoreError { .. }))) => *errors += 1,
@@ -224,8 +224,7 @@ pub async fn run(env: &Env) -> anyhow::Result<Value> {
                 }
                 let sent = Instant::now();
                 r.first_send.get_or_insert(sent);
-                dev.add_item(list, &marker(&format!("w{w}"), i, epoch, sent))
-                    .await?;
+                dev.add_item(list, &marker(&format!("w{w}"), i, epoch, sent))?;
                 handle.edited(list);
             }
             r.edit_time = t.elapsed();
@@ -280,10 +279,10 @@ pub async fn run(env: &Env) -> anyhow::Result<Value> {
     // Convergence: every device's watcher pulls the others' edits on notify.
     let mut converged = false;
     for _ in 0..200 {
-        let observer_heads = obs_dev.store.lock().await.heads(list)?;
+        let observer_heads = obs_dev.store.lock().heads(list)?;
         let mut all = true;
         for (dev, _, _) in devices.iter() {
-            all &= dev.store.lock().await.heads(list)? == observer_heads;
+            all &= dev.store.lock().heads(list)? == observer_heads;
         }
         if all {
             converged = true;
@@ -295,7 +294,7 @@ pub async fn run(env: &Env) -> anyhow::Result<Value> {
         live.stop().await?;
     }
     obs_live.stop().await?;
-    let observer_items = obs_dev.store.lock().await.view(list)?.items.len();
+    let observer_items = obs_dev.store.lock().view(list)?.items.len();
 
     let first = results.iter().filter_map(|r| r.first_send).min();
     let elapsed = match (first, last_at) {

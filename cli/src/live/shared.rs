@@ -7,17 +7,25 @@
 //! edit was applied twice on the device. With one connection it is applied
 //! once: the session pushes the changes the editor already made in memory.
 //!
-//! The lock is a fair (first come, first served) async mutex: an editor
-//! editing flat out cannot starve the session, and the session holds it
-//! only for store work, never while it waits for the network (a sync locks
-//! to plan its request and again to apply the reply).
+//! The lock is held only for store work, never across an `.await` (clippy's
+//! `await_holding_lock` checks it; the one documented exception is the rare
+//! copied-data-dir repair in `watch/phased.rs`): a sync locks to plan its
+//! request and again to apply the reply, not while it waits for the cloud.
+//!
+//! It is `parking_lot`'s mutex, not an async one: a thread that finds it
+//! free takes it at once (the editor keeps editing while the session's
+//! thread is still waking up), and a fair hand-over every half millisecond
+//! or so of contention keeps an editor editing flat out from starving the
+//! session. A strictly first-come-first-served lock (tokio's) cost a thread
+//! wake-up per edit under load: the editor waited, idle, for the session's
+//! thread to be scheduled, take the lock and give it back.
 
 use std::sync::Arc;
 
 use engine::store::Store;
-use tokio::sync::{Mutex, MutexGuard};
+use parking_lot::{Mutex, MutexGuard};
 
-/// One store connection behind a fair mutex; clones share it.
+/// One store connection behind a mutex; clones share it.
 #[derive(Debug, Clone)]
 pub struct SharedStore(Arc<Mutex<Store>>);
 
@@ -27,20 +35,14 @@ impl SharedStore {
         SharedStore(Arc::new(Mutex::new(store)))
     }
 
-    /// Wait for the store (in async code).
-    pub async fn lock(&self) -> MutexGuard<'_, Store> {
-        self.0.lock().await
-    }
-
-    /// Wait for the store from a thread that is not running async code
-    /// (the TUI's event loop). Panics if called inside an async runtime,
-    /// like [`tokio::sync::Mutex::blocking_lock`].
-    pub fn blocking_lock(&self) -> MutexGuard<'_, Store> {
-        self.0.blocking_lock()
+    /// Wait for the store. Blocks the thread: hold the guard for store work
+    /// only, never across an `.await`.
+    pub fn lock(&self) -> MutexGuard<'_, Store> {
+        self.0.lock()
     }
 
     /// The store if nobody holds it now.
     pub fn try_lock(&self) -> Option<MutexGuard<'_, Store>> {
-        self.0.try_lock().ok()
+        self.0.try_lock()
     }
 }

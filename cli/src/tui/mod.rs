@@ -246,7 +246,7 @@ fn event_loop(
 ) -> Result<(), CliError> {
     let term_err = |e: std::io::Error| CliError::Other(format!("terminal: {e}"));
     let mut last_reload = Instant::now();
-    if let Err(e) = app.reload(&mut bg.store.blocking_lock()) {
+    if let Err(e) = app.reload(&mut bg.store.lock()) {
         app.message = format!("error: {e}");
     }
     loop {
@@ -257,7 +257,7 @@ fn event_loop(
                 Event::Key(k) if k.kind != KeyEventKind::Release => {
                     if let Some(key) = to_key(k) {
                         let flow = {
-                            let mut store = bg.store.blocking_lock();
+                            let mut store = bg.store.lock();
                             let flow = app.on_key(key, &mut store);
                             poke_edited(app, &mut store, &bg.live);
                             flow
@@ -281,7 +281,7 @@ fn event_loop(
             dirty = true;
         }
         if dirty || last_reload.elapsed() >= Duration::from_secs(1) {
-            if let Err(e) = app.reload(&mut bg.store.blocking_lock()) {
+            if let Err(e) = app.reload(&mut bg.store.lock()) {
                 app.message = format!("error: {e}");
             }
             last_reload = Instant::now();

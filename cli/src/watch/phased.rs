@@ -20,12 +20,23 @@ pub async fn sync_shared(
     list: ListId,
 ) -> Result<SyncReport, SyncError> {
     match sync_unlocked_waits(client, store, list).await {
-        Err(e) if is_actor_clash(&e) => {
-            let mut store = store.lock().await;
-            sync_list(client, &mut store, list).await
-        }
+        Err(e) if is_actor_clash(&e) => repair_clash(client, store, list).await,
         other => other,
     }
+}
+
+/// [`sync_list`] with the store held throughout. Rare (a copied data dir)
+/// and several round trips long: edits on the device wait for it. No other
+/// task on the watcher's runtime takes the store, so holding it across the
+/// round trips cannot deadlock; other threads just wait.
+#[allow(clippy::await_holding_lock)]
+async fn repair_clash(
+    client: &SyncClient,
+    store: &SharedStore,
+    list: ListId,
+) -> Result<SyncReport, SyncError> {
+    let mut store = store.lock();
+    sync_list(client, &mut store, list).await
 }
 
 async fn sync_unlocked_waits(
@@ -34,10 +45,10 @@ async fn sync_unlocked_waits(
     list: ListId,
 ) -> Result<SyncReport, SyncError> {
     let mut plan = ListSync::new(list);
-    let mut req = plan.start(&mut *store.lock().await)?;
+    let mut req = plan.start(&mut store.lock())?;
     loop {
         let reply = client.sync(list, &req.have, &req.changes).await?;
-        let next = plan.on_reply(&mut *store.lock().await, reply)?;
+        let next = plan.on_reply(&mut store.lock(), reply)?;
         match next {
             Next::Send(r) => req = r,
             Next::Done(report) => return Ok(report),

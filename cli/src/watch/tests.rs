@@ -79,8 +79,10 @@ async fn a_sync_waiting_for_the_cloud_does_not_hold_the_store() {
         // The session syncs the new list; the fake cloud never answers.
         let req = next_sync(&mut syncs).await;
         assert!(matches!(req.header, Header::Sync { list: l, .. } if l == list));
-        let mut s = tokio::time::timeout(Duration::from_secs(2), store.lock())
-            .await
+        // The watcher runs on this thread, suspended while this runs: the
+        // store is free unless the sync holds it across its wait.
+        let mut s = store
+            .try_lock()
             .expect("the store is held while the sync waits for the cloud");
         s.edit(list, |l| l.add_item("milk", 1, &EditContext::now("test")))
             .unwrap();
@@ -114,15 +116,14 @@ async fn an_edit_through_the_shared_store_is_pushed_when_poked() {
                 break;
             }
         }
-        assert_eq!(store.lock().await.pending(list).unwrap(), 0);
+        assert_eq!(store.lock().pending(list).unwrap(), 0);
         // An edit on the same connection, then a poke: pushed at once (the
         // local poll alone would take 200 ms; the test does not wait for it).
         store
             .lock()
-            .await
             .edit(list, |l| l.add_item("eggs", 12, &EditContext::now("test")))
             .unwrap();
-        let expected = store.lock().await.changes_for(list, &[]).unwrap().0;
+        let expected = store.lock().changes_for(list, &[]).unwrap().0;
         assert!(live.edited(list));
         let second = next_sync(&mut syncs).await;
         assert_eq!(second.changes.len(), 1, "only the new edit is pushed");
@@ -133,7 +134,7 @@ async fn an_edit_through_the_shared_store_is_pushed_when_poked() {
                 break;
             }
         }
-        assert_eq!(store.lock().await.pending(list).unwrap(), 0);
+        assert_eq!(store.lock().pending(list).unwrap(), 0);
         let _ = stop.send(());
     };
     tokio::join!(
