@@ -78,7 +78,7 @@ async fn sync_and_record(
     let mut req = plan.start(&mut dev.store)?;
     let mut names = Vec::new();
     loop {
-        let reply = dev.client.sync(list, &req.have, &req.changes).await?;
+        let reply = req.send(&dev.client, list).await?;
         names.extend(added_items(&reply.changes));
         match plan.on_reply(&mut dev.store, reply)? {
             Next::Send(r) => req = r,

@@ -25,7 +25,7 @@ use engine::store::{Store, StoreError};
 use engine::{ChangeHash, ListId};
 use serde::Serialize;
 
-use crate::sync_client::{ClientError, SyncClient, SyncedReply};
+use crate::sync_client::{ClientError, ReceivedSnapshot, SyncClient, SyncedReply};
 
 /// Most changes sent in one `sync` request.
 pub const MAX_BATCH_CHANGES: usize = 10_000;
@@ -47,6 +47,10 @@ pub struct SyncReport {
     pub pending: usize,
     /// Round trips used.
     pub rounds: u32,
+    /// The list was opened from a replica's snapshot (PROTOCOL §4.2.1)
+    /// rather than change by change (not serialized).
+    #[serde(skip)]
+    pub from_snapshot: bool,
 }
 
 /// Why a list's sync failed. The local store is always left consistent.
@@ -102,6 +106,21 @@ pub struct Request {
     pub have: Vec<ChangeHash>,
     /// Raw changes the cloud may lack, dependencies first.
     pub changes: Vec<Bytes>,
+    /// We have nothing of the list: a snapshot may answer (fresh open).
+    pub snapshot_ok: bool,
+}
+
+impl Request {
+    /// Carry this request over `client`.
+    pub async fn send(
+        &self,
+        client: &SyncClient,
+        list: ListId,
+    ) -> Result<SyncedReply, ClientError> {
+        client
+            .sync_with(list, &self.have, &self.changes, self.snapshot_ok)
+            .await
+    }
 }
 
 /// What to do after a reply.
@@ -124,6 +143,10 @@ pub struct ListSync {
     received: usize,
     rounds: u32,
     refetched: bool,
+    /// Whether a fresh open may still take a snapshot (false after one
+    /// failed: then change by change).
+    snapshot_ok: bool,
+    from_snapshot: bool,
 }
 
 fn known_heads(
@@ -148,6 +171,8 @@ impl ListSync {
             received: 0,
             rounds: 0,
             refetched: false,
+            snapshot_ok: true,
+            from_snapshot: false,
         }
     }
 
@@ -175,7 +200,8 @@ impl ListSync {
 
     /// The next batch of outgoing changes (possibly none) with our heads.
     fn next_request(&mut self, store: &mut Store) -> Result<Request, SyncError> {
-        let have = if store.has_list(self.list)? {
+        let has = store.has_list(self.list)?;
+        let have = if has {
             store.heads(self.list)?
         } else {
             Vec::new()
@@ -194,7 +220,41 @@ impl ListSync {
         }
         self.in_flight = changes.len();
         self.sent += changes.len();
-        Ok(Request { have, changes })
+        Ok(Request {
+            have,
+            changes,
+            snapshot_ok: self.snapshot_ok && !has,
+        })
+    }
+
+    /// Take a fresh open's snapshot into the store. `Ok(false)`: there was
+    /// none, or it was refused (logged) and the next request asks for the
+    /// history change by change instead.
+    fn take_snapshot(
+        &mut self,
+        store: &mut Store,
+        snapshot: Option<Result<ReceivedSnapshot, String>>,
+    ) -> Result<bool, SyncError> {
+        let refused = match snapshot {
+            None => return Ok(false),
+            Some(Ok(s)) => {
+                match store.open_from_snapshot(self.list, &s.doc, &s.heads, &s.signatures) {
+                    Ok(n) => {
+                        self.received += n;
+                        self.from_snapshot = true;
+                        return Ok(true);
+                    }
+                    Err(e @ (StoreError::Snapshot(_) | StoreError::AlreadyHeld(_))) => {
+                        e.to_string()
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Some(Err(why)) => why,
+        };
+        tracing::warn!(list = %self.list, "snapshot refused, syncing change by change: {refused}");
+        self.snapshot_ok = false;
+        Ok(false)
     }
 
     /// Handle the reply to the last request.
@@ -204,8 +264,16 @@ impl ListSync {
             return Err(SyncError::NoProgress(self.list, self.rounds));
         }
         let mut lacking_ours = false;
-        if !reply.changes.is_empty() {
-            let outcome = store.ingest_from_cloud(self.list, &reply.changes)?;
+        let asked_snapshot = reply.snapshot.is_some();
+        let got_snapshot = self.take_snapshot(store, reply.snapshot)?;
+        if asked_snapshot && !got_snapshot {
+            // Refused: what came after it may build on it. Ask again.
+            self.in_flight = 0;
+            return Ok(Next::Send(self.next_request(store)?));
+        }
+        let news = unknown_changes(store, self.list, &reply.changes)?;
+        if !news.is_empty() {
+            let outcome = store.ingest_from_cloud(self.list, &news)?;
             self.received += outcome.applied.len();
             lacking_ours = !outcome.missing.is_empty();
         }
@@ -248,26 +316,48 @@ impl ListSync {
             return Ok(Next::Send(Request {
                 have: Vec::new(),
                 changes: Vec::new(),
+                snapshot_ok: false,
             }));
         }
         if !has {
             return Err(SyncError::NotFound(self.list));
         }
         let known = known_heads(store, self.list, &reply.heads)?;
-        if known.len() < reply.heads.len() && !reply.changes.is_empty() {
+        if known.len() < reply.heads.len() && (!reply.changes.is_empty() || got_snapshot) {
             // A split delta: more to receive.
             return Ok(Next::Send(self.next_request(store)?));
         }
-        store.set_acked_heads(self.list, &known)?;
-        store.note_cloud_seen(self.list, engine::list::EditContext::now("").now_ms)?;
+        store.mark_synced(self.list, &known, engine::list::EditContext::now("").now_ms)?;
         Ok(Next::Done(SyncReport {
             list: self.list,
             sent: self.sent,
             received: self.received,
             pending: store.pending(self.list)?,
             rounds: self.rounds,
+            from_snapshot: self.from_snapshot,
         }))
     }
+}
+
+/// The frames of `changes` whose change the store does not hold yet (by
+/// their hash, before any decoding): a reply may repeat what we have — a
+/// snapshot's changes sent again by a replica that had none to offer, or
+/// changes a notify already brought.
+fn unknown_changes(
+    store: &mut Store,
+    list: ListId,
+    changes: &[Bytes],
+) -> Result<Vec<Bytes>, StoreError> {
+    if changes.is_empty() || !store.has_list(list)? {
+        return Ok(changes.to_vec());
+    }
+    store.read(list, |_, g| {
+        changes
+            .iter()
+            .filter(|f| !engine::signing::frame_hash(f).is_some_and(|h| g.contains(&h)))
+            .cloned()
+            .collect()
+    })
 }
 
 /// Sync one list with the cloud: push what it lacks, pull what we lack.
@@ -317,7 +407,7 @@ async fn sync_once(
     let mut plan = ListSync::new(list);
     let mut req = plan.start(store)?;
     loop {
-        let reply = client.sync(list, &req.have, &req.changes).await?;
+        let reply = req.send(client, list).await?;
         match plan.on_reply(store, reply)? {
             Next::Send(r) => req = r,
             Next::Done(report) => return Ok(report),

@@ -26,6 +26,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use engine::load::ActorSignature;
+use engine::protocol::snapshot::{join_snapshot, signatures_of, SnapshotMeta};
 use engine::protocol::{ErrorCode, Header, Limits, Message, Rejected, SessionId};
 use engine::{ChangeHash, ListId};
 use shoplist_net::{Backoff, BackoffPolicy};
@@ -191,8 +193,50 @@ pub struct SyncedReply {
     pub acked: u32,
     /// Refused changes of the request.
     pub rejected: Vec<Rejected>,
-    /// The changes the requester lacks, dependencies first.
+    /// The changes the requester lacks, dependencies first (after the
+    /// snapshot, when there is one).
     pub changes: Vec<Bytes>,
+    /// A fresh open's snapshot (PROTOCOL §4.2.1), only when the request had
+    /// `snapshot_ok`; `Err` says why its frames could not be taken apart
+    /// (the requester then syncs without one).
+    pub snapshot: Option<Result<ReceivedSnapshot, String>>,
+}
+
+/// A snapshot as it arrived: unchecked bytes for the guarded loader
+/// (`Store::open_from_snapshot`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedSnapshot {
+    /// The document chunk, joined from its frames.
+    pub doc: Vec<u8>,
+    /// The heads the document is advertised with.
+    pub heads: Vec<ChangeHash>,
+    /// One signature per actor.
+    pub signatures: Vec<ActorSignature>,
+}
+
+/// Split a reply's frames into its snapshot (if `meta`) and its changes.
+fn take_snapshot(
+    meta: Option<SnapshotMeta>,
+    frames: Vec<Bytes>,
+) -> (Option<Result<ReceivedSnapshot, String>>, Vec<Bytes>) {
+    let Some(meta) = meta else {
+        return (None, frames);
+    };
+    let (doc, rest) = match join_snapshot(&meta, &frames) {
+        Ok((doc, rest)) => (doc, rest.to_vec()),
+        Err(e) => return (Some(Err(e.to_string())), Vec::new()),
+    };
+    match signatures_of(&meta) {
+        Ok(signatures) => (
+            Some(Ok(ReceivedSnapshot {
+                doc,
+                heads: meta.heads,
+                signatures,
+            })),
+            rest,
+        ),
+        Err(e) => (Some(Err(e.to_string())), rest),
+    }
 }
 
 type Reply = oneshot::Sender<Result<Message, String>>;
@@ -353,10 +397,23 @@ impl SyncClient {
         have: &[ChangeHash],
         changes: &[Bytes],
     ) -> Result<SyncedReply, ClientError> {
+        self.sync_with(list, have, changes, false).await
+    }
+
+    /// [`Self::sync`], accepting a snapshot in the reply when `snapshot_ok`
+    /// (a fresh open: `have` empty, PROTOCOL §4.2.1).
+    pub async fn sync_with(
+        &self,
+        list: ListId,
+        have: &[ChangeHash],
+        changes: &[Bytes],
+        snapshot_ok: bool,
+    ) -> Result<SyncedReply, ClientError> {
         let reply = self
             .request(|id| {
                 Message::with_changes(
                     Header::Sync {
+                        snapshot_ok,
                         id,
                         list,
                         have: have.to_vec(),
@@ -373,15 +430,25 @@ impl SyncClient {
                 missing,
                 acked,
                 rejected,
+                snapshot,
                 ..
-            } if got == list => Ok(SyncedReply {
-                list,
-                heads,
-                missing,
-                acked,
-                rejected,
-                changes: reply.changes,
-            }),
+            } if got == list => {
+                if snapshot.is_some() && !snapshot_ok {
+                    return Err(ClientError::Protocol(format!(
+                        "a snapshot of list {list} nobody asked for"
+                    )));
+                }
+                let (snapshot, changes) = take_snapshot(snapshot, reply.changes);
+                Ok(SyncedReply {
+                    list,
+                    heads,
+                    missing,
+                    acked,
+                    rejected,
+                    changes,
+                    snapshot,
+                })
+            }
             other => Err(ClientError::Protocol(format!(
                 "expected synced for list {list}, got {}",
                 other.op()

@@ -91,6 +91,7 @@ async fn fake_worker(
                 seen.requests.fetch_add(1, Ordering::SeqCst);
                 // The forged acknowledgement of the measured attack.
                 Message::new(Header::Synced {
+                    snapshot: None,
                     id,
                     list,
                     heads: vec![],
@@ -181,17 +182,7 @@ async fn fake_workers_never_join_never_see_a_request_and_never_ack_a_write() {
     for i in 0..20 {
         let (list, changes, heads) = new_list(cluster.root(), i);
         let reply = client
-            .request(|id| {
-                Message::with_changes(
-                    Header::Sync {
-                        id,
-                        list,
-                        have: heads,
-                        hint_for: None,
-                    },
-                    changes,
-                )
-            })
+            .request(|id| Message::sync(id, list, heads, changes))
             .await
             .expect("sync reply");
         let Header::Synced { acked, .. } = reply.header else {

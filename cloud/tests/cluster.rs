@@ -55,17 +55,7 @@ async fn sync(
     changes: Vec<Bytes>,
 ) -> Message {
     client
-        .request(|id| {
-            Message::with_changes(
-                Header::Sync {
-                    id,
-                    list,
-                    have,
-                    hint_for: None,
-                },
-                changes,
-            )
-        })
+        .request(|id| Message::sync(id, list, have, changes))
         .await
         .expect("sync reply")
 }

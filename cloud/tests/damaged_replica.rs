@@ -43,17 +43,7 @@ async fn a_list_garbled_on_one_replica_is_rebuilt_without_client_action() {
     let changes: Vec<Bytes> = changes.into_iter().map(Bytes::from).collect();
     let mut client = Client::new(cluster.frontend(), Duration::from_secs(5));
     let reply = client
-        .request(|id| {
-            Message::with_changes(
-                Header::Sync {
-                    id,
-                    list,
-                    have: heads.clone(),
-                    hint_for: None,
-                },
-                changes,
-            )
-        })
+        .request(|id| Message::sync(id, list, heads.clone(), changes))
         .await
         .expect("sync");
     assert!(

@@ -52,6 +52,7 @@ async fn read_ok(client: &mut Client, list: ListId) -> bool {
     let reply = client
         .request(|id| {
             Message::new(Header::Sync {
+                snapshot_ok: false,
                 id,
                 list,
                 have: vec![],
@@ -269,17 +270,7 @@ async fn a_change_that_crashes_automerge_is_quarantined_and_its_memory_comes_bac
     let cluster = Cluster::start(3, ClusterOptions::default());
     let mut client = Client::new(cluster.frontend(), Duration::from_secs(5));
     let reply = client
-        .request(|id| {
-            Message::with_changes(
-                Header::Sync {
-                    id,
-                    list,
-                    have: vec![],
-                    hint_for: None,
-                },
-                history,
-            )
-        })
+        .request(|id| Message::sync(id, list, vec![], history))
         .await
         .expect("base history");
     assert!(
@@ -290,17 +281,7 @@ async fn a_change_that_crashes_automerge_is_quarantined_and_its_memory_comes_bac
         .map(|i| cluster.worker_pid(i).and_then(rss_kib).expect("rss").0)
         .collect();
     let reply = client
-        .request(|id| {
-            Message::with_changes(
-                Header::Sync {
-                    id,
-                    list,
-                    have: vec![],
-                    hint_for: None,
-                },
-                vec![poison],
-            )
-        })
+        .request(|id| Message::sync(id, list, vec![], vec![poison]))
         .await
         .expect("poison reply");
     let Header::Error { code, message, .. } = &reply.header else {

@@ -83,17 +83,7 @@ async fn a_relabelled_change_is_refused_and_the_victim_keeps_syncing() {
     let frame = Bytes::from(attacker.frame(list, &squat));
     let mut raw = RawClient::new(cluster.frontend(), Duration::from_secs(10));
     let reply = raw
-        .request(|rid| {
-            Message::with_changes(
-                Header::Sync {
-                    id: rid,
-                    list,
-                    have: vec![],
-                    hint_for: None,
-                },
-                vec![frame.clone()],
-            )
-        })
+        .request(|rid| Message::sync(rid, list, vec![], vec![frame.clone()]))
         .await
         .expect("a reply");
     match &reply.header {

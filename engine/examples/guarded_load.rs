@@ -5,7 +5,8 @@
 //! `cargo run --release -p shoplist-engine --example guarded_load [N]`
 //! prints, as medians of 5 runs: the uncompressed snapshot size, the
 //! prescan alone, `Automerge::load` alone, `load_untrusted` (prescan + load + heads + per-actor
-//! signature check), and applying all changes in one call.
+//! signature check), `Store::open_from_snapshot` (that, plus the rows a
+//! fresh device stores), and applying all changes in one call.
 
 use std::time::{Duration, Instant};
 
@@ -42,6 +43,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let snapshot = l.doc_mut().save_nocompress();
     let changes = l.doc().get_changes(&[]);
     let (mut pre, mut raw, mut load, mut apply) = (vec![], vec![], vec![], vec![]);
+    let mut store_open = vec![];
+    let dir = tempfile::tempdir()?;
     for _ in 0..5 {
         let t = Instant::now();
         prescan_document(&snapshot, &DocLimits::default())?;
@@ -63,13 +66,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut fresh = automerge::Automerge::new();
         fresh.apply_changes(changes.clone())?;
         apply.push(t.elapsed());
+        let mut device =
+            engine::store::Store::open(dir.path().join(format!("d{}.db", store_open.len())))?;
+        let t = Instant::now();
+        device.open_from_snapshot(list, &snapshot, &heads, std::slice::from_ref(&sig))?;
+        store_open.push(t.elapsed());
     }
     println!(
-        "changes {n}: snapshot {} bytes; prescan {:.2} ms; Automerge::load alone {:.2} ms; load_untrusted {:.2} ms; apply all changes in one call {:.2} ms",
+        "changes {n}: snapshot {} bytes; prescan {:.2} ms; Automerge::load alone {:.2} ms; load_untrusted {:.2} ms; Store::open_from_snapshot {:.2} ms; apply all changes in one call {:.2} ms",
         snapshot.len(),
         median(pre),
         median(raw),
         median(load),
+        median(store_open),
         median(apply)
     );
     Ok(())

@@ -112,6 +112,25 @@ pub fn split_frame(frame: &[u8]) -> Option<([u8; SIGNATURE_LEN], &[u8])> {
     Some((sig.try_into().ok()?, chunk))
 }
 
+/// The hash of an uncompressed change chunk (type 1): SHA-256 over
+/// everything after the magic bytes and checksum, as Automerge computes it.
+/// `None` for anything else (compressed chunks are hashed only once
+/// decoded). Cheap: no decoding; a chunk that does not decode still gets a
+/// hash, which no valid change has.
+pub fn chunk_hash(chunk: &[u8]) -> Option<ChangeHash> {
+    use sha2::{Digest, Sha256};
+    const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+    if chunk.get(..4) != Some(MAGIC.as_slice()) || chunk.get(8) != Some(&1) {
+        return None;
+    }
+    Some(ChangeHash(Sha256::digest(&chunk[8..]).into()))
+}
+
+/// [`chunk_hash`] of a signed change frame's chunk.
+pub fn frame_hash(frame: &[u8]) -> Option<ChangeHash> {
+    split_frame(frame).and_then(|(_, chunk)| chunk_hash(chunk))
+}
+
 /// A signed change frame: `sig ‖ chunk`.
 pub fn join_frame(sig: &[u8], chunk: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(sig.len() + chunk.len());
@@ -122,6 +141,22 @@ pub fn join_frame(sig: &[u8], chunk: &[u8]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_frame_hashes_to_its_change() {
+        let key = DeviceKey::from_seed(&[3; 32]).unwrap();
+        let ctx = crate::list::EditContext::now("t");
+        let mut l = crate::list::ShoppingList::create(key.actor(), "L", &ctx).unwrap();
+        l.add_item("milk", 1, &ctx).unwrap();
+        let change = l.last_local_change().unwrap();
+        let frame = key.frame(crate::ListId::new_random(), &change);
+        assert_eq!(frame_hash(&frame), Some(change.hash()));
+        let mut other = frame.clone();
+        let last = other.len() - 1;
+        other[last] ^= 1;
+        assert_ne!(frame_hash(&other), Some(change.hash()));
+        assert_eq!(frame_hash(b"short"), None);
+    }
+
     use super::*;
 
     #[test]

@@ -270,6 +270,7 @@ fn wire_seeds() -> Vec<(String, Vec<u8>)> {
             "sync",
             Message::with_changes(
                 Header::Sync {
+                    snapshot_ok: false,
                     id: 7,
                     list,
                     have: vec![hash],
@@ -282,6 +283,7 @@ fn wire_seeds() -> Vec<(String, Vec<u8>)> {
             "synced",
             Message::with_changes(
                 Header::Synced {
+                    snapshot: None,
                     id: 7,
                     list,
                     heads: vec![hash],

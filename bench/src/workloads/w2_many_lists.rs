@@ -117,7 +117,7 @@ fn launch(
 ) {
     let client = client.clone();
     tasks.spawn(async move {
-        let reply = client.sync(list, &req.have, &req.changes).await;
+        let reply = req.send(&client, list).await;
         (list, reply)
     });
 }

@@ -78,11 +78,18 @@ pub async fn run(env: &Env) -> anyhow::Result<Value> {
         dev.client.subscribe(&[list]).await?;
         let _ = ready_tx.send(());
         let obs = observe(&mut dev, list, samples, epoch, deadline, seen).await?;
-        Ok((open, report.received, report.rounds, items, obs))
+        Ok((
+            open,
+            report.received,
+            report.rounds,
+            report.from_snapshot,
+            items,
+            obs,
+        ))
     });
 
     let push = author.await?;
-    let (open, received, rounds, items, obs) = fresh.await?;
+    let (open, received, rounds, from_snapshot, items, obs) = fresh.await?;
     let s = Summary::of(&obs.latencies);
     let open_ms = open.as_secs_f64() * 1e3;
     Ok(json!({
@@ -91,6 +98,7 @@ pub async fn run(env: &Env) -> anyhow::Result<Value> {
         "open_ms": open_ms,
         "open_received_changes": received,
         "open_rounds": rounds,
+        "open_from_snapshot": from_snapshot,
         "open_items": items,
         "samples": obs.latencies.len(),
         "propagation_median_ms": s.p50,

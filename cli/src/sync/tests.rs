@@ -15,14 +15,37 @@ fn store(dir: &TempDir, name: &str) -> Store {
     Store::open(dir.path().join(name)).unwrap()
 }
 
-/// What a replica answers to `req`.
-fn replica(cloud: &mut Store, list: ListId, req: &Request) -> SyncedReply {
+/// What a snapshot does on its way (a test's tampering).
+type Mangle = fn(&mut Option<Result<ReceivedSnapshot, String>>);
+
+/// What a replica answers to `req`: from its snapshot when the request
+/// takes one and the list has one (PROTOCOL §4.2.1), as a worker does; the
+/// snapshot passes through `mangle` on its way.
+fn replica_mangling(cloud: &mut Store, list: ListId, req: &Request, mangle: Mangle) -> SyncedReply {
     let outcome = cloud.ingest(list, &req.changes).unwrap();
-    let (changes, heads) = if cloud.has_list(list).unwrap() {
-        cloud.changes_for(list, &req.have).unwrap()
+    let holds = cloud.has_list(list).unwrap();
+    let served = if holds && req.snapshot_ok {
+        cloud.snapshot_for(list).unwrap()
     } else {
-        (Vec::new(), Vec::new())
+        None
     };
+    let (changes, heads, mut snapshot) = match served {
+        Some(s) => (
+            s.after,
+            s.list_heads,
+            Some(Ok(ReceivedSnapshot {
+                doc: s.doc,
+                heads: s.heads,
+                signatures: s.signatures,
+            })),
+        ),
+        None if holds => {
+            let (changes, heads) = cloud.changes_for(list, &req.have).unwrap();
+            (changes, heads, None)
+        }
+        None => (Vec::new(), Vec::new(), None),
+    };
+    mangle(&mut snapshot);
     SyncedReply {
         list,
         heads,
@@ -30,14 +53,24 @@ fn replica(cloud: &mut Store, list: ListId, req: &Request) -> SyncedReply {
         missing: outcome.missing,
         rejected: vec![],
         changes: changes.into_iter().map(Bytes::from).collect(),
+        snapshot,
     }
 }
 
 fn run(client: &mut Store, cloud: &mut Store, list: ListId) -> Result<SyncReport, SyncError> {
+    run_mangling(client, cloud, list, |_| {})
+}
+
+fn run_mangling(
+    client: &mut Store,
+    cloud: &mut Store,
+    list: ListId,
+    mangle: Mangle,
+) -> Result<SyncReport, SyncError> {
     let mut plan = ListSync::new(list);
     let mut req = plan.start(client)?;
     loop {
-        let reply = replica(cloud, list, &req);
+        let reply = replica_mangling(cloud, list, &req, mangle);
         match plan.on_reply(client, reply)? {
             Next::Send(r) => req = r,
             Next::Done(rep) => return Ok(rep),
@@ -134,6 +167,7 @@ fn rejected_changes_are_an_error_not_an_ack() {
             message: "nope".into(),
         }],
         changes: vec![],
+        snapshot: None,
     };
     assert_eq!(req.changes.len(), 1);
     assert!(matches!(
@@ -141,4 +175,85 @@ fn rejected_changes_are_an_error_not_an_ack() {
         Err(SyncError::Rejected { .. })
     ));
     assert_eq!(a.pending(list).unwrap(), 1);
+}
+
+/// A cloud store holding a compacted list of 60 edits by one author.
+fn compacted_cloud(dir: &TempDir) -> (Store, ListId) {
+    let mut a = store(dir, "author");
+    let ctx = EditContext::now("ann");
+    let list = a.create_list("Long", &ctx).unwrap();
+    for i in 0..60 {
+        a.edit(list, |l| l.add_item(&format!("item {i}"), 1, &ctx))
+            .unwrap();
+    }
+    let mut cloud = store(dir, "cloud");
+    let (all, _) = a.changes_for(list, &[]).unwrap();
+    cloud.ingest(list, &all).unwrap();
+    cloud.compact(list).unwrap();
+    a.edit(list, |l| l.add_item("after the snapshot", 1, &ctx))
+        .unwrap();
+    run(&mut a, &mut cloud, list).unwrap();
+    (cloud, list)
+}
+
+#[test]
+fn a_fresh_device_opens_a_compacted_list_from_its_snapshot() {
+    let dir = TempDir::new().unwrap();
+    let (mut cloud, list) = compacted_cloud(&dir);
+    let mut fresh = store(&dir, "fresh");
+    let rep = run(&mut fresh, &mut cloud, list).unwrap();
+    assert!(rep.from_snapshot);
+    assert_eq!((rep.received, rep.rounds, rep.pending), (62, 1, 0));
+    assert_eq!(fresh.view(list).unwrap(), cloud.view(list).unwrap());
+    assert_eq!(fresh.acked_heads(list).unwrap(), cloud.heads(list).unwrap());
+    // A device that has the list is never offered one.
+    let mut plan = ListSync::new(list);
+    assert!(!plan.start(&mut fresh).unwrap().snapshot_ok);
+}
+
+#[test]
+fn a_refused_snapshot_falls_back_to_change_by_change() {
+    let dir = TempDir::new().unwrap();
+    let (mut cloud, list) = compacted_cloud(&dir);
+    let tampered: Mangle = |s| {
+        if let Some(Ok(s)) = s {
+            let mid = s.doc.len() / 2;
+            s.doc[mid] ^= 0x20;
+        }
+    };
+    let malformed: Mangle = |s| {
+        if s.is_some() {
+            *s = Some(Err("snapshot claims 9 frames, reply has 1".into()));
+        }
+    };
+    for (name, mangle) in [("tampered", tampered), ("malformed", malformed)] {
+        let mut fresh = store(&dir, name);
+        let rep = run_mangling(&mut fresh, &mut cloud, list, mangle).unwrap();
+        assert!(!rep.from_snapshot, "{name}");
+        assert_eq!(rep.rounds, 2, "{name}: one refused, one change by change");
+        assert_eq!(
+            fresh.view(list).unwrap(),
+            cloud.view(list).unwrap(),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn changes_the_store_holds_are_dropped_before_decoding() {
+    let dir = TempDir::new().unwrap();
+    let (mut a, mut b) = (store(&dir, "a"), store(&dir, "b"));
+    let ctx = EditContext::now("ann");
+    let list = a.create_list("L", &ctx).unwrap();
+    let (held, _) = a.changes_for(list, &[]).unwrap();
+    b.ingest(list, &held).unwrap();
+    b.edit(list, |l| l.add_item("new", 1, &ctx)).unwrap();
+    let (all, _) = b.changes_for(list, &[]).unwrap();
+    let frames: Vec<Bytes> = all.into_iter().map(Bytes::from).collect();
+    let news = unknown_changes(&mut a, list, &frames).unwrap();
+    assert_eq!(news.len(), 1, "only b's edit is new to a");
+    assert_eq!(news[0], frames[1]);
+    // Bytes that are no change chunk are left for the gate to refuse.
+    let junk = vec![Bytes::from_static(b"not a frame")];
+    assert_eq!(unknown_changes(&mut a, list, &junk).unwrap(), junk);
 }

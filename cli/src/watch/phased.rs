@@ -47,7 +47,7 @@ async fn sync_unlocked_waits(
     let mut plan = ListSync::new(list);
     let mut req = plan.start(&mut store.lock())?;
     loop {
-        let reply = client.sync(list, &req.have, &req.changes).await?;
+        let reply = req.send(client, list).await?;
         let next = plan.on_reply(&mut store.lock(), reply)?;
         match next {
             Next::Send(r) => req = r,

@@ -40,6 +40,7 @@ async fn cloud(ack: bool, syncs: mpsc::UnboundedSender<Message>) -> String {
                 acked: 2,
                 holds: true,
                 rejected: Vec::new(),
+                snapshot: None,
             })]
         }
         _ => Vec::new(),

@@ -15,7 +15,6 @@ use engine::{ListId, WorkerId};
 use tracing::{debug, info};
 
 use super::state::{Effect, ProxyCore, Purpose};
-use super::sync_flow::sync_msg;
 
 impl ProxyCore {
     /// A `repair {list}` from the worker on `route`.
@@ -48,6 +47,7 @@ impl ProxyCore {
         };
         let id = self.fresh_id();
         let fetch = Message::new(Header::Sync {
+            snapshot_ok: false,
             id,
             list,
             have: Vec::new(),
@@ -84,7 +84,7 @@ impl ProxyCore {
             return;
         }
         let id = self.fresh_id();
-        let fetch = sync_msg(id, list, Vec::new(), Vec::new());
+        let fetch = Message::sync(id, list, Vec::new(), Vec::new());
         let purpose = Purpose::HandoffFetch {
             list,
             source: source.clone(),
@@ -123,7 +123,7 @@ impl ProxyCore {
             return;
         }
         let id = self.fresh_id();
-        let push = sync_msg(id, list, heads, changes);
+        let push = Message::sync(id, list, heads, changes);
         let purpose = Purpose::HandoffPush {
             list,
             source,

@@ -119,6 +119,8 @@ pub(super) struct ClientSync {
     pub have: Vec<ChangeHash>,
     pub changes: Vec<Bytes>,
     pub is_write: bool,
+    /// The requester has nothing and accepts a snapshot (PROTOCOL §4.2.1).
+    pub snapshot_ok: bool,
     pub quorum: SyncQuorum,
     pub replied: bool,
     pub deadline: Instant,
@@ -329,8 +331,14 @@ impl ProxyCore {
         };
         let reply = match msg.header {
             // `hint_for` is proxy → worker only; a client's is ignored.
-            Header::Sync { id, list, have, .. } => {
-                self.start_sync(env, id, list, have, msg.changes, now, out);
+            Header::Sync {
+                id,
+                list,
+                have,
+                snapshot_ok,
+                ..
+            } => {
+                self.start_sync(env, id, list, have, msg.changes, snapshot_ok, now, out);
                 return;
             }
             ref h @ (Header::Subscribe { .. } | Header::Unsubscribe { .. }) => {

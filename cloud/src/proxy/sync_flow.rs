@@ -18,23 +18,6 @@ use crate::quorum::{Role, SyncQuorum, Verdict};
 use crate::repair::plan_read_repair;
 use crate::transport::envelope::Envelope;
 
-pub(super) fn sync_msg(
-    id: u64,
-    list: ListId,
-    have: Vec<ChangeHash>,
-    changes: Vec<Bytes>,
-) -> Message {
-    Message::with_changes(
-        Header::Sync {
-            id,
-            list,
-            have,
-            hint_for: None,
-        },
-        changes,
-    )
-}
-
 impl ProxyCore {
     /// Send `msg` (whose id is fresh) to `worker` for `purpose`. False if the
     /// worker has no live route.
@@ -70,10 +53,13 @@ impl ProxyCore {
         list: ListId,
         have: Vec<ChangeHash>,
         changes: Vec<Bytes>,
+        snapshot_ok: bool,
         now: Instant,
         out: &mut Vec<Effect>,
     ) {
         let is_write = !changes.is_empty();
+        // A snapshot only for a requester that has nothing (PROTOCOL §4.2.1).
+        let snapshot_ok = snapshot_ok && have.is_empty() && !is_write;
         // Fewer members than N: every home is needed at most.
         let homes = self.placement.homes(&list).len();
         let needed = if is_write {
@@ -119,7 +105,17 @@ impl ProxyCore {
             split_read_targets(targets, needed)
         };
         let mut quorum = SyncQuorum::new(Vec::new(), needed);
-        self.dispatch(req, list, &have, &changes, ask, &mut quorum, now, out);
+        self.dispatch(
+            req,
+            list,
+            &have,
+            &changes,
+            snapshot_ok,
+            ask,
+            &mut quorum,
+            now,
+            out,
+        );
         *self
             .pending_by_client
             .entry(client.route.clone())
@@ -134,6 +130,7 @@ impl ProxyCore {
                 have,
                 changes,
                 is_write,
+                snapshot_ok,
                 quorum,
                 replied: false,
                 deadline: now + self.cfg.timeout,
@@ -161,7 +158,7 @@ impl ProxyCore {
             source: t.source,
             target: t.target,
         };
-        let fetch = sync_msg(id, list, t.have, Vec::new());
+        let fetch = Message::sync(id, list, t.have, Vec::new());
         let sent = self.send_to_worker(&source, purpose, id, fetch, now, out);
         if sent {
             self.repairs += 1;
@@ -196,6 +193,7 @@ impl ProxyCore {
         list: ListId,
         have: &[ChangeHash],
         changes: &[Bytes],
+        snapshot_ok: bool,
         targets: Vec<Target>,
         quorum: &mut SyncQuorum,
         now: Instant,
@@ -206,6 +204,7 @@ impl ProxyCore {
             let id = self.fresh_id();
             let msg = Message::with_changes(
                 Header::Sync {
+                    snapshot_ok,
                     id,
                     list,
                     have: have.to_vec(),
@@ -250,7 +249,18 @@ impl ProxyCore {
             "read hedged to the list's other targets"
         );
         let (list, have, changes) = (sync.list, sync.have.clone(), sync.changes.clone());
-        self.dispatch(req, list, &have, &changes, held, &mut sync.quorum, now, out);
+        let snapshot_ok = sync.snapshot_ok;
+        self.dispatch(
+            req,
+            list,
+            &have,
+            &changes,
+            snapshot_ok,
+            held,
+            &mut sync.quorum,
+            now,
+            out,
+        );
         self.syncs.insert(req, sync);
     }
 
@@ -290,14 +300,21 @@ impl ProxyCore {
         let Some(entry) = self.inflight.remove(&id) else {
             return;
         };
-        let (ok, heads, missing, holds) = match &msg.header {
+        let (ok, heads, missing, holds, snapshot) = match &msg.header {
             Header::Synced {
                 heads,
                 missing,
                 holds,
+                snapshot,
                 ..
-            } => (true, heads.clone(), missing.clone(), *holds),
-            _ => (false, Vec::new(), Vec::new(), false),
+            } => (
+                true,
+                heads.clone(),
+                missing.clone(),
+                *holds,
+                snapshot.clone(),
+            ),
+            _ => (false, Vec::new(), Vec::new(), false, None),
         };
         let (bad_change, err_text) = match &msg.header {
             Header::Error { code, message, .. } => (
@@ -311,12 +328,24 @@ impl ProxyCore {
                 let Some(sync) = self.syncs.get_mut(&req) else {
                     return;
                 };
-                if ok {
-                    sync.quorum
-                        .on_synced(&worker, heads, missing, holds, &msg.changes);
-                } else {
-                    debug!(worker = %worker, "replica refused a sync: {err_text}");
-                    sync.quorum.on_failed(&worker, bad_change, err_text);
+                match snapshot {
+                    // Only a read of a requester that asked for one.
+                    Some(meta) if ok && sync.snapshot_ok && missing.is_empty() => {
+                        sync.quorum
+                            .on_synced_snapshot(&worker, heads, holds, &meta, &msg.changes);
+                    }
+                    Some(_) if ok => {
+                        sync.quorum
+                            .on_failed(&worker, false, "unasked-for snapshot".into());
+                    }
+                    _ if ok => {
+                        sync.quorum
+                            .on_synced(&worker, heads, missing, holds, &msg.changes);
+                    }
+                    _ => {
+                        debug!(worker = %worker, "replica refused a sync: {err_text}");
+                        sync.quorum.on_failed(&worker, bad_change, err_text);
+                    }
                 }
                 self.advance(req, now, out);
             }
@@ -344,7 +373,7 @@ impl ProxyCore {
                     req,
                     worker: target.clone(),
                 };
-                let push = sync_msg(push_id, list, have, changes);
+                let push = Message::sync(push_id, list, have, changes);
                 if !self.send_to_worker(&target, purpose, push_id, push, now, out) {
                     if let Some(sync) = self.syncs.get_mut(&req) {
                         sync.quorum
@@ -364,7 +393,7 @@ impl ProxyCore {
                     target: target.clone(),
                 };
                 // `have` = the source's heads: the target answers (almost) nothing.
-                let push = sync_msg(push_id, list, heads, msg.changes);
+                let push = Message::sync(push_id, list, heads, msg.changes);
                 if !self.send_to_worker(&target, purpose, push_id, push, now, out) {
                     self.finish_repair(list, &target);
                 }
@@ -456,7 +485,7 @@ impl ProxyCore {
                 sync.quorum.on_fill_started(&target);
             }
             let id = self.fresh_id();
-            let fetch = sync_msg(id, list, heads.clone(), Vec::new());
+            let fetch = Message::sync(id, list, heads.clone(), Vec::new());
             let purpose = Purpose::FillFetch {
                 req,
                 source: source.clone(),
@@ -564,8 +593,15 @@ fn reply_for(sync: &ClientSync, verdict: &Verdict) -> Message {
     let id = sync.client_id;
     let union = sync.quorum.union();
     let synced = |acked: u32, missing: Vec<ChangeHash>, heads: Vec<ChangeHash>| {
+        // The snapshot's document frames come first (PROTOCOL §4.2.1).
+        let (snapshot, mut frames) = match union.snapshot() {
+            Some((meta, doc)) if missing.is_empty() => (Some(meta.clone()), doc.clone()),
+            _ => (None, Vec::new()),
+        };
+        frames.extend(union.changes().iter().cloned());
         Message::with_changes(
             Header::Synced {
+                snapshot,
                 id,
                 list: sync.list,
                 heads,
@@ -574,7 +610,7 @@ fn reply_for(sync: &ClientSync, verdict: &Verdict) -> Message {
                 rejected: Vec::new(),
                 holds: sync.quorum.any_holds(),
             },
-            union.changes().to_vec(),
+            frames,
         )
     };
     match verdict {

@@ -14,6 +14,7 @@
 use std::collections::{BTreeSet, HashSet};
 
 use bytes::Bytes;
+use engine::protocol::snapshot::{SnapshotMeta, MAX_SNAPSHOT_BYTES};
 use engine::{ChangeHash, WorkerId};
 
 /// Most change bytes the proxy puts in one reply (the protocol allows 32 MiB;
@@ -100,16 +101,46 @@ pub enum Verdict {
 }
 
 /// The union of what several replicas returned: change frames deduplicated
-/// by content, heads as a set.
+/// by content, heads as a set, and at most one snapshot (fresh open,
+/// PROTOCOL §4.2.1): the first that fits. Another replica's snapshot is
+/// dropped, its changes after it kept; what only that snapshot held shows
+/// as heads the requester does not know, so it asks again with its heads.
 #[derive(Debug, Default, Clone)]
 pub struct ChangeUnion {
     seen: HashSet<Bytes>,
     changes: Vec<Bytes>,
     bytes: usize,
     heads: BTreeSet<ChangeHash>,
+    snapshot: Option<(SnapshotMeta, Vec<Bytes>)>,
 }
 
 impl ChangeUnion {
+    /// Split a replica's frames of a reply with `meta`: keep its document
+    /// if the union has no snapshot yet and it fits the reply, and return
+    /// the change frames after it. A reply whose frame count does not fit
+    /// its frames gives no frames at all.
+    pub fn take_snapshot<'a>(&mut self, meta: &SnapshotMeta, frames: &'a [Bytes]) -> &'a [Bytes] {
+        let n = meta.frames as usize;
+        if n == 0 || n > frames.len() {
+            return &[];
+        }
+        let (doc, rest) = frames.split_at(n);
+        let size: usize = doc.iter().map(Bytes::len).sum();
+        if self.snapshot.is_none()
+            && size <= MAX_SNAPSHOT_BYTES
+            && self.bytes + size <= MAX_REPLY_BYTES
+        {
+            self.bytes += size;
+            self.snapshot = Some((meta.clone(), doc.to_vec()));
+        }
+        rest
+    }
+
+    /// The snapshot kept, if any: its header field and document frames.
+    pub fn snapshot(&self) -> Option<&(SnapshotMeta, Vec<Bytes>)> {
+        self.snapshot.as_ref()
+    }
+
     /// Add one replica's heads and changes. Changes beyond the reply limits
     /// are left out (the client syncs again for them).
     pub fn add(&mut self, heads: &[ChangeHash], changes: &[Bytes]) {
@@ -226,6 +257,20 @@ impl SyncQuorum {
             }
         };
         true
+    }
+
+    /// [`Self::on_synced`] for a reply that carries a snapshot (`meta`):
+    /// the union keeps at most one ([`ChangeUnion::take_snapshot`]).
+    pub fn on_synced_snapshot(
+        &mut self,
+        worker: &WorkerId,
+        heads: Vec<ChangeHash>,
+        holds: bool,
+        meta: &SnapshotMeta,
+        frames: &[Bytes],
+    ) -> bool {
+        let rest = self.union.take_snapshot(meta, frames);
+        self.on_synced(worker, heads, Vec::new(), holds, rest)
     }
 
     /// An `error` from `worker` (or it could not be reached).

@@ -377,6 +377,7 @@ impl Session {
                 list,
                 have,
                 hint_for,
+                snapshot_ok,
             } => {
                 let has_changes = !msg.changes.is_empty();
                 // A read of a list the requester has in full: answered here.
@@ -396,6 +397,7 @@ impl Session {
                     have,
                     changes: msg.changes,
                     hint_for,
+                    snapshot_ok,
                     reply: self.reply_tx.clone(),
                 };
                 match self.store.submit(job) {

@@ -69,6 +69,7 @@ impl ReadCache {
         };
         self.hits.fetch_add(1, Ordering::Relaxed);
         Some(Message::new(Header::Synced {
+            snapshot: None,
             id,
             list,
             heads,
@@ -138,6 +139,7 @@ mod tests {
 
     fn synced(list: ListId, heads: Vec<ChangeHash>, holds: bool) -> Message {
         Message::new(Header::Synced {
+            snapshot: None,
             id: 7,
             list,
             heads,

@@ -67,6 +67,7 @@ mod tests {
 
     fn synced(holds: bool, missing: Vec<ChangeHash>) -> Message {
         Message::new(Header::Synced {
+            snapshot: None,
             id: 1,
             list: ListId::new_random(),
             heads: vec![ChangeHash([1; 32])],

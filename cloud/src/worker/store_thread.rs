@@ -17,8 +17,9 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use engine::protocol::{ErrorCode, Header, Message, WorkerStats};
-use engine::store::{Store, StoreError, StoreOptions};
+use engine::protocol::snapshot::{snapshot_frames, MAX_SNAPSHOT_BYTES};
+use engine::protocol::{ErrorCode, Header, Limits, Message, WorkerStats};
+use engine::store::{ServedSnapshot, Store, StoreError, StoreOptions};
 use engine::{ChangeHash, ListId};
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, error, warn};
@@ -48,6 +49,8 @@ pub struct SyncJob {
     pub changes: Vec<Bytes>,
     /// Stored as a stand-in for this home replica: keep a hint.
     pub hint_for: Option<engine::WorkerId>,
+    /// The requester has nothing and accepts a snapshot (PROTOCOL §4.2.1).
+    pub snapshot_ok: bool,
     /// Where the reply goes (the socket task of the proxy that asked).
     pub reply: UnboundedSender<Message>,
 }
@@ -213,6 +216,10 @@ fn load_members(store: &Store) -> crate::members::MemberSet {
     set
 }
 
+/// How often an idle store thread looks for snapshots the compaction
+/// thread finished.
+const COMPACTION_POLL: std::time::Duration = std::time::Duration::from_millis(5);
+
 #[allow(clippy::too_many_arguments)]
 fn store_loop(
     mut store: Store,
@@ -247,6 +254,19 @@ fn store_loop(
                     continue;
                 }
                 Err(std_mpsc::TryRecvError::Disconnected) => return,
+            }
+        } else if store.compactions_in_flight() > 0 {
+            // A snapshot being saved is written as soon as it is done, not
+            // at the next write: a fresh open is served from it.
+            match rx.recv_timeout(COMPACTION_POLL) {
+                Ok(job) => job,
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                    if let Err(e) = store.finish_compactions(false) {
+                        warn!("writing a finished snapshot failed: {e}");
+                    }
+                    continue;
+                }
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
             }
         } else {
             match rx.recv() {
@@ -437,6 +457,13 @@ fn answer(
     missing: Vec<ChangeHash>,
 ) -> Result<Message, StoreError> {
     let holds = store.has_list(job.list)?;
+    if holds && job.snapshot_ok && job.have.is_empty() {
+        if let Some(served) = store.snapshot_for(job.list)? {
+            if served.doc.len() <= MAX_SNAPSHOT_BYTES {
+                return Ok(snapshot_answer(job, missing, served));
+            }
+        }
+    }
     let (changes, heads) = if holds {
         store.changes_for(job.list, &job.have)?
     } else {
@@ -455,6 +482,7 @@ fn answer(
     let acked = u32::from(missing.is_empty());
     Ok(Message::with_changes(
         Header::Synced {
+            snapshot: None,
             id: job.id,
             list: job.list,
             heads,
@@ -465,6 +493,45 @@ fn answer(
         },
         frames,
     ))
+}
+
+/// The `synced` of a fresh open served from the list's snapshot
+/// (PROTOCOL §4.2.1): the document's frames, then the changes after it,
+/// within the same reply bounds as changes alone.
+fn snapshot_answer(job: &SyncJob, missing: Vec<ChangeHash>, served: ServedSnapshot) -> Message {
+    let (meta, mut frames) = snapshot_frames(
+        &served.doc,
+        &served.heads,
+        &served.signatures,
+        Limits::default().max_change_bytes,
+    );
+    let mut total = served.doc.len();
+    let room = MAX_REPLY_CHANGES.saturating_sub(frames.len());
+    frames.extend(
+        served
+            .after
+            .into_iter()
+            .take(room)
+            .take_while(|c| {
+                total += c.len();
+                total <= MAX_REPLY_BYTES
+            })
+            .map(Bytes::from),
+    );
+    let acked = u32::from(missing.is_empty());
+    Message::with_changes(
+        Header::Synced {
+            id: job.id,
+            list: job.list,
+            heads: served.list_heads,
+            missing,
+            acked,
+            rejected: Vec::new(),
+            holds: true,
+            snapshot: Some(meta),
+        },
+        frames,
+    )
 }
 
 #[cfg(test)]
@@ -493,6 +560,7 @@ mod tests {
             have,
             changes,
             hint_for: None,
+            snapshot_ok: false,
             reply,
         };
         (job, rx)
@@ -535,6 +603,56 @@ mod tests {
             Header::Synced { heads, .. } => heads.clone(),
             other => panic!("expected synced, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_fresh_open_is_answered_from_the_snapshot_when_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut client, list, _) = client_list(dir.path());
+        let ctx = EditContext::now("test");
+        for i in 0..30 {
+            client
+                .edit(list, |l| l.add_item(&format!("item {i}"), 1, &ctx))
+                .unwrap();
+        }
+        let (all, _) = client.changes_for(list, &[]).unwrap();
+        let opts = StoreOptions {
+            compact_after: 20,
+            ..StoreOptions::default()
+        };
+        let handle = spawn(&dir.path().join("replica.db"), opts).unwrap();
+        let all: Vec<Bytes> = all.into_iter().map(Bytes::from).collect();
+        let heads = heads_of(&through_thread(&handle, list, Vec::new(), all));
+
+        // Without `snapshot_ok`: change by change, as before.
+        let plain = through_thread(&handle, list, Vec::new(), Vec::new());
+        assert!(matches!(
+            &plain.header,
+            Header::Synced { snapshot: None, .. }
+        ));
+        assert_eq!(plain.changes.len(), 32);
+
+        let (mut job, mut rx) = job_replying(list, Vec::new(), Vec::new());
+        job.snapshot_ok = true;
+        assert!(handle.submit(job).is_ok());
+        let reply = rx.blocking_recv().expect("a reply");
+        let Header::Synced {
+            snapshot: Some(meta),
+            heads: got,
+            ..
+        } = &reply.header
+        else {
+            panic!("expected a snapshot: {:?}", reply.header);
+        };
+        assert_eq!(got, &heads);
+        let (doc, after) = engine::protocol::snapshot::join_snapshot(meta, &reply.changes).unwrap();
+        let sigs = engine::protocol::snapshot::signatures_of(meta).unwrap();
+        let mut fresh = Store::open(dir.path().join("fresh.db")).unwrap();
+        fresh
+            .open_from_snapshot(list, &doc, &meta.heads, &sigs)
+            .unwrap();
+        fresh.ingest_from_cloud(list, after).unwrap();
+        assert_eq!(fresh.view(list).unwrap(), client.view(list).unwrap());
     }
 
     #[test]

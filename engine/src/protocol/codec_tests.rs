@@ -25,6 +25,7 @@ pub(super) fn one_of_each_op() -> Vec<Message> {
     vec![
         Message::with_changes(
             Header::Sync {
+                snapshot_ok: false,
                 id: 1,
                 list: list(1),
                 have: vec![hash(1), hash(2)],
@@ -61,6 +62,7 @@ pub(super) fn one_of_each_op() -> Vec<Message> {
         }),
         Message::with_changes(
             Header::Synced {
+                snapshot: None,
                 id: 1,
                 list: list(1),
                 heads: vec![hash(3)],
@@ -76,6 +78,7 @@ pub(super) fn one_of_each_op() -> Vec<Message> {
             vec![change],
         ),
         Message::new(Header::Synced {
+            snapshot: None,
             id: 9,
             list: list(1),
             heads: vec![],
@@ -290,6 +293,7 @@ fn every_op_round_trips() {
 fn header_uses_the_documented_field_names() {
     let msg = Message::with_changes(
         Header::Sync {
+            snapshot_ok: false,
             id: 1,
             list: list(1),
             have: vec![hash(0xab)],

