@@ -14,6 +14,7 @@ use anyhow::{anyhow, Context};
 use engine::list::EditContext;
 use engine::store::{Store, StoreOptions};
 use engine::ListId;
+use shoplist_cli::live::SharedStore;
 use shoplist_cli::sync::{sync_list, SyncError, SyncReport};
 use shoplist_cli::sync_client::{ClientConfig, ClientEvent, SyncClient};
 use tempfile::TempDir;
@@ -73,11 +74,6 @@ impl Device {
         })
     }
 
-    /// The path of the device's SQLite store (another connection may open it).
-    pub fn db_path(&self) -> std::path::PathBuf {
-        self._dir.path().join("shoplist.db")
-    }
-
     /// An edit context stamped now.
     pub fn ctx(&self) -> EditContext {
         EditContext::now(self.name.clone())
@@ -96,10 +92,43 @@ impl Device {
 
     /// Add `item` (one change, committed).
     pub fn add_item(&mut self, list: ListId, item: &str) -> anyhow::Result<()> {
-        let ctx = self.ctx();
-        self.store.edit(list, |l| l.add_item(item, 1, &ctx))?;
-        Ok(())
+        add_item(&mut self.store, &self.name, list, item)
     }
+
+    /// The device with its store shared with a live session (the device's
+    /// own connection is dropped; the session has its own).
+    pub fn into_live(self) -> LiveDevice {
+        LiveDevice {
+            name: self.name,
+            store: SharedStore::new(self.store),
+            _dir: self._dir,
+        }
+    }
+}
+
+/// A device whose one store connection its editing side and its live
+/// session ([`shoplist_cli::watch::Watcher`]) share, as the TUI does: each
+/// edit is applied once on the device.
+pub struct LiveDevice {
+    /// Who edits.
+    pub name: String,
+    /// The device's store, shared with its session.
+    pub store: SharedStore,
+    _dir: TempDir,
+}
+
+impl LiveDevice {
+    /// Add `item` (one change, committed), waiting for the store if the
+    /// session is using it.
+    pub fn add_item(&self, list: ListId, item: &str) -> anyhow::Result<()> {
+        add_item(&mut self.store.lock(), &self.name, list, item)
+    }
+}
+
+fn add_item(store: &mut Store, author: &str, list: ListId, item: &str) -> anyhow::Result<()> {
+    let ctx = EditContext::now(author.to_string());
+    store.edit(list, |l| l.add_item(item, 1, &ctx))?;
+    Ok(())
 }
 
 /// Run `f` on a new OS thread with its own current-thread tokio runtime;

@@ -391,7 +391,7 @@ pub async fn sync_list(
 
 /// Whether a sync failed because the cloud holds other changes under our
 /// `(actor, seq)` (refused by the cloud, or met while ingesting its reply).
-fn is_actor_clash(e: &SyncError) -> bool {
+pub fn is_actor_clash(e: &SyncError) -> bool {
     match e {
         SyncError::Client(ClientError::Refused { code, .. }) => *code == ErrorCode::ActorClash,
         SyncError::Store(StoreError::Ingest(i)) => i.error_code() == ErrorCode::ActorClash,

@@ -507,4 +507,4 @@ mod actor;
 mod liveness;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

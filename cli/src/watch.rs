@@ -1,8 +1,11 @@
 //! Live sync (`sync --watch`, the interactive mode's background task, the
 //! benchmark's devices): the async driver of [`crate::live::LiveSession`].
 //!
-//! A [`Watcher`] owns the cloud connection, the store and the clock; it
-//! feeds the session events (the client's `notify` and connection news,
+//! A [`Watcher`] owns the cloud connection and the clock and shares the
+//! device's one store connection ([`SharedStore`]) with whoever edits on
+//! the device, locking it only for store work (a sync plans its request and
+//! applies the reply under the lock, never while waiting for the cloud:
+//! [`phased`]); it feeds the session events (the client's `notify` and connection news,
 //! pokes from a [`LiveHandle`], wake-ups, the results of the effects) and
 //! executes the effects it returns: scan the store, subscribe, sync a list,
 //! report to the sink. All decisions (what to sync when, coalescing, one
@@ -36,10 +39,14 @@ use tokio::sync::mpsc;
 
 use crate::live::session::SubscribeKind;
 use crate::live::{
-    Effect, Event, LiveHandle, LiveSession, ScannedList, SessionConfig, SyncOutcome,
+    Effect, Event, LiveHandle, LiveSession, ScannedList, SessionConfig, SharedStore, SyncOutcome,
 };
-use crate::sync::{sync_list, SyncError};
+use crate::sync::SyncError;
 use crate::sync_client::{ClientError, ClientEvent, SyncClient};
+
+mod phased;
+#[cfg(test)]
+mod tests;
 
 /// How long a list whose quorum failed waits before it is pushed again.
 pub const UNAVAILABLE_RETRY: Duration = Duration::from_secs(2);
@@ -150,7 +157,7 @@ pub enum WatchEvent {
 
 /// The live-sync driver. See the module docs.
 pub struct Watcher {
-    store: Store,
+    store: SharedStore,
     client: SyncClient,
     events: mpsc::UnboundedReceiver<ClientEvent>,
     pokes: mpsc::UnboundedReceiver<ListId>,
@@ -162,9 +169,12 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    /// A watcher over `store` (all of its lists, or only `only`).
+    /// A watcher over `store` (all of its lists, or only `only`). Whoever
+    /// edits on this device should edit through the same `store` (a clone)
+    /// and poke [`Watcher::handle`]; a [`Store`] of its own is wrapped with
+    /// [`SharedStore::new`].
     pub fn new(
-        store: Store,
+        store: SharedStore,
         client: SyncClient,
         events: mpsc::UnboundedReceiver<ClientEvent>,
         only: Option<Vec<ListId>>,
@@ -266,15 +276,18 @@ impl Watcher {
     /// against the store).
     fn client_event(&mut self, ev: ClientEvent) -> Option<Event> {
         Some(match ev {
+            ClientEvent::Notify { list, .. } if self.session.sync_wanted(list) => {
+                // A sync is queued anyway: no need to take the store (the
+                // editing side may be using it) to check the heads.
+                Event::Notify { list, known: false }
+            }
             ClientEvent::Notify { list, heads } => {
-                if !self.store.has_list(list).unwrap_or(false) {
+                let mut store = self.store.lock();
+                if !store.has_list(list).unwrap_or(false) {
                     // Not ours, or gone: the session ignores unknown lists.
                     return Some(Event::Notify { list, known: false });
                 }
-                match self
-                    .store
-                    .read(list, |_, g| heads.iter().all(|h| g.contains(h)))
-                {
+                match store.read(list, |_, g| heads.iter().all(|h| g.contains(h))) {
                     Ok(known) => Event::Notify { list, known },
                     Err(e) => Event::StoreFailed {
                         list: Some(list),
@@ -301,7 +314,7 @@ impl Watcher {
                 self.wake = at;
                 None
             }
-            Effect::Scan => Some(match self.scan() {
+            Effect::Scan => Some(match scan(&mut self.store.lock()) {
                 Ok(lists) => Event::Scanned(lists),
                 Err(e) => Event::StoreFailed {
                     list: None,
@@ -325,18 +338,22 @@ impl Watcher {
                 })
             }
             Effect::Sync(list) => {
-                let outcome = match sync_list(&self.client, &mut self.store, list).await {
-                    Ok(r) => SyncOutcome::Synced {
-                        name: self.name(list, r.sent + r.received > 0),
-                        sent: r.sent,
-                        received: r.received,
-                        pending: r.pending,
-                        heads: if r.received > 0 {
-                            self.store.heads(list).unwrap_or_default()
-                        } else {
-                            Vec::new()
-                        },
-                    },
+                let outcome = match phased::sync_shared(&self.client, &self.store, list).await {
+                    Ok(r) => {
+                        let mut store = self.store.lock();
+                        let name = self.name(&mut store, list, r.sent + r.received > 0);
+                        SyncOutcome::Synced {
+                            name,
+                            sent: r.sent,
+                            received: r.received,
+                            pending: r.pending,
+                            heads: if r.received > 0 {
+                                store.heads(list).unwrap_or_default()
+                            } else {
+                                Vec::new()
+                            },
+                        }
+                    }
                     Err(e) => outcome_of(e),
                 };
                 Some(Event::SyncDone { list, outcome })
@@ -344,25 +361,26 @@ impl Watcher {
         }
     }
 
-    fn name(&mut self, list: ListId, needed: bool) -> String {
+    fn name(&self, store: &mut Store, list: ListId, needed: bool) -> String {
         if !needed || !self.opts.report_names {
             return String::new();
         }
-        self.store.view(list).map(|v| v.name).unwrap_or_default()
+        store.view(list).map(|v| v.name).unwrap_or_default()
     }
+}
 
-    fn scan(&mut self) -> Result<Vec<ScannedList>, StoreError> {
-        let ids = self.store.list_ids()?;
-        let mut out = Vec::with_capacity(ids.len());
-        for list in ids {
-            out.push(ScannedList {
-                list,
-                pending: self.store.pending(list)?,
-                heads: self.store.heads(list)?,
-            });
-        }
-        Ok(out)
+/// Every list of `store` with its pending count and heads.
+fn scan(store: &mut Store) -> Result<Vec<ScannedList>, StoreError> {
+    let ids = store.list_ids()?;
+    let mut out = Vec::with_capacity(ids.len());
+    for list in ids {
+        out.push(ScannedList {
+            list,
+            pending: store.pending(list)?,
+            heads: store.heads(list)?,
+        });
     }
+    Ok(out)
 }
 
 /// How a failed sync is told to the session.

@@ -8,21 +8,22 @@
 //! session too, subscribed; latency is from the edit to the observer's store.
 //!
 //! Each device is two threads: the editing (or observing) one, and its
-//! watcher's, each with its own store connection on the device's database.
+//! watcher's, sharing the device's one store connection ([`SharedStore`],
+//! as the TUI does), so each edit is applied once on the device.
 //! The observer's watcher, on each `received` event (emitted right after a
-//! sync applied its reply), reads on its own thread the changes it just
-//! applied and stamps their items with that instant: the moment they
-//! reached the observer's store.
+//! sync applied its reply, with the store released), reads on its own
+//! thread the changes it just applied and stamps their items with that
+//! instant: the moment they reached the observer's store.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
-use engine::store::{Store, StoreOptions};
+use anyhow::bail;
+use engine::store::StoreOptions;
 use engine::ListId;
 use serde_json::{json, Value};
-use shoplist_cli::live::LiveHandle;
+use shoplist_cli::live::{LiveHandle, SharedStore};
 use shoplist_cli::sync_client::SyncClient;
 use shoplist_cli::watch::{WatchEvent, WatchOptions, Watcher};
 use tokio::sync::{mpsc, oneshot, Barrier};
@@ -42,16 +43,17 @@ struct Live {
 /// a sync's changes: the marker items, stamped with that instant.
 type Stamped = (Instant, Vec<String>);
 
-/// Start a watcher of `list` on `db` on its own thread; its events go to
+/// Start a watcher of `list` on `store` on its own thread; its events go to
 /// `events` (stamped when they happen), pokes come through `pokes`. With
 /// `stamps`, every `received` event is followed, on the watcher's own
 /// thread and before it does anything else, by a read of the changes it
-/// just applied (a second connection on the same file); their items go to
-/// `stamps` with the event's instant: the moment they reached the store.
+/// just applied (on the same, shared connection: nobody else holds it
+/// then); their items go to `stamps` with the event's instant: the moment
+/// they reached the store.
 #[allow(clippy::too_many_arguments)]
 fn start_live(
     name: &str,
-    db: std::path::PathBuf,
+    store: SharedStore,
     endpoint: String,
     list: ListId,
     handle: LiveHandle,
@@ -61,19 +63,8 @@ fn start_live(
 ) -> Live {
     let (stop, stop_rx) = oneshot::channel::<()>();
     let done = on_thread(name, move || async move {
-        let store = Store::open_with(&db, StoreOptions::default())
-            .context("cannot open the watcher's store connection")?;
-        let mut reader = match &stamps {
-            Some(_) => Some(
-                Store::open_with(&db, StoreOptions::default())
-                    .context("cannot open the observer's reading connection")?,
-            ),
-            None => None,
-        };
-        let mut read_heads = match reader.as_mut() {
-            Some(r) => r.heads(list)?,
-            None => Vec::new(),
-        };
+        let mut read_heads = store.lock().heads(list)?;
+        let reader = store.clone();
         let (client, client_events) = SyncClient::start(client_config(&endpoint));
         let opts = WatchOptions {
             report_names: false,
@@ -85,10 +76,14 @@ fn start_live(
             .run(
                 move |ev| {
                     let at = Instant::now();
-                    if let (Some(r), Some(tx), WatchEvent::Received { heads, .. }) =
-                        (reader.as_mut(), stamps.as_ref(), &ev)
-                    {
-                        if let Ok((changes, _)) = r.changes_for(list, &read_heads) {
+                    if let (Some(tx), WatchEvent::Received { heads, .. }) = (stamps.as_ref(), &ev) {
+                        // Only the run's end reads the observer's store from
+                        // elsewhere; a miss here leaves the changes to the
+                        // next event (stamped later, never earlier).
+                        let read = reader
+                            .try_lock()
+                            .and_then(|mut r| r.changes_for(list, &read_heads).ok());
+                        if let Some((changes, _)) = read {
                             read_heads = heads.clone();
                             let _ = tx.send((at, added_items(&changes)));
                         }
@@ -125,13 +120,13 @@ struct WriterResult {
 /// Wait (on the watcher's events) until `store` has nothing pending for
 /// `list`, or `deadline`.
 async fn until_pushed(
-    store: &mut Store,
+    store: &SharedStore,
     list: ListId,
     events: &mut mpsc::UnboundedReceiver<(Instant, WatchEvent)>,
     deadline: Instant,
     errors: &mut usize,
 ) -> anyhow::Result<()> {
-    while store.pending(list)? > 0 {
+    while store.lock().pending(list)? > 0 {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, events.recv()).await {
             Ok(Some((_, WatchEvent::Error { .. } | WatchEvent::StoreError { .. }))) => *errors += 1,
@@ -161,13 +156,13 @@ pub async fn run(env: &Env) -> anyhow::Result<Value> {
         dev.sync(list).await?;
         Ok(dev)
     });
-    let obs_dev = obs_dev.await?;
+    let obs_dev = obs_dev.await?.into_live();
     let (obs_tx, mut obs_rx) = mpsc::unbounded_channel();
     let (stamp_tx, mut stamp_rx) = mpsc::unbounded_channel::<Stamped>();
     let (h, p) = LiveHandle::channel();
     let obs_live = start_live(
         "w1l-observer-watch",
-        obs_dev.db_path(),
+        obs_dev.store.clone(),
         endpoint.clone(),
         list,
         h,
@@ -195,11 +190,12 @@ pub async fn run(env: &Env) -> anyhow::Result<Value> {
         handles.push(on_thread(&format!("w1l-writer-{w}"), move || async move {
             let mut dev = Device::open(&format!("writer-{w}"), &ep, StoreOptions::default())?;
             dev.sync(list).await?;
+            let dev = dev.into_live();
             let (tx, mut rx) = mpsc::unbounded_channel();
             let (handle, pokes) = LiveHandle::channel();
             let live = start_live(
                 &format!("w1l-writer-{w}-watch"),
-                dev.db_path(),
+                dev.store.clone(),
                 ep,
                 list,
                 handle.clone(),
@@ -232,7 +228,7 @@ pub async fn run(env: &Env) -> anyhow::Result<Value> {
                 handle.edited(list);
             }
             r.edit_time = t.elapsed();
-            until_pushed(&mut dev.store, list, &mut rx, deadline, &mut r.errors).await?;
+            until_pushed(&dev.store, list, &mut rx, deadline, &mut r.errors).await?;
             Ok((r, dev, live, rx))
         }));
     }
@@ -240,7 +236,6 @@ pub async fn run(env: &Env) -> anyhow::Result<Value> {
 
     // Observe until every marker item is in the observer's store, stamped
     // by the observer's watcher when it applied them.
-    let mut reader = Store::open_with(obs_dev.db_path(), StoreOptions::default())?;
     let mut seen: HashSet<String> = HashSet::new();
     let mut latencies = Vec::with_capacity(total);
     let mut last_at = None;
@@ -284,10 +279,10 @@ pub async fn run(env: &Env) -> anyhow::Result<Value> {
     // Convergence: every device's watcher pulls the others' edits on notify.
     let mut converged = false;
     for _ in 0..200 {
-        let observer_heads = reader.heads(list)?;
+        let observer_heads = obs_dev.store.lock().heads(list)?;
         let mut all = true;
-        for (dev, _, _) in devices.iter_mut() {
-            all &= dev.store.heads(list)? == observer_heads;
+        for (dev, _, _) in devices.iter() {
+            all &= dev.store.lock().heads(list)? == observer_heads;
         }
         if all {
             converged = true;
@@ -299,7 +294,7 @@ pub async fn run(env: &Env) -> anyhow::Result<Value> {
         live.stop().await?;
     }
     obs_live.stop().await?;
-    let observer_items = reader.view(list)?.items.len();
+    let observer_items = obs_dev.store.lock().view(list)?.items.len();
 
     let first = results.iter().filter_map(|r| r.first_send).min();
     let elapsed = match (first, last_at) {

@@ -223,7 +223,13 @@ fn watch_forever(ctx: &mut Ctx, only: Option<Vec<ListId>>) -> Result<(), CliErro
     let json = ctx.json;
     runtime()?.block_on(async move {
         let (client, events) = SyncClient::start(config);
-        let watcher = Watcher::new(store, client, events, only, WatchOptions::default());
+        let watcher = Watcher::new(
+            crate::live::SharedStore::new(store),
+            client,
+            events,
+            only,
+            WatchOptions::default(),
+        );
         watcher
             .run(|ev| print_event(json, &ev), shoplist_net::shutdown_signal())
             .await;

@@ -10,15 +10,20 @@
 //! - [`handle`]: [`LiveHandle`], the cloneable poke a process that edits a
 //!   list (the TUI, the benchmark) uses so the session pushes at once
 //!   instead of waiting for the next local poll.
+//! - [`shared`]: [`SharedStore`], the device's one store connection that
+//!   the editing side and the session's driver share (each edit is applied
+//!   once on the device, not once per connection).
 //!
-//! The async driver that owns the socket, the store and the clock and
+//! The async driver that owns the socket and the clock, shares the store and
 //! executes the effects is [`crate::watch::Watcher`].
 
 pub mod handle;
 pub mod session;
+pub mod shared;
 
 pub use handle::LiveHandle;
 pub use session::{Effect, Event, LiveSession, ScannedList, SessionConfig, SyncOutcome};
+pub use shared::SharedStore;
 
 #[cfg(test)]
 mod tests;

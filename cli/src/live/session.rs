@@ -244,6 +244,14 @@ impl LiveSession {
         self.lists.get(&list).is_some_and(|l| l.in_flight)
     }
 
+    /// Whether a next sync of `list` is already wanted (queued behind the
+    /// one in flight, or waiting for its turn). A `notify` for such a list
+    /// changes nothing whatever its heads, so the driver need not check
+    /// them against the store.
+    pub fn sync_wanted(&self, list: ListId) -> bool {
+        self.lists.get(&list).is_some_and(|l| l.wanted)
+    }
+
     /// The lists the proxy was last told to push for.
     pub fn subscribed(&self) -> impl Iterator<Item = &ListId> {
         self.subscribed.iter()

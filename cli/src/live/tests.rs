@@ -252,6 +252,41 @@ fn notify_while_in_flight_marks_dirty_instead_of_a_second_request() {
 }
 
 #[test]
+fn a_sync_is_wanted_from_an_unknown_notify_until_it_starts() {
+    let (mut s, t0) = online(&[id(1), id(2)]);
+    assert!(!s.sync_wanted(id(1)));
+    s.handle(t0, Event::Edited(id(1)));
+    assert!(s.in_flight(id(1)));
+    assert!(!s.sync_wanted(id(1)), "the sync started: nothing queued");
+    s.handle(
+        t0,
+        Event::Notify {
+            list: id(1),
+            known: true,
+        },
+    );
+    assert!(!s.sync_wanted(id(1)), "known heads queue nothing");
+    s.handle(
+        t0,
+        Event::Notify {
+            list: id(1),
+            known: false,
+        },
+    );
+    assert!(s.sync_wanted(id(1)), "queued behind the one in flight");
+    assert!(!s.sync_wanted(id(2)));
+    let fx = s.handle(
+        t0,
+        Event::SyncDone {
+            list: id(1),
+            outcome: synced(1, 0),
+        },
+    );
+    assert_eq!(syncs(&fx), vec![id(1)]);
+    assert!(!s.sync_wanted(id(1)), "the queued sync started");
+}
+
+#[test]
 fn reply_with_changes_reports_received_and_pushed() {
     let (mut s, t0) = online(&[id(1)]);
     s.handle(t0, Event::Edited(id(1)));

@@ -12,7 +12,10 @@ use zeromq::{RouterSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
 use super::*;
 
 /// A fake proxy answering with `answer(request)`; returns its endpoint.
-async fn fake_proxy(answer: fn(&Message) -> Vec<Message>) -> String {
+/// (Also used by the live-sync driver's tests.)
+pub(crate) async fn fake_proxy(
+    mut answer: impl FnMut(&Message) -> Vec<Message> + Send + 'static,
+) -> String {
     let mut router = RouterSocket::new();
     let ep = router.bind("tcp://127.0.0.1:0").await.unwrap().to_string();
     tokio::spawn(async move {

@@ -8,10 +8,11 @@
 //! - [`prompt`](self::prompt): the prompts and their answers.
 //! - this module: the terminal (raw mode, alternate screen, restored on exit
 //!   and on panic), the event loop, and the background threads: a
-//!   [`Watcher`] on its own store connection and tokio runtime (subscribe,
-//!   apply `notify` at once, push local edits, poked through a
-//!   [`LiveHandle`] after every key that edits), plus one short-lived thread
-//!   per `join`. The screen re-reads the store when the watcher reports
+//!   [`Watcher`] on its own tokio runtime (subscribe, apply `notify` at
+//!   once, push local edits, poked through a [`LiveHandle`] after every key
+//!   that edits), sharing the one store connection of the event loop
+//!   ([`SharedStore`]: each edit is applied once, not once per connection),
+//!   plus one short-lived thread per `join`. The screen re-reads the store when the watcher reports
 //!   something, after each key, and every second (edits by other processes).
 
 pub mod draw;
@@ -39,7 +40,7 @@ use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
 use crate::commands::{CliError, Ctx};
-use crate::live::LiveHandle;
+use crate::live::{LiveHandle, SharedStore};
 use crate::sync::sync_list;
 use crate::sync_client::{ClientConfig, SyncClient};
 use crate::watch::{WatchEvent, WatchOptions, Watcher};
@@ -90,7 +91,7 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 
 /// Start the background watcher; returns its stop switch and thread.
 fn spawn_watcher(
-    db: PathBuf,
+    store: SharedStore,
     cloud: Vec<String>,
     tx: std_mpsc::Sender<Bg>,
 ) -> (tokio::sync::oneshot::Sender<()>, JoinHandle<()>, LiveHandle) {
@@ -98,7 +99,7 @@ fn spawn_watcher(
     let (live, pokes) = LiveHandle::channel();
     let live2 = live.clone();
     let handle = std::thread::spawn(move || {
-        let (Ok(store), Ok(rt)) = (Store::open(&db), runtime()) else {
+        let Ok(rt) = runtime() else {
             let _ = tx.send(Bg::Watch(WatchEvent::Offline {
                 reason: "background sync could not start".into(),
             }));
@@ -184,14 +185,30 @@ fn on_bg(app: &mut App, bg: Bg) {
 }
 
 /// Run the interactive mode until the user quits.
-pub fn run(mut ctx: Ctx) -> Result<(), CliError> {
+pub fn run(ctx: Ctx) -> Result<(), CliError> {
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
         return Err(CliError::Usage(
             "interactive mode needs a terminal; see `shoplist --help` for the commands".into(),
         ));
     }
+    let Ctx {
+        store,
+        author,
+        cloud,
+        db_path,
+        ..
+    } = ctx;
+    let store = SharedStore::new(store);
     let (tx, rx) = std_mpsc::channel();
-    let (stop, watcher, live) = spawn_watcher(ctx.db_path.clone(), ctx.cloud.clone(), tx.clone());
+    let (stop, watcher, live) = spawn_watcher(store.clone(), cloud.clone(), tx.clone());
+    let bg = Background {
+        store,
+        db_path,
+        cloud,
+        tx,
+        rx,
+        live,
+    };
 
     let term_err = |e: std::io::Error| CliError::Other(format!("terminal: {e}"));
     enable_raw_mode().map_err(term_err)?;
@@ -201,9 +218,9 @@ pub fn run(mut ctx: Ctx) -> Result<(), CliError> {
         .map_err(term_err)?;
     let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout())).map_err(term_err)?;
 
-    let mut app = App::new(ctx.author.clone());
+    let mut app = App::new(author);
     app.color = crate::commands::color_allowed(std::env::var_os("NO_COLOR").as_deref());
-    let result = event_loop(&mut terminal, &mut app, &mut ctx, &tx, &rx, &live);
+    let result = event_loop(&mut terminal, &mut app, &bg);
 
     drop(guard);
     let _ = stop.send(());
@@ -211,17 +228,25 @@ pub fn run(mut ctx: Ctx) -> Result<(), CliError> {
     result
 }
 
+/// What the event loop shares with the background threads.
+struct Background {
+    /// The device's one store connection (the watcher's too).
+    store: SharedStore,
+    db_path: PathBuf,
+    cloud: Vec<String>,
+    tx: std_mpsc::Sender<Bg>,
+    rx: std_mpsc::Receiver<Bg>,
+    live: LiveHandle,
+}
+
 fn event_loop(
     terminal: &mut Terminal<CrosstermBackend<std::io::Stdout>>,
     app: &mut App,
-    ctx: &mut Ctx,
-    tx: &std_mpsc::Sender<Bg>,
-    rx: &std_mpsc::Receiver<Bg>,
-    live: &LiveHandle,
+    bg: &Background,
 ) -> Result<(), CliError> {
     let term_err = |e: std::io::Error| CliError::Other(format!("terminal: {e}"));
     let mut last_reload = Instant::now();
-    if let Err(e) = app.reload(&mut ctx.store) {
+    if let Err(e) = app.reload(&mut bg.store.lock()) {
         app.message = format!("error: {e}");
     }
     loop {
@@ -231,12 +256,16 @@ fn event_loop(
             match event::read().map_err(term_err)? {
                 Event::Key(k) if k.kind != KeyEventKind::Release => {
                     if let Some(key) = to_key(k) {
-                        let flow = app.on_key(key, &mut ctx.store);
-                        poke_edited(app, &mut ctx.store, live);
+                        let flow = {
+                            let mut store = bg.store.lock();
+                            let flow = app.on_key(key, &mut store);
+                            poke_edited(app, &mut store, &bg.live);
+                            flow
+                        };
                         match flow {
                             Flow::Quit => return Ok(()),
                             Flow::Join(id) => {
-                                spawn_join(&ctx.db_path, ctx.cloud.clone(), id, tx.clone())
+                                spawn_join(&bg.db_path, bg.cloud.clone(), id, bg.tx.clone())
                             }
                             Flow::Continue => {}
                         }
@@ -247,12 +276,12 @@ fn event_loop(
                 _ => {}
             }
         }
-        while let Ok(bg) = rx.try_recv() {
-            on_bg(app, bg);
+        while let Ok(news) = bg.rx.try_recv() {
+            on_bg(app, news);
             dirty = true;
         }
         if dirty || last_reload.elapsed() >= Duration::from_secs(1) {
-            if let Err(e) = app.reload(&mut ctx.store) {
+            if let Err(e) = app.reload(&mut bg.store.lock()) {
                 app.message = format!("error: {e}");
             }
             last_reload = Instant::now();
