@@ -77,6 +77,13 @@ impl ChangeGraph {
             .map(|(_, node)| self.nodes[*node as usize].hash)
     }
 
+    /// Every actor with its latest change's hash.
+    pub fn actor_tips(&self) -> impl Iterator<Item = (&[u8], ChangeHash)> + '_ {
+        self.actor_seq
+            .iter()
+            .map(|(actor, (_, node))| (actor.as_slice(), self.nodes[*node as usize].hash))
+    }
+
     /// The chain rule (PROTOCOL §2.1): whether a change by `actor` with
     /// dependencies `deps` lists the actor's latest change among them
     /// directly. Automerge always does for a local change (it adds the

@@ -216,10 +216,6 @@ fn load_members(store: &Store) -> crate::members::MemberSet {
     set
 }
 
-/// How often an idle store thread looks for snapshots the compaction
-/// thread finished.
-const COMPACTION_POLL: std::time::Duration = std::time::Duration::from_millis(5);
-
 #[allow(clippy::too_many_arguments)]
 fn store_loop(
     mut store: Store,
@@ -254,19 +250,6 @@ fn store_loop(
                     continue;
                 }
                 Err(std_mpsc::TryRecvError::Disconnected) => return,
-            }
-        } else if store.compactions_in_flight() > 0 {
-            // A snapshot being saved is written as soon as it is done, not
-            // at the next write: a fresh open is served from it.
-            match rx.recv_timeout(COMPACTION_POLL) {
-                Ok(job) => job,
-                Err(std_mpsc::RecvTimeoutError::Timeout) => {
-                    if let Err(e) = store.finish_compactions(false) {
-                        warn!("writing a finished snapshot failed: {e}");
-                    }
-                    continue;
-                }
-                Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
             }
         } else {
             match rx.recv() {
@@ -495,35 +478,21 @@ fn answer(
     ))
 }
 
-/// The `synced` of a fresh open served from the list's snapshot
-/// (PROTOCOL §4.2.1): the document's frames, then the changes after it,
-/// within the same reply bounds as changes alone.
+/// The `synced` of a fresh open served as one document (PROTOCOL §4.2.1):
+/// its frames and nothing after them.
 fn snapshot_answer(job: &SyncJob, missing: Vec<ChangeHash>, served: ServedSnapshot) -> Message {
-    let (meta, mut frames) = snapshot_frames(
+    let (meta, frames) = snapshot_frames(
         &served.doc,
         &served.heads,
         &served.signatures,
         Limits::default().max_change_bytes,
-    );
-    let mut total = served.doc.len();
-    let room = MAX_REPLY_CHANGES.saturating_sub(frames.len());
-    frames.extend(
-        served
-            .after
-            .into_iter()
-            .take(room)
-            .take_while(|c| {
-                total += c.len();
-                total <= MAX_REPLY_BYTES
-            })
-            .map(Bytes::from),
     );
     let acked = u32::from(missing.is_empty());
     Message::with_changes(
         Header::Synced {
             id: job.id,
             list: job.list,
-            heads: served.list_heads,
+            heads: served.heads,
             missing,
             acked,
             rejected: Vec::new(),
@@ -610,17 +579,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut client, list, _) = client_list(dir.path());
         let ctx = EditContext::now("test");
-        for i in 0..30 {
+        for i in 0..300 {
             client
                 .edit(list, |l| l.add_item(&format!("item {i}"), 1, &ctx))
                 .unwrap();
         }
         let (all, _) = client.changes_for(list, &[]).unwrap();
-        let opts = StoreOptions {
-            compact_after: 20,
-            ..StoreOptions::default()
-        };
-        let handle = spawn(&dir.path().join("replica.db"), opts).unwrap();
+        let handle = spawn(&dir.path().join("replica.db"), StoreOptions::default()).unwrap();
         let all: Vec<Bytes> = all.into_iter().map(Bytes::from).collect();
         let heads = heads_of(&through_thread(&handle, list, Vec::new(), all));
 
@@ -630,7 +595,7 @@ mod tests {
             &plain.header,
             Header::Synced { snapshot: None, .. }
         ));
-        assert_eq!(plain.changes.len(), 32);
+        assert_eq!(plain.changes.len(), 302);
 
         let (mut job, mut rx) = job_replying(list, Vec::new(), Vec::new());
         job.snapshot_ok = true;
@@ -646,12 +611,12 @@ mod tests {
         };
         assert_eq!(got, &heads);
         let (doc, after) = engine::protocol::snapshot::join_snapshot(meta, &reply.changes).unwrap();
+        assert!(after.is_empty(), "the whole list is the document");
         let sigs = engine::protocol::snapshot::signatures_of(meta).unwrap();
         let mut fresh = Store::open(dir.path().join("fresh.db")).unwrap();
         fresh
             .open_from_snapshot(list, &doc, &meta.heads, &sigs)
             .unwrap();
-        fresh.ingest_from_cloud(list, after).unwrap();
         assert_eq!(fresh.view(list).unwrap(), client.view(list).unwrap());
     }
 

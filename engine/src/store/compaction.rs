@@ -40,7 +40,7 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let l = ensure_loaded(&mut self.cache, &tx, &self.actor, id, self.opts.sole_writer)?;
-        let snapshot = l.list.doc().save_nocompress();
+        let snapshot = l.list.doc().save();
         tx.execute(
             "UPDATE lists SET snapshot = ?2, snapshot_heads = ?3 WHERE list_id = ?1",
             params![

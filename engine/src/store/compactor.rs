@@ -76,7 +76,7 @@ impl Compactor {
                         h(job.id);
                     }
                     let doc = job.doc;
-                    let snapshot = catch_unwind(AssertUnwindSafe(|| doc.save_nocompress())).ok();
+                    let snapshot = catch_unwind(AssertUnwindSafe(|| doc.save())).ok();
                     let done = Done {
                         id: job.id,
                         snapshot,

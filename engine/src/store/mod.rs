@@ -53,7 +53,7 @@ pub use ingest::IngestStats;
 pub(crate) use loaded::{list_exists as loaded_list_exists, load_full, Loaded};
 pub use recovery::Rebuilt;
 pub use schema::SCHEMA_VERSION;
-pub use snapshot_serve::{ServedSnapshot, MAX_SNAPSHOT_ACTORS};
+pub use snapshot_serve::{ServedSnapshot, MAX_SNAPSHOT_ACTORS, MIN_SNAPSHOT_CHANGES};
 
 use crate::graph::ChangeGraph;
 use crate::ids::hashes_to_blob;
