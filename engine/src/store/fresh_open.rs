@@ -45,7 +45,11 @@ impl Store {
             return Err(StoreError::AlreadyHeld(id));
         }
         let loaded = load_untrusted(id, doc, heads, Some(signatures), &DocLimits::default())?;
-        let graph = super::loaded::graph_of_doc(id, &loaded)?;
+        // A document Automerge loaded has a consistent change graph; should
+        // it not, the snapshot is refused like any other (the caller falls
+        // back), not reported as this store's damage.
+        let graph = super::loaded::graph_of_doc(id, &loaded)
+            .map_err(|e| crate::load::LoadError::Undecodable(e.to_string()))?;
         let changes = graph.len();
         let actor = self.actor.clone();
         self.relaxed(|s| {
