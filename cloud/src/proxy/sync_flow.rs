@@ -104,40 +104,27 @@ impl ProxyCore {
         } else {
             split_read_targets(targets, needed)
         };
-        let mut quorum = SyncQuorum::new(Vec::new(), needed);
-        self.dispatch(
-            req,
+        let mut sync = ClientSync {
+            client,
+            client_id,
             list,
-            &have,
-            &changes,
+            have,
+            changes,
+            is_write,
             snapshot_ok,
-            ask,
-            &mut quorum,
-            now,
-            out,
-        );
+            quorum: SyncQuorum::new(Vec::new(), needed),
+            replied: false,
+            deadline: now + self.cfg.timeout,
+            held,
+            hedge_at: now + self.cfg.read_hedge,
+        };
+        self.dispatch(req, &mut sync, ask, now, out);
         *self
             .pending_by_client
-            .entry(client.route.clone())
+            .entry(sync.client.route.clone())
             .or_insert(0) += 1;
         self.pending_bytes += bytes;
-        self.syncs.insert(
-            req,
-            ClientSync {
-                client,
-                client_id,
-                list,
-                have,
-                changes,
-                is_write,
-                snapshot_ok,
-                quorum,
-                replied: false,
-                deadline: now + self.cfg.timeout,
-                held,
-                hedge_at: now + self.cfg.read_hedge,
-            },
-        );
+        self.syncs.insert(req, sync);
         self.advance(req, now, out);
     }
 
@@ -185,39 +172,34 @@ impl ProxyCore {
         }
     }
 
-    /// Sends request `req`'s `sync` to `targets`, adding them to `quorum`.
-    #[allow(clippy::too_many_arguments)]
+    /// Sends request `req`'s `sync` to `targets`, adding them to its quorum.
     fn dispatch(
         &mut self,
         req: u64,
-        list: ListId,
-        have: &[ChangeHash],
-        changes: &[Bytes],
-        snapshot_ok: bool,
+        sync: &mut ClientSync,
         targets: Vec<Target>,
-        quorum: &mut SyncQuorum,
         now: Instant,
         out: &mut Vec<Effect>,
     ) {
         for t in targets {
-            quorum.add_target(t.worker.clone(), t.role);
+            sync.quorum.add_target(t.worker.clone(), t.role);
             let id = self.fresh_id();
             let msg = Message::with_changes(
                 Header::Sync {
-                    snapshot_ok,
+                    snapshot_ok: sync.snapshot_ok,
                     id,
-                    list,
-                    have: have.to_vec(),
+                    list: sync.list,
+                    have: sync.have.clone(),
                     hint_for: t.hint_for.clone(),
                 },
-                changes.to_vec(),
+                sync.changes.clone(),
             );
             let purpose = Purpose::Replica {
                 req,
                 worker: t.worker.clone(),
             };
             if !self.send_to_worker(&t.worker, purpose, id, msg, now, out) {
-                quorum.on_failed(&t.worker, false, "no route".into());
+                sync.quorum.on_failed(&t.worker, false, "no route".into());
             }
         }
     }
@@ -248,19 +230,7 @@ impl ProxyCore {
             hopeless,
             "read hedged to the list's other targets"
         );
-        let (list, have, changes) = (sync.list, sync.have.clone(), sync.changes.clone());
-        let snapshot_ok = sync.snapshot_ok;
-        self.dispatch(
-            req,
-            list,
-            &have,
-            &changes,
-            snapshot_ok,
-            held,
-            &mut sync.quorum,
-            now,
-            out,
-        );
+        self.dispatch(req, &mut sync, held, now, out);
         self.syncs.insert(req, sync);
     }
 

@@ -303,6 +303,13 @@ impl Store {
         id: ListId,
         f: impl FnOnce(&ShoppingList, &ChangeGraph) -> T,
     ) -> Result<T, StoreError> {
+        let (l, _) = self.loaded(id)?;
+        Ok(f(&l.list, &l.graph))
+    }
+
+    /// The list caught up with the database, and the connection beside it
+    /// (outside a transaction of this store's own).
+    pub(crate) fn loaded(&mut self, id: ListId) -> Result<(&mut Loaded, &Connection), StoreError> {
         let l = ensure_loaded(
             &mut self.cache,
             &self.conn,
@@ -310,7 +317,7 @@ impl Store {
             id,
             self.opts.sole_writer,
         )?;
-        Ok(f(&l.list, &l.graph))
+        Ok((l, &self.conn))
     }
 
     /// The materialized list.

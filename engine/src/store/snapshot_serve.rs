@@ -18,7 +18,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use rusqlite::OptionalExtension;
 
-use super::{ensure_loaded, Store, StoreError};
+use super::{Store, StoreError};
 use crate::load::ActorSignature;
 use crate::signing::SIGNATURE_LEN;
 use crate::{ChangeHash, ListId};
@@ -49,13 +49,7 @@ impl Store {
     /// # Errors
     /// SQLite failures, or a list that cannot be loaded.
     pub fn snapshot_for(&mut self, id: ListId) -> Result<Option<ServedSnapshot>, StoreError> {
-        let l = ensure_loaded(
-            &mut self.cache,
-            &self.conn,
-            &self.actor,
-            id,
-            self.opts.sole_writer,
-        )?;
+        let (l, conn) = self.loaded(id)?;
         if l.graph.len() < MIN_SNAPSHOT_CHANGES || !l.rows_cover_snapshot {
             return Ok(None);
         }
@@ -63,9 +57,8 @@ impl Store {
         if tips.len() > MAX_SNAPSHOT_ACTORS {
             return Ok(None);
         }
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT sig FROM changes WHERE list_id = ?1 AND hash = ?2")?;
+        let mut stmt =
+            conn.prepare_cached("SELECT sig FROM changes WHERE list_id = ?1 AND hash = ?2")?;
         let mut signatures = Vec::with_capacity(tips.len());
         for hash in tips {
             let sig: Option<Vec<u8>> = stmt

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use rusqlite::{params, OptionalExtension};
 
-use super::{ensure_loaded, Store, StoreError};
+use super::{Store, StoreError};
 use crate::ids::{hash_from_slice, hashes_from_blob, hashes_to_blob};
 use crate::signing::{join_frame, SIGNATURE_LEN};
 use crate::{ChangeHash, ListId};
@@ -87,13 +87,7 @@ impl Store {
         id: ListId,
         have: &[ChangeHash],
     ) -> Result<(Vec<Vec<u8>>, Vec<ChangeHash>), StoreError> {
-        let l = ensure_loaded(
-            &mut self.cache,
-            &self.conn,
-            &self.actor,
-            id,
-            self.opts.sole_writer,
-        )?;
+        let (l, conn) = self.loaded(id)?;
         let missing = l.graph.missing_for(have);
         let heads = l.graph.heads();
         // A fresh open's snapshot changes have no row, so no signature here.
@@ -106,9 +100,8 @@ impl Store {
         let mut sigs: HashMap<ChangeHash, Vec<u8>> = HashMap::with_capacity(missing.len());
         if missing.len() > SCAN_THRESHOLD {
             let want: HashSet<&ChangeHash> = missing.iter().collect();
-            let mut stmt = self
-                .conn
-                .prepare_cached("SELECT hash, bytes, sig FROM changes WHERE list_id = ?1")?;
+            let mut stmt =
+                conn.prepare_cached("SELECT hash, bytes, sig FROM changes WHERE list_id = ?1")?;
             let mut rows = stmt.query([key])?;
             while let Some(r) = rows.next()? {
                 let h: Vec<u8> = r.get(0)?;
@@ -118,7 +111,7 @@ impl Store {
                 }
             }
         } else {
-            let mut stmt = self.conn.prepare_cached(
+            let mut stmt = conn.prepare_cached(
                 "SELECT bytes, sig FROM changes WHERE list_id = ?1 AND hash = ?2",
             )?;
             for h in &missing {
