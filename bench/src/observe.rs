@@ -1,6 +1,6 @@
-//! The observing device of W1 and W3: subscribed to one list, it syncs as
-//! soon as a `notify` brings heads it lacks (what `sync --watch` does), and
-//! timestamps every item it receives.
+//! The observing device of W1-serial and W3: subscribed to one list, it applies the
+//! changes a `notify` carries and syncs as soon as a `notify` leaves heads it
+//! lacks (what `sync --watch` does), and timestamps every item it receives.
 //!
 //! Writers name each item `<prefix>-<n>-t<µs since the run's epoch>` at the
 //! moment they make the edit (before the local commit). The observer runs
@@ -16,8 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
+use bytes::Bytes;
 use engine::ListId;
-use shoplist_cli::sync::{ListSync, Next};
+use shoplist_cli::sync::{apply_pushed, ListSync, Next};
 use shoplist_cli::sync_client::ClientEvent;
 
 use crate::device::Device;
@@ -85,7 +86,18 @@ async fn sync_and_record(
             Next::Done(_) => break,
         }
     }
-    let now = Instant::now();
+    record(names, Instant::now(), epoch, seen, obs);
+    Ok(())
+}
+
+/// Stamp the marker items among `names` first seen now.
+fn record(
+    names: Vec<String>,
+    now: Instant,
+    epoch: Instant,
+    seen: &mut HashSet<String>,
+    obs: &mut Observation,
+) {
     for name in names {
         if let Some(t) = parse_marker(&name) {
             if seen.insert(name) {
@@ -95,7 +107,37 @@ async fn sync_and_record(
             }
         }
     }
-    Ok(())
+}
+
+/// Apply the changes a `notify` carried (PROTOCOL §6.2) as `sync --watch`
+/// does, stamping the marker items that it stored. Whether the notify's
+/// heads are all known afterwards.
+fn apply_push(
+    dev: &mut Device,
+    list: ListId,
+    heads: &[engine::ChangeHash],
+    changes: &[Bytes],
+    epoch: Instant,
+    seen: &mut HashSet<String>,
+    obs: &mut Observation,
+) -> bool {
+    match apply_pushed(&mut dev.store, list, heads, changes) {
+        Ok(pushed) => {
+            let now = Instant::now();
+            let stored: Vec<&Bytes> = changes
+                .iter()
+                .filter(|f| {
+                    engine::signing::frame_hash(f).is_some_and(|h| pushed.applied.contains(&h))
+                })
+                .collect();
+            record(added_items(&stored), now, epoch, seen, obs);
+            pushed.known
+        }
+        Err(_) => {
+            obs.errors += 1;
+            false
+        }
+    }
 }
 
 /// Whether every head in `heads` is already in the local store.
@@ -136,8 +178,16 @@ pub async fn observe(
                 }
                 for ev in batch {
                     match ev {
-                        ClientEvent::Notify { list: l, heads } if l == list => {
-                            due |= !all_known(dev, list, &heads);
+                        ClientEvent::Notify {
+                            list: l,
+                            heads,
+                            changes,
+                        } if l == list => {
+                            let known = !changes.is_empty()
+                                && apply_push(
+                                    dev, list, &heads, &changes, epoch, &mut seen, &mut obs,
+                                );
+                            due |= !known && !all_known(dev, list, &heads);
                         }
                         ClientEvent::Connected { .. } => {
                             // A new connection has no subscriptions.

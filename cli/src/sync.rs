@@ -27,6 +27,9 @@ use serde::Serialize;
 
 use crate::sync_client::{ClientError, ReceivedSnapshot, SyncClient, SyncedReply};
 
+mod pushed;
+pub use pushed::{apply_pushed, Pushed};
+
 /// Most changes sent in one `sync` request.
 pub const MAX_BATCH_CHANGES: usize = 10_000;
 /// Most change bytes sent in one `sync` request (half the wire limit).

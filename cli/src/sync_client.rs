@@ -161,6 +161,10 @@ pub enum ClientEvent {
         list: ListId,
         /// Its heads after the write.
         heads: Vec<ChangeHash>,
+        /// The write's signed change frames when the proxy sent them along
+        /// (small writes, PROTOCOL §6.2; this client always asks), else
+        /// empty. Untrusted like any other: see [`crate::sync::apply_pushed`].
+        changes: Vec<bytes::Bytes>,
     },
     /// A (new) connection to `endpoint` is up: subscriptions must be renewed
     /// and lists synced, since pushes may have been missed.
@@ -474,6 +478,7 @@ impl SyncClient {
                         id,
                         lists: part.to_vec(),
                         session: Some(self.session.clone()),
+                        changes: Some(true),
                     })
                 })
                 .await?;

@@ -12,9 +12,11 @@
 //! sync in flight per list, backoff, offline handling) are the session's,
 //! and unit-tested there. The behaviour, as the user sees it:
 //!
-//! - it subscribes to the lists (all of the store's, or the ones named) and
-//!   syncs a list **as soon as** a `notify` for it arrives whose heads are not
-//!   all known locally (no polling timer on the remote side);
+//! - it subscribes to the lists (all of the store's, or the ones named),
+//!   asking for small writes to come with their `notify` (PROTOCOL §6.2).
+//!   A `notify`'s changes are applied at once; it syncs a list **as soon
+//!   as** a `notify` for it leaves heads that are not all known locally (no
+//!   polling timer on the remote side);
 //! - an edit made through a [`LiveHandle`] is pushed at once; every
 //!   [`WatchOptions::local_poll`] the store is scanned for edits made by
 //!   other processes and for new lists;
@@ -28,12 +30,13 @@
 //!   [`UNAVAILABLE_RETRY`]; a store failure is reported as
 //!   [`WatchEvent::StoreError`] and retried the same way.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use engine::store::{Store, StoreError};
-use engine::ListId;
+use engine::{ChangeHash, ListId};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -41,7 +44,7 @@ use crate::live::session::SubscribeKind;
 use crate::live::{
     Effect, Event, LiveHandle, LiveSession, ScannedList, SessionConfig, SharedStore, SyncOutcome,
 };
-use crate::sync::SyncError;
+use crate::sync::{apply_pushed, SyncError};
 use crate::sync_client::{ClientError, ClientEvent, SyncClient};
 
 mod phased;
@@ -239,13 +242,13 @@ impl Watcher {
             let wake = tokio::time::Instant::from_std(self.wake);
             let ev = tokio::select! {
                 ev = self.events.recv() => match ev {
-                    Some(ev) => self.client_event(ev),
+                    Some(ev) => self.client_events(Some(ev)),
                     None => return,
                 },
-                Some(list) = self.pokes.recv() => Some(Event::Edited(list)),
-                _ = tokio::time::sleep_until(wake) => Some(Event::Tick),
+                Some(list) = self.pokes.recv() => vec![Event::Edited(list)],
+                _ = tokio::time::sleep_until(wake) => vec![Event::Tick],
             };
-            if let Some(ev) = ev {
+            for ev in ev {
                 self.feed(ev, &mut queue);
             }
         }
@@ -265,39 +268,74 @@ impl Watcher {
         while let Ok(list) = self.pokes.try_recv() {
             self.feed(Event::Edited(list), queue);
         }
-        while let Ok(ev) = self.events.try_recv() {
-            if let Some(ev) = self.client_event(ev) {
-                self.feed(ev, queue);
-            }
+        for ev in self.client_events(None) {
+            self.feed(ev, queue);
         }
     }
 
-    /// Turn a client event into a session event (checking a notify's heads
-    /// against the store).
-    fn client_event(&mut self, ev: ClientEvent) -> Option<Event> {
-        Some(match ev {
-            ClientEvent::Notify { list, .. } if self.session.sync_wanted(list) => {
+    /// Turn `first` and every client event already waiting into session
+    /// events. The notifies among them are merged per list: their changes
+    /// are applied in one store call (one `apply_changes`), their heads
+    /// checked once, so a burst of pushes costs one apply and one report,
+    /// not one per write.
+    fn client_events(&mut self, first: Option<ClientEvent>) -> Vec<Event> {
+        let waiting = std::iter::from_fn(|| self.events.try_recv().ok());
+        let (mut out, notified) = merge_notifies(first.into_iter().chain(waiting));
+        for (list, (heads, changes)) in notified {
+            if changes.is_empty() && self.session.sync_wanted(list) {
                 // A sync is queued anyway: no need to take the store (the
                 // editing side may be using it) to check the heads.
-                Event::Notify { list, known: false }
+                out.push(Event::Notify { list, known: false });
+            } else {
+                out.extend(self.on_notify(list, &heads, &changes));
             }
-            ClientEvent::Notify { list, heads } => {
-                let mut store = self.store.lock();
-                if !store.has_list(list).unwrap_or(false) {
-                    // Not ours, or gone: the session ignores unknown lists.
-                    return Some(Event::Notify { list, known: false });
-                }
-                match store.read(list, |_, g| heads.iter().all(|h| g.contains(h))) {
-                    Ok(known) => Event::Notify { list, known },
-                    Err(e) => Event::StoreFailed {
-                        list: Some(list),
-                        message: e.to_string(),
-                    },
-                }
-            }
-            ClientEvent::Connected { generation, .. } => Event::Connected { generation },
-            ClientEvent::Disconnected { .. } => Event::Disconnected,
-        })
+        }
+        out
+    }
+
+    /// A `notify`: apply what it carried (PROTOCOL §6.2), then tell the
+    /// session whether its heads are all here now.
+    fn on_notify(&mut self, list: ListId, heads: &[ChangeHash], changes: &[Bytes]) -> Vec<Event> {
+        let mut store = self.store.lock();
+        let failed = |e: StoreError| {
+            vec![Event::StoreFailed {
+                list: Some(list),
+                message: e.to_string(),
+            }]
+        };
+        if !store.has_list(list).unwrap_or(false) {
+            // Not ours, or gone: the session ignores unknown lists.
+            return vec![Event::Notify { list, known: false }];
+        }
+        if changes.is_empty() {
+            return match store.read(list, |_, g| heads.iter().all(|h| g.contains(h))) {
+                Ok(known) => vec![Event::Notify { list, known }],
+                Err(e) => failed(e),
+            };
+        }
+        let pushed = match apply_pushed(&mut store, list, heads, changes) {
+            Ok(p) => p,
+            Err(e) => return failed(e),
+        };
+        let mut out = Vec::with_capacity(2);
+        if !pushed.applied.is_empty() {
+            let (pending, now) = match (store.pending(list), store.heads(list)) {
+                (Ok(p), Ok(h)) => (p, h),
+                (Err(e), _) | (_, Err(e)) => return failed(e),
+            };
+            out.push(Event::PushApplied {
+                list,
+                name: self.name(&mut store, list, true),
+                received: pushed.applied.len(),
+                pending,
+                heads: now,
+            });
+        }
+        out.push(Event::Notify {
+            list,
+            known: pushed.known,
+        });
+        out
     }
 
     async fn execute(
@@ -367,6 +405,37 @@ impl Watcher {
         }
         store.view(list).map(|v| v.name).unwrap_or_default()
     }
+}
+
+/// The connection news among `events`, in order, and their notifies
+/// merged per list: every notified head (sorted, once) and every carried
+/// change frame, in arrival order.
+#[allow(clippy::type_complexity)]
+fn merge_notifies(
+    events: impl IntoIterator<Item = ClientEvent>,
+) -> (Vec<Event>, BTreeMap<ListId, (Vec<ChangeHash>, Vec<Bytes>)>) {
+    let mut news = Vec::new();
+    let mut notified: BTreeMap<ListId, (Vec<ChangeHash>, Vec<Bytes>)> = BTreeMap::new();
+    for ev in events {
+        match ev {
+            ClientEvent::Notify {
+                list,
+                heads,
+                changes,
+            } => {
+                let (hs, cs) = notified.entry(list).or_default();
+                hs.extend(heads);
+                cs.extend(changes);
+            }
+            ClientEvent::Connected { generation, .. } => news.push(Event::Connected { generation }),
+            ClientEvent::Disconnected { .. } => news.push(Event::Disconnected),
+        }
+    }
+    for (heads, _) in notified.values_mut() {
+        heads.sort_unstable();
+        heads.dedup();
+    }
+    (news, notified)
 }
 
 /// Every list of `store` with its pending count and heads.

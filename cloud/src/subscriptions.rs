@@ -65,6 +65,18 @@ struct Subscriber {
     /// The connection pushes go to (`None`: a session whose connection is gone).
     route: Option<Bytes>,
     last_seen: Instant,
+    /// Its pushes carry the write's changes when small (PROTOCOL §6.2).
+    changes: bool,
+}
+
+/// A connection to push a `notify` to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushTarget {
+    /// Its frontend routing id.
+    pub route: Bytes,
+    /// It asked for the write's changes with the push (`subscribe` with
+    /// `changes: true`).
+    pub changes: bool,
 }
 
 /// Every owner's subscriptions.
@@ -146,6 +158,7 @@ impl Subscriptions {
                 lists: BTreeSet::new(),
                 route: None,
                 last_seen: now,
+                changes: false,
             });
         entry.route = Some(route.clone());
         entry.last_seen = now;
@@ -206,6 +219,7 @@ impl Subscriptions {
                 lists: BTreeSet::new(),
                 route: Some(client.clone()),
                 last_seen: now,
+                changes: false,
             });
         c.last_seen = now;
         for l in new {
@@ -278,21 +292,47 @@ impl Subscriptions {
         self.drop_owner(&Owner::Route(client.clone()));
     }
 
+    /// Whether the owner of a request on `client` naming `session` wants
+    /// the written changes with each push (`subscribe`'s `changes`). An
+    /// owner that holds no lists is not kept, so this is said again with
+    /// the lists.
+    pub fn want_changes(&mut self, client: &Bytes, session: Option<&SessionId>, on: bool) {
+        let owner = self.owner(client, session);
+        if let Some(c) = self.owners.get_mut(&owner) {
+            c.changes = on;
+        }
+    }
+
     /// Connections to notify after a write to `list` by `writer`.
     pub fn targets(&self, list: &ListId, writer: &Bytes) -> Vec<Bytes> {
-        let mut out: Vec<Bytes> = self
+        self.push_targets(list, writer)
+            .into_iter()
+            .map(|t| t.route)
+            .collect()
+    }
+
+    /// [`Subscriptions::targets`], each with whether it wants the changes
+    /// (one entry per connection, in routing-id order).
+    pub fn push_targets(&self, list: &ListId, writer: &Bytes) -> Vec<PushTarget> {
+        let mut out: Vec<PushTarget> = self
             .by_list
             .get(list)
             .map(|owners| {
                 owners
                     .iter()
-                    .filter_map(|o| self.owners.get(o)?.route.clone())
-                    .filter(|r| r != writer)
+                    .filter_map(|o| {
+                        let c = self.owners.get(o)?;
+                        Some(PushTarget {
+                            route: c.route.clone()?,
+                            changes: c.changes,
+                        })
+                    })
+                    .filter(|t| t.route != writer)
                     .collect()
             })
             .unwrap_or_default();
-        out.sort();
-        out.dedup();
+        out.sort_by(|a, b| a.route.cmp(&b.route).then(b.changes.cmp(&a.changes)));
+        out.dedup_by(|a, b| a.route == b.route);
         out
     }
 
@@ -446,6 +486,33 @@ mod tests {
         s.subscribe(&c("third"), Some(&me), &[], now).unwrap();
         assert_eq!(s.targets(&l(2), &c("w")), vec![c("third")]);
         assert!(s.subscribe(&c("new"), None, &[], now).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_changes_wish_belongs_to_the_owner_and_moves_with_its_session() {
+        let now = Instant::now();
+        let mut s = Subscriptions::new(SubscriptionLimits::default());
+        let me = session(9);
+        s.subscribe(&c("a"), Some(&me), &[l(1)], now).unwrap();
+        s.subscribe(&c("b"), None, &[l(1)], now).unwrap();
+        let wants = |s: &Subscriptions| -> Vec<(Bytes, bool)> {
+            s.push_targets(&l(1), &c("w"))
+                .into_iter()
+                .map(|t| (t.route, t.changes))
+                .collect()
+        };
+        assert_eq!(wants(&s), vec![(c("a"), false), (c("b"), false)]);
+        s.want_changes(&c("a"), Some(&me), true);
+        assert_eq!(wants(&s), vec![(c("a"), true), (c("b"), false)]);
+        // The session moves (a reconnect): the wish goes with it, also
+        // when the keepalive `subscribe` does not repeat it.
+        s.subscribe(&c("a2"), Some(&me), &[], now).unwrap();
+        assert_eq!(wants(&s), vec![(c("a2"), true), (c("b"), false)]);
+        s.want_changes(&c("a2"), None, false);
+        assert_eq!(wants(&s), vec![(c("a2"), false), (c("b"), false)]);
+        // Nobody holding lists: nothing is kept.
+        s.want_changes(&c("nobody"), None, true);
+        assert!(!s.owners.contains_key(&Owner::Route(c("nobody"))));
     }
 
     #[test]

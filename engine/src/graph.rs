@@ -15,7 +15,7 @@
 //! touches the changes the peer lacks plus a frontier around them — not the
 //! whole history.
 
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use automerge::ChangeHash;
 
@@ -199,6 +199,44 @@ impl ChangeGraph {
         out
     }
 
+    /// The heads of the union of the histories of `hashes`: those of them
+    /// that are no other one's ancestor, sorted. Hashes we do not know are
+    /// left out. The walk only expands changes between the lowest and the
+    /// highest of them in topological order (for a few recent hashes, a
+    /// few changes), never the whole history.
+    pub fn heads_of(&self, hashes: &[ChangeHash]) -> Vec<ChangeHash> {
+        let mut cands: Vec<u32> = hashes
+            .iter()
+            .filter_map(|h| self.index.get(h).copied())
+            .collect();
+        cands.sort_unstable();
+        cands.dedup();
+        let Some(&lowest) = cands.first() else {
+            return Vec::new();
+        };
+        // Whatever is reached through a dependency edge from a candidate is
+        // an ancestor of it; positions only fall along edges, so nothing
+        // below `lowest` can lead to a candidate.
+        let mut covered: HashSet<u32> = HashSet::new();
+        let mut heap: BinaryHeap<u32> = cands.iter().copied().collect();
+        let mut out = Vec::new();
+        while let Some(i) = heap.pop() {
+            if heap.peek() == Some(&i) {
+                continue; // the same node pushed twice
+            }
+            if cands.binary_search(&i).is_ok() && !covered.contains(&i) {
+                out.push(self.nodes[i as usize].hash);
+            }
+            for &d in &self.nodes[i as usize].deps {
+                if d >= lowest && covered.insert(d) {
+                    heap.push(d);
+                }
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
     /// Topological position of a change (its insertion index).
     pub fn position(&self, h: &ChangeHash) -> Option<u32> {
         self.index.get(h).copied()
@@ -271,21 +309,83 @@ mod tests {
         assert!(g.is_empty());
     }
 
+    /// A DAG with one change per entry of `edges`, each depending on the
+    /// earlier changes its picks name (modulo its index).
+    fn random_dag(edges: &[Vec<usize>]) -> ChangeGraph {
+        let mut g = ChangeGraph::new();
+        for (i, deps) in edges.iter().enumerate() {
+            let mut ds: Vec<ChangeHash> = if i == 0 {
+                vec![]
+            } else {
+                deps.iter().map(|d| h((d % i) as u32)).collect()
+            };
+            ds.sort();
+            ds.dedup();
+            g.add(h(i as u32), &ds, b"a", i as u64 + 1).unwrap();
+        }
+        g
+    }
+
+    /// Reference for `heads_of`: the known hashes no other one reaches.
+    fn brute_heads_of(g: &ChangeGraph, hashes: &[ChangeHash]) -> Vec<ChangeHash> {
+        let known: Vec<ChangeHash> = hashes
+            .iter()
+            .filter(|x| g.contains(x))
+            .copied()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let mut out: Vec<ChangeHash> = known
+            .iter()
+            .filter(|c| {
+                known.iter().all(|o| {
+                    o == *c || {
+                        // `c` is an ancestor of `o` iff `o`'s history has it.
+                        brute_missing(g, &[*o]).contains(c)
+                    }
+                })
+            })
+            .copied()
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    #[test]
+    fn heads_of_drops_ancestors_and_unknown_hashes() {
+        let mut g = ChangeGraph::new();
+        g.add(h(0), &[], b"a", 1).unwrap();
+        g.add(h(1), &[h(0)], b"a", 2).unwrap();
+        g.add(h(2), &[h(0)], b"b", 1).unwrap();
+        g.add(h(3), &[h(1)], b"a", 3).unwrap();
+        assert_eq!(g.heads_of(&[h(1), h(3)]), vec![h(3)]);
+        assert_eq!(g.heads_of(&[h(3), h(2), h(0)]), vec![h(2), h(3)]);
+        assert_eq!(g.heads_of(&[h(2), h(9)]), vec![h(2)]);
+        assert_eq!(g.heads_of(&[h(2), h(2)]), vec![h(2)]);
+        assert!(g.heads_of(&[]).is_empty());
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
+        /// `heads_of` agrees with a brute-force ancestor check on random DAGs.
+        #[test]
+        fn heads_of_matches_brute_force(
+            edges in proptest::collection::vec(proptest::collection::vec(0usize..1000, 0..3), 1..40),
+            picks in proptest::collection::vec(0usize..1000, 0..5),
+        ) {
+            let g = random_dag(&edges);
+            let mut hashes: Vec<ChangeHash> = picks.iter().map(|p| h((p % edges.len()) as u32)).collect();
+            hashes.push(h(5000));
+            prop_assert_eq!(g.heads_of(&hashes), brute_heads_of(&g, &hashes));
+        }
+
         /// The painting walk agrees with a brute-force ancestor walk on random DAGs.
         #[test]
         fn missing_for_matches_brute_force(
             edges in proptest::collection::vec(proptest::collection::vec(0usize..1000, 0..3), 1..60),
             have_picks in proptest::collection::vec(0usize..1000, 0..4),
         ) {
-            let mut g = ChangeGraph::new();
-            for (i, deps) in edges.iter().enumerate() {
-                let mut ds: Vec<ChangeHash> = if i == 0 { vec![] } else { deps.iter().map(|d| h((d % i) as u32)).collect() };
-                ds.sort();
-                ds.dedup();
-                g.add(h(i as u32), &ds, b"a", i as u64 + 1).unwrap();
-            }
+            let g = random_dag(&edges);
             let mut have: Vec<ChangeHash> = have_picks.iter().map(|p| h((p % edges.len()) as u32)).collect();
             have.push(h(5000)); // unknown to us: ignored
             let got = g.missing_for(&have);

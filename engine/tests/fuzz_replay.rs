@@ -305,6 +305,7 @@ fn wire_seeds() -> Vec<(String, Vec<u8>)> {
                 id: 1,
                 lists: vec![list],
                 session: None,
+                changes: None,
             }),
         ),
         ("ping", Message::new(Header::Ping { id: 3 })),

@@ -21,9 +21,10 @@ the CLI's side of the conversation. The steps, in order:
   pull         a second, fresh Python state syncs with `have: []`, gets the
                change frames, checks hashes, signatures (§2.1) and the chain
                rule, loads them with automerge and reads the document (§12)
-  notify       that state subscribes (heartbeats on), the CLI adds an item,
-               a `notify` comes; a `sync` from its heads brings the CLI's
-               change, signed by the CLI's key, and the item is read
+  notify       that state subscribes (heartbeats on) asking for changes
+               (§6.2), the CLI adds an item, a `notify` comes carrying the
+               CLI's signed change; a `sync` from its old heads brings the
+               same change, signed by the CLI's key, and the item is read
   forged       a change with our actor signed by another key: `error forged`
                (then the same change signed by our key is `synced`)
   unsupported_version  a `"v":1` header: `error unsupported_version`
@@ -152,18 +153,20 @@ def request(sock, op, **fields):
 
 
 def wait_notify(sock, list_id):
+    """The next `notify` for `list_id` and the change frames it carried
+    (§6.2; none unless the subscriber asked)."""
     deadline = time.monotonic() + TIMEOUT_MS / 1000
     while True:
         left = int((deadline - time.monotonic()) * 1000)
         if left <= 0:
             raise Failed(f"no notify for {list_id}")
-        msg = recv_json(sock, left)
+        msg, frames = recv_message(sock, left)
         if msg.get("op") == "notify" and msg.get("list") == list_id:
             if msg.get("id") != 0:
                 raise Failed(f"notify with id {msg.get('id')}, not 0: {msg}")
             if not msg.get("heads"):
                 raise Failed(f"notify without heads: {msg}")
-            return msg
+            return msg, frames
 
 
 def expect_error(reply, code, rid):
@@ -367,7 +370,9 @@ def session_survives_reconnect(ctx, endpoint, list_id):
     if reply.get("moved", False):
         raise Failed(f"a session named again on its connection 'moved': {reply}")
     ask_for_write(list_id, "Session item")
-    wait_notify(second, list_id)
+    _, frames = wait_notify(second, list_id)
+    if frames:
+        raise Failed(f"a notify carried {len(frames)} frames nobody asked for (§6.2)")
     second.close()
 
 
@@ -454,13 +459,21 @@ def notify_then_pull_the_clis_edit(ctx, endpoint, state):
     chunks, doc = state.pulled
     s = dealer(ctx, endpoint, heartbeats=True)
     session = secrets.token_hex(16)
-    reply = request(s, "subscribe", id=1, lists=[state.list_id], session=session)
+    reply = request(
+        s, "subscribe", id=1, lists=[state.list_id], session=session, changes=True
+    )
     if reply.get("op") != "subscribed" or reply.get("lists") != [state.list_id]:
         raise Failed(f"subscribe: {reply}")
     ask_for_write(state.list_id, "Bread")
-    note = wait_notify(s, state.list_id)
+    note, carried = wait_notify(s, state.list_id)
     if sorted(note["heads"]) == heads_hex(doc):
         raise Failed(f"the notify names the heads we have: {note}")
+    # §6.2: asked for, the one-change write rides on the notify, signed.
+    if not carried:
+        raise Failed(f"asked for changes, the notify carried none: {note}")
+    _, pushed_doc = check_frames(state.list_id, carried, chunks)
+    if sorted(note["heads"]) != heads_hex(pushed_doc):
+        raise Failed(f"the carried changes lead to {heads_hex(pushed_doc)}, not {note['heads']}")
     reply, frames = request_frames(
         s, "sync", id=2, list=state.list_id, have=heads_hex(doc), n=0
     )

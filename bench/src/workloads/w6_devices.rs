@@ -94,6 +94,7 @@ async fn device(
             id: 1,
             lists: vec![list],
             session: None,
+            changes: None,
         });
         let mut hello = zmtp::hello();
         hello.extend(zmtp::message(&codec::encode(&sub)));

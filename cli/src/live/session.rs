@@ -103,6 +103,21 @@ pub enum Event {
         /// Whether every notified head is in the local store.
         known: bool,
     },
+    /// The driver applied the changes a `notify` carried (PROTOCOL §6.2,
+    /// [`crate::sync::apply_pushed`]); the [`Event::Notify`] that follows
+    /// says whether a sync is still needed.
+    PushApplied {
+        /// The list.
+        list: ListId,
+        /// Its name (may be empty when the driver does not look it up).
+        name: String,
+        /// Changes applied.
+        received: usize,
+        /// Local changes still unacknowledged.
+        pending: usize,
+        /// The list's heads afterwards.
+        heads: Vec<ChangeHash>,
+    },
     /// The result of [`Effect::Scan`].
     Scanned(Vec<ScannedList>),
     /// The result of [`Effect::Subscribe`]: the subscription set the proxy
@@ -304,6 +319,23 @@ impl LiveSession {
             Event::Notify { list, known } => {
                 if !known && self.ours(list) && self.lists.contains_key(&list) {
                     self.entry(list).wanted = true;
+                }
+            }
+            Event::PushApplied {
+                list,
+                name,
+                received,
+                pending,
+                heads,
+            } => {
+                if self.ours(list) && self.lists.contains_key(&list) {
+                    out.push(Effect::Report(WatchEvent::Received {
+                        id: list,
+                        name,
+                        received,
+                        pending,
+                        heads,
+                    }));
                 }
             }
             Event::Scanned(scan) => self.on_scanned(now, scan, &mut out),

@@ -202,6 +202,32 @@ fn notify_with_unknown_heads_syncs() {
 }
 
 #[test]
+fn a_push_applied_is_reported_received_and_needs_no_sync() {
+    let (mut s, t0) = online(&[id(1)]);
+    let applied = |list| Event::PushApplied {
+        list,
+        name: "L".into(),
+        received: 2,
+        pending: 0,
+        heads: vec![head(7)],
+    };
+    let fx = s.handle(t0, applied(id(1)));
+    assert_eq!(
+        reports(&fx),
+        vec![WatchEvent::Received {
+            id: id(1),
+            name: "L".into(),
+            received: 2,
+            pending: 0,
+            heads: vec![head(7)],
+        }]
+    );
+    assert!(syncs(&fx).is_empty());
+    // A list the session does not watch: nothing to tell.
+    assert!(reports(&s.handle(t0, applied(id(9)))).is_empty());
+}
+
+#[test]
 fn notify_with_known_heads_does_nothing() {
     let (mut s, t0) = online(&[id(1)]);
     let fx = s.handle(

@@ -257,3 +257,91 @@ fn changes_the_store_holds_are_dropped_before_decoding() {
     let junk = vec![Bytes::from_static(b"not a frame")];
     assert_eq!(unknown_changes(&mut a, list, &junk).unwrap(), junk);
 }
+
+/// Two devices on one list through `cloud`; `a` then adds `items` and
+/// syncs. Returns the list, the signed frames of `a`'s new changes (what its
+/// write carried, hence what a `notify` may carry) and the cloud's heads.
+fn a_writes_after_b_joined(
+    a: &mut Store,
+    b: &mut Store,
+    cloud: &mut Store,
+    items: &[&str],
+) -> (ListId, Vec<Bytes>, Vec<engine::ChangeHash>) {
+    let ctx = EditContext::now("ann");
+    let list = a.create_list("L", &ctx).unwrap();
+    run(a, cloud, list).unwrap();
+    run(b, cloud, list).unwrap();
+    let before = a.heads(list).unwrap();
+    for item in items {
+        a.edit(list, |l| l.add_item(item, 1, &ctx)).unwrap();
+    }
+    run(a, cloud, list).unwrap();
+    let (frames, heads) = a.changes_for(list, &before).unwrap();
+    (list, frames.into_iter().map(Bytes::from).collect(), heads)
+}
+
+#[test]
+fn a_pushed_write_is_applied_without_a_round_trip_and_is_not_pending() {
+    let dir = TempDir::new().unwrap();
+    let (mut a, mut b, mut cloud) = (store(&dir, "a"), store(&dir, "b"), store(&dir, "c"));
+    let (list, frames, heads) = a_writes_after_b_joined(&mut a, &mut b, &mut cloud, &["tea"]);
+    let pushed = apply_pushed(&mut b, list, &heads, &frames).unwrap();
+    assert_eq!((pushed.applied.len(), pushed.known), (1, true));
+    assert_eq!(b.view(list).unwrap(), a.view(list).unwrap());
+    // The cloud holds it: not pending, so never sent back.
+    assert_eq!(b.pending(list).unwrap(), 0);
+    let rep = run(&mut b, &mut cloud, list).unwrap();
+    assert_eq!((rep.sent, rep.received), (0, 0));
+    // The same push again: nothing new, still known.
+    let again = apply_pushed(&mut b, list, &heads, &frames).unwrap();
+    assert_eq!((again.applied.len(), again.known), (0, true));
+}
+
+#[test]
+fn a_local_edit_stays_pending_when_a_push_arrives() {
+    let dir = TempDir::new().unwrap();
+    let (mut a, mut b, mut cloud) = (store(&dir, "a"), store(&dir, "b"), store(&dir, "c"));
+    let (list, frames, heads) = a_writes_after_b_joined(&mut a, &mut b, &mut cloud, &["tea"]);
+    let ctx = EditContext::now("bob");
+    b.edit(list, |l| l.add_item("jam", 1, &ctx)).unwrap();
+    let pushed = apply_pushed(&mut b, list, &heads, &frames).unwrap();
+    assert!(pushed.known);
+    assert_eq!(
+        b.pending(list).unwrap(),
+        1,
+        "b's own edit is not acked by a push"
+    );
+    let rep = run(&mut b, &mut cloud, list).unwrap();
+    assert_eq!((rep.sent, rep.received, rep.pending), (1, 0, 0));
+}
+
+#[test]
+fn a_push_that_cannot_be_applied_leaves_the_store_to_a_sync() {
+    let dir = TempDir::new().unwrap();
+    let (mut a, mut b, mut cloud) = (store(&dir, "a"), store(&dir, "b"), store(&dir, "c"));
+    let (list, frames, heads) =
+        a_writes_after_b_joined(&mut a, &mut b, &mut cloud, &["tea", "jam"]);
+    let b_heads = b.heads(list).unwrap();
+    // Only the second change: its dependency is missing here.
+    let pushed = apply_pushed(&mut b, list, &heads, &frames[1..]).unwrap();
+    assert_eq!(pushed, Pushed::default());
+    // A forged frame (one signature byte flipped): refused, nothing stored.
+    let mut forged = frames[0].to_vec();
+    forged[3] ^= 0x40;
+    let pushed = apply_pushed(&mut b, list, &heads, &[Bytes::from(forged)]).unwrap();
+    assert_eq!(pushed, Pushed::default());
+    assert_eq!(b.heads(list).unwrap(), b_heads);
+    // Heads beyond what came along: applied, but a sync is still wanted.
+    let pushed = apply_pushed(&mut b, list, &heads, &frames[..1]).unwrap();
+    assert_eq!((pushed.applied.len(), pushed.known), (1, false));
+    // A list this device does not hold: left to a join.
+    let other = ListId::new_random();
+    assert_eq!(
+        apply_pushed(&mut b, other, &heads, &frames).unwrap(),
+        Pushed::default()
+    );
+    // The sync catches up from there.
+    let rep = run(&mut b, &mut cloud, list).unwrap();
+    assert_eq!((rep.received, rep.pending), (1, 0));
+    assert_eq!(b.view(list).unwrap(), a.view(list).unwrap());
+}

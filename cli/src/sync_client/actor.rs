@@ -186,7 +186,11 @@ impl Actor {
         };
         match msg.header {
             Header::Notify { list, heads, .. } => {
-                let _ = self.events.send(ClientEvent::Notify { list, heads });
+                let _ = self.events.send(ClientEvent::Notify {
+                    list,
+                    heads,
+                    changes: msg.changes,
+                });
             }
             _ => {
                 if let Some(reply) = self.pending.remove(&msg.id()) {

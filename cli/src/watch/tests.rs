@@ -1,6 +1,7 @@
 //! The driver against a fake proxy: a sync does not hold the shared store
 //! while it waits for the cloud, and an edit made through the shared store
-//! and poked is pushed by the session.
+//! and poked is pushed by the session; a write carried by a `notify` is
+//! applied without a sync.
 
 use std::time::Duration;
 
@@ -61,6 +62,26 @@ fn store_with_list() -> (tempfile::TempDir, SharedStore, ListId) {
 fn watcher(ep: String, store: SharedStore) -> Watcher {
     let (client, events) = SyncClient::start(ClientConfig::new(vec![ep]));
     Watcher::new(store, client, events, None, WatchOptions::default())
+}
+
+/// Run `w`, its events to `events`, until `stopped` fires, beside `test`.
+async fn run_beside(
+    w: Watcher,
+    events: mpsc::UnboundedSender<WatchEvent>,
+    stopped: oneshot::Receiver<()>,
+    test: impl Future<Output = ()>,
+) {
+    tokio::join!(
+        w.run(
+            move |ev| {
+                let _ = events.send(ev);
+            },
+            async {
+                let _ = stopped.await;
+            }
+        ),
+        test
+    );
 }
 
 async fn next_sync(syncs: &mut mpsc::UnboundedReceiver<Message>) -> Message {
@@ -138,15 +159,110 @@ async fn an_edit_through_the_shared_store_is_pushed_when_poked() {
         assert_eq!(store.lock().pending(list).unwrap(), 0);
         let _ = stop.send(());
     };
-    tokio::join!(
-        w.run(
-            |ev| {
-                let _ = events_tx.send(ev);
-            },
-            async {
-                let _ = stopped.await;
-            }
-        ),
-        test
+    run_beside(w, events_tx, stopped, test).await;
+}
+
+#[tokio::test]
+async fn a_write_carried_by_a_notify_is_applied_without_a_sync() {
+    // PROTOCOL §6.2. The fake cloud answers no sync with changes: the
+    // other device's item can only arrive with the notify.
+    let (_dir, store, list) = store_with_list();
+    let other_dir = tempfile::tempdir().unwrap();
+    let mut other = Store::open(other_dir.path().join("other.db")).unwrap();
+    let ours = store.lock().changes_for(list, &[]).unwrap().0;
+    other.ingest(list, &ours).unwrap();
+    let before = other.heads(list).unwrap();
+    other
+        .edit(list, |l| l.add_item("tea", 1, &EditContext::now("other")))
+        .unwrap();
+    let (frames, heads) = other.changes_for(list, &before).unwrap();
+    let notify = Message::with_changes(
+        Header::Notify {
+            id: 0,
+            list,
+            heads: heads.clone(),
+        },
+        frames.into_iter().map(bytes::Bytes::from).collect(),
     );
+    let (asked_tx, mut asked) = mpsc::unbounded_channel();
+    let ep = fake_proxy(move |req: &Message| match &req.header {
+        Header::Subscribe {
+            id, lists, changes, ..
+        } => {
+            let _ = asked_tx.send(*changes);
+            vec![
+                Message::new(Header::Subscribed {
+                    id: *id,
+                    lists: lists.clone(),
+                    moved: false,
+                }),
+                notify.clone(),
+            ]
+        }
+        Header::Ping { id } => vec![Message::new(Header::Pong { id: *id })],
+        // Too few replicas, at once (a sync that never came back would
+        // only delay the notify behind its timeout).
+        Header::Sync { id, .. } => vec![Message::unavailable(*id, 1, 2)],
+        _ => Vec::new(),
+    })
+    .await;
+    let w = watcher(ep, store.clone());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let test = async {
+        let wish = tokio::time::timeout(WAIT, asked.recv()).await.unwrap();
+        assert_eq!(wish, Some(Some(true)), "the watcher asks for changes");
+        let received = loop {
+            match tokio::time::timeout(WAIT, events.recv()).await.unwrap() {
+                Some(WatchEvent::Received {
+                    received, heads: h, ..
+                }) => break (received, h),
+                Some(_) => {}
+                None => panic!("the watcher stopped"),
+            }
+        };
+        assert_eq!(received, (1, heads.clone()));
+        let mut s = store.lock();
+        let items: Vec<String> = s
+            .view(list)
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|i| i.name)
+            .collect();
+        assert_eq!(items, vec!["tea".to_string()]);
+        // The cloud holds what the notify named, our creation included.
+        assert_eq!(s.pending(list).unwrap(), 0);
+        drop(s);
+        let _ = stop.send(());
+    };
+    run_beside(w, events_tx, stopped, test).await;
+}
+
+#[test]
+fn a_burst_of_notifies_is_merged_per_list() {
+    let (a, b) = (ListId::new_random(), ListId::new_random());
+    let h = |n: u8| ChangeHash([n; 32]);
+    let frame = |n: u8| bytes::Bytes::from(vec![n; 3]);
+    let notify = |list, heads: Vec<ChangeHash>, changes: Vec<bytes::Bytes>| ClientEvent::Notify {
+        list,
+        heads,
+        changes,
+    };
+    let (news, merged) = merge_notifies([
+        notify(a, vec![h(2)], vec![frame(1)]),
+        ClientEvent::Disconnected {
+            endpoint: "e".into(),
+            reason: "r".into(),
+        },
+        notify(b, vec![h(9)], vec![]),
+        notify(a, vec![h(3), h(2)], vec![frame(2), frame(3)]),
+    ]);
+    assert_eq!(news, vec![Event::Disconnected]);
+    assert_eq!(
+        merged.get(&a),
+        Some(&(vec![h(2), h(3)], vec![frame(1), frame(2), frame(3)]))
+    );
+    assert_eq!(merged.get(&b), Some(&(vec![h(9)], vec![])));
+    assert_eq!(merged.len(), 2);
 }

@@ -46,6 +46,7 @@ use tracing::{debug, info, warn};
 use zeromq::{RouterSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
 
 pub use self::state::{Effect, ProxyConfig, ProxyCore};
+pub use self::sync_flow::{NOTIFY_CHANGES_MAX, NOTIFY_CHANGES_MAX_BYTES};
 use crate::transport::envelope::{self, Envelope};
 use crate::transport::guard::{bind_guarded, GuardConfig, GuardHandle};
 /// The ready file (`--ready-file`) is written by the format the shared

@@ -111,7 +111,8 @@ impl ProxyCore {
         let Some(heads) = self.relays.record(list, worker, heads, quorum, now) else {
             return;
         };
-        self.push_notify(list, &heads, &Bytes::new(), out);
+        // Another proxy's write: its changes are not here, heads only.
+        self.push_notify(list, &heads, &Bytes::new(), &[], out);
     }
 }
 

@@ -25,16 +25,26 @@ impl ProxyCore {
             Header::Subscribe { id, .. } if env.delimiter => {
                 Message::error(*id, ErrorCode::UnknownOp, REQ_CANNOT_SUBSCRIBE)
             }
-            Header::Subscribe { id, lists, session } => {
+            Header::Subscribe {
+                id,
+                lists,
+                session,
+                changes,
+            } => {
                 match self
                     .subs
                     .subscribe_moving(&env.route, session.as_ref(), lists, now)
                 {
-                    Ok((lists, moved)) => Message::new(Header::Subscribed {
-                        id: *id,
-                        lists,
-                        moved,
-                    }),
+                    Ok((lists, moved)) => {
+                        if let Some(on) = changes {
+                            self.subs.want_changes(&env.route, session.as_ref(), *on);
+                        }
+                        Message::new(Header::Subscribed {
+                            id: *id,
+                            lists,
+                            moved,
+                        })
+                    }
                     Err(e) => Message::error(*id, ErrorCode::Overloaded, e.to_string()),
                 }
             }

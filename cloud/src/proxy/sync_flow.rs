@@ -18,6 +18,20 @@ use crate::quorum::{Role, SyncQuorum, Verdict};
 use crate::repair::plan_read_repair;
 use crate::transport::envelope::Envelope;
 
+/// A `notify` carries the write's changes only up to this many bytes of
+/// frames in all (PROTOCOL §6.2); a bigger write is announced by heads alone
+/// and the subscriber syncs.
+pub const NOTIFY_CHANGES_MAX_BYTES: usize = 16 * 1024;
+
+/// ... and only up to this many changes.
+pub const NOTIFY_CHANGES_MAX: usize = 64;
+
+/// Whether a write of `changes` is small enough to ride on its `notify`.
+pub(super) fn notify_carries(changes: &[Bytes]) -> bool {
+    changes.len() <= NOTIFY_CHANGES_MAX
+        && changes.iter().map(Bytes::len).sum::<usize>() <= NOTIFY_CHANGES_MAX_BYTES
+}
+
 impl ProxyCore {
     /// Send `msg` (whose id is fresh) to `worker` for `purpose`. False if the
     /// worker has no live route.
@@ -154,21 +168,31 @@ impl ProxyCore {
     }
 
     /// Pushes `notify {list, heads}` to the list's subscribers, except the
-    /// connection `writer` (empty: none excepted).
+    /// connection `writer` (empty: none excepted). Subscribers that asked
+    /// for them also get the write's `changes` when they are small
+    /// ([`notify_carries`], PROTOCOL §6.2); the frames are shared, not
+    /// copied, between the pushes.
     pub(super) fn push_notify(
         &mut self,
         list: ListId,
         heads: &[ChangeHash],
         writer: &Bytes,
+        changes: &[Bytes],
         out: &mut Vec<Effect>,
     ) {
-        for target in self.subs.targets(&list, writer) {
-            let notify = Message::new(Header::Notify {
+        let carry = notify_carries(changes);
+        for target in self.subs.push_targets(&list, writer) {
+            let header = Header::Notify {
                 id: 0,
                 list,
                 heads: heads.to_vec(),
-            });
-            out.push(Effect::ToClient(Envelope::dealer(target), notify));
+            };
+            let notify = if target.changes && carry {
+                Message::with_changes(header, changes.to_vec())
+            } else {
+                Message::new(header)
+            };
+            out.push(Effect::ToClient(Envelope::dealer(target.route), notify));
         }
     }
 
@@ -418,7 +442,8 @@ impl ProxyCore {
                 if sync.is_write && matches!(verdict, Verdict::Reached { .. }) {
                     let (list, heads) = (sync.list, sync.quorum.union().heads());
                     let writer = sync.client.route.clone();
-                    self.push_notify(list, &heads, &writer, out);
+                    let changes = sync.changes.clone();
+                    self.push_notify(list, &heads, &writer, &changes, out);
                 }
             }
         }

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use super::error::ProtocolError;
 use super::limits::Limits;
-use super::message::{op_carries_changes, Header, Message};
+use super::message::{op_carries_changes, op_may_carry_changes, Header, Message};
 
 /// The protocol version this crate speaks (the header's `v`).
 pub const PROTOCOL_VERSION: u64 = 2;
@@ -177,7 +177,8 @@ fn check_counts(
             .ok_or_else(|| ProtocolError::BadHeader("`n` must be an unsigned integer".into()))?,
     };
     let actual = frames_after_header as u64;
-    if declared != actual || (!op_carries_changes(op) && actual != 0) {
+    let may_carry = op_carries_changes(op) || op_may_carry_changes(op);
+    if declared != actual || (!may_carry && actual != 0) {
         return Err(ProtocolError::FrameCount {
             op: op.to_string(),
             declared,

@@ -37,6 +37,7 @@ pub(super) fn one_of_each_op() -> Vec<Message> {
             id: 2,
             lists: vec![list(1), list(2)],
             session: Some(crate::protocol::SessionId::new_random()),
+            changes: Some(true),
         }),
         Message::new(Header::Unsubscribe {
             id: 3,
@@ -75,7 +76,7 @@ pub(super) fn one_of_each_op() -> Vec<Message> {
                 }],
                 holds: true,
             },
-            vec![change],
+            vec![change.clone()],
         ),
         Message::new(Header::Synced {
             snapshot: None,
@@ -151,6 +152,14 @@ pub(super) fn one_of_each_op() -> Vec<Message> {
             list: list(1),
             heads: vec![hash(3)],
         }),
+        Message::with_changes(
+            Header::Notify {
+                id: 0,
+                list: list(2),
+                heads: vec![hash(4)],
+            },
+            vec![change],
+        ),
         Message::error(7, ErrorCode::BadHeader, "missing field `list`"),
         Message::unavailable(8, 1, 2),
         Message::new(Header::Hello {
@@ -446,6 +455,33 @@ fn wrong_n_is_frame_count() {
     assert_eq!(code_of(&[ping, vec![1]]), ErrorCode::FrameCount);
     let ping = header(json!({"v": 2, "op": "ping", "id": 1}));
     assert_eq!(code_of(&[ping, vec![1]]), ErrorCode::FrameCount);
+}
+
+#[test]
+fn a_notify_may_carry_changes_and_then_counts_them() {
+    let notify = |n: Option<u64>| {
+        let mut h = json!({"v": 2, "op": "notify", "id": 0,
+            "list": list(1).to_string(), "heads": [hash_to_hex(&hash(1))]});
+        if let Some(n) = n {
+            h["n"] = json!(n);
+        }
+        header(h)
+    };
+    // Without `n`: no frames (as every version 2 notify so far).
+    assert!(decode_default(&[notify(None)]).unwrap().changes.is_empty());
+    assert_eq!(code_of(&[notify(None), vec![1]]), ErrorCode::FrameCount);
+    // With `n`: exactly n frames.
+    let msg = decode_default(&[notify(Some(2)), vec![1], vec![2]]).unwrap();
+    assert_eq!(msg.changes.len(), 2);
+    assert_eq!(code_of(&[notify(Some(2)), vec![1]]), ErrorCode::FrameCount);
+    // Encoding writes `n` only when there are frames.
+    let bare = encode(&Message::new(Header::Notify {
+        id: 0,
+        list: list(1),
+        heads: vec![hash(1)],
+    }));
+    assert_eq!(bare.len(), 1);
+    assert!(!String::from_utf8_lossy(&bare[0]).contains("\"n\""));
 }
 
 #[test]

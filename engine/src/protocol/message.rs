@@ -229,6 +229,12 @@ pub enum Header {
         /// the connection, and it moves to this connection (PROTOCOL §6).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         session: Option<SessionId>,
+        /// `true`: each `notify` to this subscriber also carries the
+        /// write's change frames when they are small (PROTOCOL §6.2);
+        /// `false`: heads only. Absent: as before (heads only for a new
+        /// subscriber).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        changes: Option<bool>,
     },
     /// Stop receiving `notify` for these lists.
     Unsubscribe {
@@ -626,9 +632,15 @@ impl Header {
 }
 
 /// Whether `op` carries change frames (`sync`, `synced`), or opaque
-/// payload frames (`echo`, `echo_ok`).
+/// payload frames (`echo`, `echo_ok`): its header always has `n`.
 pub(crate) fn op_carries_changes(op: &str) -> bool {
     matches!(op, "sync" | "synced" | "echo" | "echo_ok")
+}
+
+/// Whether `op` may carry change frames, with `n` absent when it has none
+/// (`notify`, PROTOCOL §6.2).
+pub(crate) fn op_may_carry_changes(op: &str) -> bool {
+    op == "notify"
 }
 
 /// Serde for a list of change hashes as 64-char lowercase hex strings.

@@ -66,13 +66,15 @@ fn header() -> impl Strategy<Value = Header> {
         (
             id(),
             vec(list_id(), 0..4),
-            proptest::option::of(any::<u128>())
+            proptest::option::of(any::<u128>()),
+            proptest::option::of(any::<bool>())
         )
-            .prop_map(|(id, lists, s)| Header::Subscribe {
+            .prop_map(|(id, lists, s, changes)| Header::Subscribe {
                 id,
                 lists,
                 session: s
                     .and_then(|n| crate::protocol::SessionId::parse(&format!("{n:032x}")).ok()),
+                changes,
             }),
         (id(), vec(list_id(), 0..4)).prop_map(|(id, lists)| Header::Unsubscribe {
             id,

@@ -73,6 +73,24 @@ impl Store {
         })
     }
 
+    /// A cloud quorum holds everything up to `heads` as well (a `notify`
+    /// whose heads are all here, PROTOCOL §6.2): the acknowledged heads
+    /// become the heads of both histories, so changes that came with a push
+    /// are not counted as pending (nor sent back). Written like
+    /// [`Self::set_acked_heads`], and only when it changes something.
+    pub fn note_cloud_holds(&mut self, id: ListId, heads: &[ChangeHash]) -> Result<(), StoreError> {
+        let acked = self.acked_heads(id)?;
+        let mut both = acked.clone();
+        both.extend_from_slice(heads);
+        let merged = self.read(id, |_, g| g.heads_of(&both))?;
+        let mut before = acked;
+        before.sort_unstable();
+        if merged != before {
+            self.set_acked_heads(id, &merged)?;
+        }
+        Ok(())
+    }
+
     /// Local changes the cloud has not acknowledged yet.
     pub fn pending(&mut self, id: ListId) -> Result<usize, StoreError> {
         let acked = self.acked_heads(id)?;

@@ -15,6 +15,7 @@ fn subscribe(core: &mut ProxyCore, who: &str, list: ListId, now: Instant) {
         id: 1,
         lists: vec![list],
         session: None,
+        changes: None,
     });
     core.on_client(client(who), &encode(&sub), now, &mut Vec::new());
 }

@@ -8,6 +8,7 @@ use engine::protocol::{encode, ErrorCode, Header, Message, SessionId};
 use engine::ListId;
 
 use super::*;
+use crate::proxy::{NOTIFY_CHANGES_MAX, NOTIFY_CHANGES_MAX_BYTES};
 
 #[test]
 fn write_is_answered_at_w_and_notifies_the_other_subscribers() {
@@ -21,6 +22,7 @@ fn write_is_answered_at_w_and_notifies_the_other_subscribers() {
             id: 1,
             lists: vec![list],
             session: None,
+            changes: None,
         });
         core.on_client(client(who), &encode(&sub), now, &mut out);
     }
@@ -374,6 +376,7 @@ fn a_req_socket_that_subscribes_gets_a_clear_error_and_no_pushes() {
         id: 1,
         lists: vec![list],
         session: None,
+        changes: None,
     });
     core.on_client(req, &encode(&sub), now, &mut out);
     core.on_client(client("dealer"), &encode(&sub), now, &mut out);
@@ -405,6 +408,7 @@ fn a_session_named_on_a_new_connection_gets_the_pushes() {
             id: 1,
             lists,
             session: Some(session.clone()),
+            changes: None,
         }))
     };
     let mut out = Vec::new();
@@ -422,4 +426,60 @@ fn a_session_named_on_a_new_connection_gets_the_pushes() {
     let out = acked_write(&mut core, list, now);
     assert!(notified(&out, "after"), "{out:?}");
     assert!(!notified(&out, "before"), "{out:?}");
+}
+
+/// The pushes to a subscriber that did not ask for changes and to one that
+/// did, after a write of `changes` reached quorum.
+fn pushes_after_write(changes: Vec<Bytes>) -> (Vec<Message>, Vec<Message>) {
+    let now = Instant::now();
+    let mut core = cluster(now);
+    let list = ListId::new_random();
+    let mut out = Vec::new();
+    for (who, changes) in [("plain", None), ("wants", Some(true))] {
+        let sub = Message::new(Header::Subscribe {
+            id: 1,
+            lists: vec![list],
+            session: None,
+            changes,
+        });
+        core.on_client(client(who), &encode(&sub), now, &mut out);
+    }
+    let sent = syncs_to_workers(&client_sync(&mut core, "writer", list, changes, now));
+    let mut out = Vec::new();
+    for (route, id, ..) in sent.into_iter().take(2) {
+        core.on_worker(
+            route,
+            &synced(id, list, vec![h(1)], vec![], vec![]),
+            now,
+            &mut out,
+        );
+    }
+    (to_client(&out, "plain"), to_client(&out, "wants"))
+}
+
+#[test]
+fn a_notify_carries_a_small_write_to_subscribers_that_asked_for_it() {
+    // PROTOCOL §6.2.
+    let write = vec![Bytes::from_static(b"c1"), Bytes::from_static(b"c2")];
+    let (plain, wants) = pushes_after_write(write.clone());
+    assert!(
+        matches!(&plain[..], [m] if m.changes.is_empty() && matches!(m.header, Header::Notify { .. })),
+        "{plain:?}"
+    );
+    assert!(
+        matches!(&wants[..], [m] if m.changes == write && matches!(&m.header, Header::Notify { heads, .. } if heads == &vec![h(1)])),
+        "{wants:?}"
+    );
+    // Too big to ride along: heads only, for everyone.
+    let big = vec![Bytes::from(vec![7u8; NOTIFY_CHANGES_MAX_BYTES + 1])];
+    let (plain, wants) = pushes_after_write(big);
+    for pushed in [plain, wants] {
+        assert!(
+            matches!(&pushed[..], [m] if m.changes.is_empty()),
+            "{pushed:?}"
+        );
+    }
+    let many = vec![Bytes::from_static(b"c"); NOTIFY_CHANGES_MAX + 1];
+    let (_, wants) = pushes_after_write(many);
+    assert!(matches!(&wants[..], [m] if m.changes.is_empty()));
 }
