@@ -116,6 +116,12 @@ pub struct Args {
     /// the guard keeps each figure's best.
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
+    /// With `--baseline`: when a figure fails, run the workloads with
+    /// failing figures up to this many more times (fresh cluster each) and
+    /// judge the best of all runs, so only a figure 2x worse in every run
+    /// fails (a noisy neighbour rarely strikes the same figure each time).
+    #[arg(long, default_value_t = 0)]
+    pub confirm_failures: usize,
     /// W6: devices connected at once (raw ZMTP connections, each subscribed).
     #[arg(long, default_value_t = 10_000)]
     pub w6_devices: usize,

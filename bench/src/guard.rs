@@ -157,6 +157,18 @@ pub fn compare(baseline: &BTreeMap<String, f64>, now: &BTreeMap<String, f64>) ->
         .collect()
 }
 
+/// The workloads (`W4`, `transport`, ...) with a failing figure, once each.
+pub fn failing_workloads(rows: &[Row]) -> Vec<String> {
+    let mut out: Vec<String> = rows
+        .iter()
+        .filter(|r| r.verdict == Verdict::Fail)
+        .filter_map(|r| r.figure.split_once('.').map(|(w, _)| w.to_string()))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// Whether any row fails the run.
 pub fn failed(rows: &[Row]) -> bool {
     rows.iter().any(|r| r.verdict == Verdict::Fail)
@@ -189,6 +201,27 @@ mod tests {
 
     fn map(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {
         pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    }
+
+    #[test]
+    fn failing_workloads_are_named_once() {
+        let base = map(&[
+            ("W4.read_sync_start_p50_ms", 1.0),
+            ("W4.load_lists_per_s", 100.0),
+            ("transport.clients=1.sync_p50_ms", 1.0),
+            ("W5.edit_p50_ms", 1.0),
+        ]);
+        let now = map(&[
+            ("W4.read_sync_start_p50_ms", 2.5),
+            ("W4.load_lists_per_s", 40.0),
+            ("transport.clients=1.sync_p50_ms", 2.0),
+            ("W5.edit_p50_ms", 1.9),
+        ]);
+        assert_eq!(
+            failing_workloads(&compare(&base, &now)),
+            vec!["W4".to_string(), "transport".to_string()]
+        );
+        assert!(failing_workloads(&compare(&base, &base)).is_empty());
     }
 
     #[test]

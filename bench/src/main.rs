@@ -110,6 +110,37 @@ fn take_figures() -> std::collections::BTreeMap<String, f64> {
     guard::figures(&lines.unwrap_or_default())
 }
 
+/// The figures of `--baseline`.
+fn read_baseline(
+    path: &std::path::Path,
+) -> anyhow::Result<std::collections::BTreeMap<String, f64>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let doc: Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    Ok(doc
+        .get("figures")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// The workloads whose best figures so far fail against `--baseline`.
+fn failing_against_baseline(
+    args: &Args,
+    runs: &[std::collections::BTreeMap<String, f64>],
+) -> anyhow::Result<Vec<String>> {
+    let Some(path) = &args.baseline else {
+        return Ok(Vec::new());
+    };
+    let rows = guard::compare(&read_baseline(path)?, &guard::best_of(runs));
+    Ok(guard::failing_workloads(&rows))
+}
+
 /// Save and/or check the baseline (`--save-baseline`, `--baseline`);
 /// false if a figure is [`guard::FAIL_RATIO`] times worse.
 fn check_baseline(
@@ -130,20 +161,7 @@ fn check_baseline(
     let Some(path) = &args.baseline else {
         return Ok(true);
     };
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let doc: Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
-    let base: std::collections::BTreeMap<String, f64> = doc
-        .get("figures")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
-                .collect()
-        })
-        .unwrap_or_default();
-    let rows = guard::compare(&base, &best);
+    let rows = guard::compare(&read_baseline(path)?, &best);
     eprintln!(
         "shoplist-bench: against the baseline {} (warn when worse, fail at {}x):",
         path.display(),
@@ -317,6 +335,26 @@ fn main() -> ExitCode {
         for _ in 0..args.repeat.max(1) {
             ok &= tokio::select! {
                 r = run_bench(args.clone()) => r?,
+                _ = shoplist_net::shutdown_signal() => anyhow::bail!("interrupted"),
+            };
+            runs.push(take_figures());
+        }
+        for round in 1..=args.confirm_failures {
+            let failing = failing_against_baseline(&args, &runs)?;
+            if failing.is_empty() {
+                break;
+            }
+            eprintln!(
+                "shoplist-bench: {} failed against the baseline; confirming ({round} of {})",
+                failing.join(","),
+                args.confirm_failures
+            );
+            let again = Args {
+                only: failing,
+                ..args.clone()
+            };
+            ok &= tokio::select! {
+                r = run_bench(again) => r?,
                 _ = shoplist_net::shutdown_signal() => anyhow::bail!("interrupted"),
             };
             runs.push(take_figures());

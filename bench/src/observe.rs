@@ -209,8 +209,9 @@ pub async fn observe(
             {
                 obs.errors += 1;
             }
-            progress.store(seen.len(), Ordering::Release);
         }
+        // Items arrive through a sync or with a notify (PROTOCOL §6.2).
+        progress.store(seen.len(), Ordering::Release);
     }
     Ok(obs)
 }
